@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CONFIG_VARIABLES, ImgportError, loadConfig, redactUrl } from '@imgport/runtime';
+
+test('defaults follow SPEC §10', () => {
+  const c = loadConfig({});
+  assert.deepEqual(
+    [c.installRoot, c.xcatDb, c.redisUrl, c.dataDir, c.port, c.workerConcurrency, c.logLevel, c.tokens],
+    ['/install', 'sqlite:/etc/xcat', 'redis://127.0.0.1:6379', '/var/lib/imgport', 8080, 2, 'info', []],
+  );
+});
+
+test('tokens come from the list and the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgport-cfg-'));
+  const file = join(dir, 'tokens');
+  writeFileSync(file, '# ops\nfile-token\n\n');
+  const c = loadConfig({ IMGPORT_TOKENS: 'a, b', IMGPORT_TOKENS_FILE: file, IMGPORT_ALLOW: '/srv/x,/opt/y' });
+  assert.deepEqual(c.tokens, ['a', 'b', 'file-token']);
+  assert.deepEqual(c.allow, ['/srv/x', '/opt/y']);
+});
+
+test('every bad variable is named in one error', () => {
+  assert.throws(
+    () => loadConfig({ PORT: 'eighty', XCAT_DB: 'postgres://x', WORKER_CONCURRENCY: '0' }),
+    (err: unknown) =>
+      err instanceof ImgportError &&
+      err.code === 'CONFIG_INVALID' &&
+      /PORT/.test(err.message) &&
+      /XCAT_DB/.test(err.message) &&
+      /WORKER_CONCURRENCY/.test(err.message),
+  );
+});
+
+test('the variable list includes the SPEC names', () => {
+  for (const v of ['INSTALL_ROOT', 'XCAT_DB', 'REDIS_URL', 'IMGPORT_DATA', 'IMGPORT_TOKENS', 'PORT', 'WORKER_CONCURRENCY', 'LOG_LEVEL']) {
+    assert.ok(CONFIG_VARIABLES.includes(v), v);
+  }
+});
+
+test('passwords are removed from URLs', () => {
+  assert.equal(redactUrl('mysql://root:s3cret@db:3306/xcatdb'), 'mysql://root:***@db:3306/xcatdb');
+  assert.equal(redactUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
+});

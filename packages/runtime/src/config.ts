@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ImgportError } from './errors.js';
+
+/**
+ * The only place that reads process.env. One schema, defaults, one error listing every bad
+ * variable. SPEC §10 names the public variables; the IMGPORT_MAX_* limits are SPEC §9's.
+ */
+const int = (def: number) => z.coerce.number().int().positive().default(def);
+const list = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+const schema = z.object({
+  // xCAT's install directory (site.installdir).
+  INSTALL_ROOT: z.string().min(1).default('/install'),
+  // sqlite:<dir> (xCAT's one-file-per-table layout) or mysql://user:pass@host:port/xcatdb.
+  XCAT_DB: z
+    .string()
+    .regex(/^(sqlite:.+|mysql:\/\/.+)$/, 'must be sqlite:<dir> or mysql://user:pass@host:port/db')
+    .default('sqlite:/etc/xcat'),
+  // The queue's Redis.
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').default('redis://127.0.0.1:6379'),
+  // Spool for uploads, export results and snapshots; shared by API and workers.
+  IMGPORT_DATA: z.string().min(1).default('/var/lib/imgport'),
+  // Comma-separated API tokens.
+  IMGPORT_TOKENS: list,
+  // A file with one token per line (added to IMGPORT_TOKENS).
+  IMGPORT_TOKENS_FILE: z.string().optional(),
+  // API listen port.
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  // Jobs run at once by one worker process.
+  WORKER_CONCURRENCY: int(2),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Directories outside the install root that bundles may write to or name (comma-separated).
+  IMGPORT_ALLOW: list,
+  // Directories that POST /v1/imports {"source": path} may read from (comma-separated).
+  IMGPORT_SOURCE_DIRS: list,
+  // The exporting node's install directory assumed for absolute manifest paths.
+  IMGPORT_FROM_ROOT: z.string().min(1).default('/install'),
+  // Limits on untrusted bundles (bytes / counts).
+  IMGPORT_MAX_BUNDLE_BYTES: int(64 * 1024 ** 3),
+  IMGPORT_MAX_EXPANDED_BYTES: int(256 * 1024 ** 3),
+  IMGPORT_MAX_ENTRIES: int(5_000_000),
+  IMGPORT_MAX_PATH_LENGTH: int(4096),
+  // Snapshots kept per image by `prune` when no count is given.
+  IMGPORT_KEEP_SNAPSHOTS: int(5),
+});
+
+export type RawConfig = z.infer<typeof schema>;
+
+export interface Config {
+  installRoot: string;
+  xcatDb: string;
+  redisUrl: string;
+  dataDir: string;
+  tokens: string[];
+  port: number;
+  workerConcurrency: number;
+  logLevel: RawConfig['LOG_LEVEL'];
+  allow: string[];
+  sourceDirs: string[];
+  fromRoot: string;
+  limits: { maxBundleBytes: number; maxExpandedBytes: number; maxEntries: number; maxPathLength: number };
+  keepSnapshots: number;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const bad = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ImgportError('CONFIG_INVALID', `invalid configuration: ${bad}`);
+  }
+  const c = parsed.data;
+  const tokens = [...c.IMGPORT_TOKENS];
+  if (c.IMGPORT_TOKENS_FILE) {
+    try {
+      const lines = readFileSync(c.IMGPORT_TOKENS_FILE, 'utf8').split('\n');
+      tokens.push(...lines.map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+    } catch (err) {
+      throw new ImgportError('CONFIG_INVALID', `IMGPORT_TOKENS_FILE: cannot read ${c.IMGPORT_TOKENS_FILE}`, {
+        cause: err,
+      });
+    }
+  }
+  return {
+    installRoot: c.INSTALL_ROOT,
+    xcatDb: c.XCAT_DB,
+    redisUrl: c.REDIS_URL,
+    dataDir: c.IMGPORT_DATA,
+    tokens,
+    port: c.PORT,
+    workerConcurrency: c.WORKER_CONCURRENCY,
+    logLevel: c.LOG_LEVEL,
+    allow: c.IMGPORT_ALLOW,
+    sourceDirs: c.IMGPORT_SOURCE_DIRS,
+    fromRoot: c.IMGPORT_FROM_ROOT,
+    limits: {
+      maxBundleBytes: c.IMGPORT_MAX_BUNDLE_BYTES,
+      maxExpandedBytes: c.IMGPORT_MAX_EXPANDED_BYTES,
+      maxEntries: c.IMGPORT_MAX_ENTRIES,
+      maxPathLength: c.IMGPORT_MAX_PATH_LENGTH,
+    },
+    keepSnapshots: c.IMGPORT_KEEP_SNAPSHOTS,
+  };
+}
+
+/** Names of every variable the schema reads, for checks of deploy files and .env.example. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
