@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   // State conflicts and lookups.
   IMAGE_EXISTS: { http: 409, exit: 1, retry: false },
   IMAGE_NOT_FOUND: { http: 404, exit: 1, retry: false },
+  /** A destination file or directory exists with other content (not the image being replaced). */
+  CONFLICT: { http: 409, exit: 1, retry: false },
   FILE_MISSING: { http: 422, exit: 1, retry: false },
   NOT_FOUND: { http: 404, exit: 1, retry: false },
   LOCKED: { http: 409, exit: 1, retry: true },
