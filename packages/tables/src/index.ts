@@ -1,1 +1,25 @@
-export {};
+/**
+ * xCAT's osimage, linuximage and litefile tables behind one small interface, on MySQL/MariaDB
+ * or on SQLite in xCAT's one-file-per-table layout.
+ */
+import { resolve } from 'node:path';
+import type { OpenOptions, TableStore } from './model.js';
+import { openMysqlStore } from './mysql.js';
+import { openSqliteStore } from './sqlite.js';
+import { parseDbUrl } from './url.js';
+
+export * from './model.js';
+export { columnType, createTableSql, quoteIdent, type Dialect } from './schema.js';
+export { globToRegExp } from './rows.js';
+export { parseDbUrl, type DbTarget, type MysqlTarget } from './url.js';
+
+/**
+ * Opens the tables named by an XCAT_DB URL: `sqlite:<dir>` or `mysql://user:pass@host:port/db`.
+ * Missing tables are created as xCAT would; `create` also creates the SQLite directory or the
+ * MySQL database. Fails with DB_UNAVAILABLE when the database cannot be reached.
+ */
+export async function openTableStore(url: string, opts: OpenOptions = {}): Promise<TableStore> {
+  const target = parseDbUrl(url);
+  if (target.kind === 'sqlite') return openSqliteStore(resolve(target.dir), opts);
+  return openMysqlStore(target, opts);
+}

@@ -1,0 +1,177 @@
+/**
+ * xCAT's tables on MySQL/MariaDB (xCAT's database `xcatdb`) through a small mysql2 pool.
+ * Every statement is parameterised; names come only from COLUMNS. Writes are one transaction
+ * on one pooled connection, rolled back on any error.
+ */
+import mysql from 'mysql2/promise';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fromMysqlError } from './errors.js';
+import { TABLES, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
+import { assembleImage, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { checkKeys } from './present.js';
+import { createTableSql, quoteIdent } from './schema.js';
+import { Statements } from './sql.js';
+import type { MysqlTarget } from './url.js';
+
+/** InnoDB picks a deadlock victim and rolls it back whole; re-running it is safe. */
+const DEADLOCK_ATTEMPTS = 3;
+
+export async function openMysqlStore(target: MysqlTarget, opts: { create?: boolean } = {}): Promise<TableStore> {
+  const ctx = { db: target.description };
+  const conn = { host: target.host, port: target.port, user: target.user, password: target.password, connectTimeout: 10_000 };
+  if (opts.create) {
+    try {
+      const admin = await mysql.createConnection(conn);
+      try {
+        await admin.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\``);
+      } finally {
+        await admin.end();
+      }
+    } catch (err) {
+      throw fromMysqlError(err, ctx);
+    }
+  }
+  const pool = mysql.createPool({
+    ...conn,
+    database: target.database,
+    connectionLimit: 4,
+    maxIdle: 2,
+    idleTimeout: 60_000,
+    multipleStatements: false,
+    enableKeepAlive: true,
+  });
+  try {
+    const present = await ensureTables(pool, target.description);
+    return new MysqlStore(pool, target.description, present);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw fromMysqlError(err, ctx);
+  }
+}
+
+/** Creates missing tables with xCAT's DDL, then reads the columns each table really has. */
+async function ensureTables(pool: mysql.Pool, db: string): Promise<Record<TableName, ReadonlySet<string>>> {
+  const columns = async () => {
+    const [rows] = await pool.execute<mysql.RowDataPacket[]>(
+      `SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS
+        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?, ?) ORDER BY ORDINAL_POSITION`,
+      [...TABLES],
+    );
+    const byTable = new Map<string, string[]>();
+    for (const r of rows) byTable.set(String(r.t), [...(byTable.get(String(r.t)) ?? []), String(r.c)]);
+    return byTable;
+  };
+  let found = await columns();
+  const missing = TABLES.filter((t) => !found.has(t));
+  for (const table of missing) {
+    try {
+      await pool.query(createTableSql('mysql', table));
+    } catch (err) {
+      // Another process created it between our look and our CREATE: that is what we wanted.
+      if ((err as { code?: string }).code !== 'ER_TABLE_EXISTS_ERROR') throw fromMysqlError(err, { db, table });
+    }
+  }
+  if (missing.length > 0) found = await columns();
+  const present = {} as Record<TableName, ReadonlySet<string>>;
+  for (const table of TABLES) present[table] = checkKeys(table, found.get(table) ?? [], db);
+  return present;
+}
+
+class MysqlStore implements TableStore {
+  readonly kind = 'mysql' as const;
+  private readonly stmts: Statements;
+  private closed = false;
+
+  constructor(
+    private readonly pool: mysql.Pool,
+    readonly description: string,
+    private readonly present: Record<TableName, ReadonlySet<string>>,
+  ) {
+    this.stmts = new Statements('mysql', present, (t) => quoteIdent('mysql', t));
+  }
+
+  /**
+   * One transaction on one connection. A connection whose error was fatal is destroyed, not
+   * returned to the pool; errors are translated naming the table of the failing statement.
+   */
+  private async tx<T>(fn: (run: (table: TableName, sql: string, params: Array<string | null>) => Promise<RawRows>) => Promise<T>) {
+    const at: { table?: TableName } = {};
+    let conn: mysql.PoolConnection | undefined;
+    try {
+      conn = await this.pool.getConnection();
+      const c = conn;
+      await c.beginTransaction();
+      const result = await fn(async (table, sql, params) => {
+        at.table = table;
+        const [rows] = await c.execute(sql, params);
+        return Array.isArray(rows) ? (rows as RawRows) : [];
+      });
+      at.table = undefined;
+      await c.commit();
+      return result;
+    } catch (err) {
+      const c = conn;
+      conn = undefined;
+      if (c && (err as { fatal?: boolean }).fatal) c.destroy();
+      else if (c) await c.rollback().then(() => c.release(), () => c.destroy());
+      throw fromMysqlError(err, { db: this.description, ...(at.table ? { table: at.table } : {}) });
+    } finally {
+      conn?.release();
+    }
+  }
+
+  private async runSteps(steps: Step[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.tx(async (run) => {
+          for (const s of steps) await run(s.table, s.sql, s.params);
+        });
+      } catch (err) {
+        const cause = (err as Error).cause as { code?: string } | undefined;
+        if (cause?.code !== 'ER_LOCK_DEADLOCK' || attempt >= DEADLOCK_ATTEMPTS) throw err;
+        await sleep(10 + Math.random() * 40 * attempt);
+      }
+    }
+  }
+
+  async getImage(name: string) {
+    // One transaction: InnoDB reads all three tables from one snapshot.
+    return this.tx(async (run) =>
+      assembleImage(
+        await run('osimage', this.stmts.selectImage('osimage'), [name]),
+        await run('linuximage', this.stmts.selectImage('linuximage'), [name]),
+        await run('litefile', this.stmts.selectImage('litefile'), [name]),
+      ),
+    );
+  }
+
+  async listImages(filter?: ImageFilter) {
+    return this.tx(async (run) =>
+      assembleList(
+        await run('osimage', this.stmts.selectAll('osimage'), []),
+        await run('linuximage', this.stmts.selectAll('linuximage'), []),
+        filter,
+      ),
+    );
+  }
+
+  async writeImage(name: string, rec: ImageRows) {
+    await this.runSteps(writeSteps(this.stmts, this.present, name, rec));
+  }
+
+  async deleteImage(name: string) {
+    await this.runSteps(deleteSteps(this.stmts, name));
+  }
+
+  async ping() {
+    await this.tx(async (run) => {
+      for (const table of TABLES) await run(table, this.stmts.probe(table), []);
+    });
+  }
+
+  async close() {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}
