@@ -119,9 +119,11 @@ test('resolveExtraDest refuses destinations outside the install root, naming the
   rejects(() => resolveExtraDest('/install/../etc', opts), 'UNSAFE_PATH', '"/install/../etc"');
 });
 
-test('xcatPlatform follows xCAT getplatform and its share directories', () => {
+test('xcatPlatform follows xCAT getplatform and its share directories, and is idempotent', () => {
   const oses = ['rhels8.5.0', 'rhel9', 'centos7.9', 'rocky9.3', 'alma8.8', 'ol8.6', 'fedora38', 'sles15.4', 'SL7', 'ubuntu22.04', 'debian12', 'win2019', 'openEuler22'];
   assert.deepEqual(oses.map(xcatPlatform), ['rh', 'rh', 'centos', 'rocky', 'alma', 'ol', 'fedora', 'sles', 'SL', 'ubuntu', 'debian', 'windows', 'openEuler']);
+  const platforms = ['rh', 'sles', 'suse', 'centos', 'alma', 'rocky', 'fedora', 'esxi', 'esx', 'SL', 'ol', 'debian', 'ubuntu', 'AIX', 'windows'];
+  assert.deepEqual(platforms.map(xcatPlatform), platforms);
 });
 
 test('customPlacement: <root>/custom/<install|netboot>/<platform>/<basename>', () => {
@@ -130,10 +132,18 @@ test('customPlacement: <root>/custom/<install|netboot>/<platform>/<basename>', (
       customPlacement('/srv/xcat/', 'install', 'rh', 'compute.rhels8.tmpl'),
       customPlacement('/srv/xcat', 'netboot', 'sles', 'compute.pkglist'),
       customPlacement('/srv/xcat', 'statelite', 'rh', 'compute.exlist'),
+      customPlacement('/srv/xcat', 'install', 'rhels8.5.0', 'compute.tmpl'),
+      customPlacement('/srv/xcat', 'netboot', 'rocky9.3', 'compute.pkglist'),
     ],
-    ['/srv/xcat/custom/install/rh/compute.rhels8.tmpl', '/srv/xcat/custom/netboot/sles/compute.pkglist', '/srv/xcat/custom/netboot/rh/compute.exlist'],
+    [
+      '/srv/xcat/custom/install/rh/compute.rhels8.tmpl',
+      '/srv/xcat/custom/netboot/sles/compute.pkglist',
+      '/srv/xcat/custom/netboot/rh/compute.exlist',
+      '/srv/xcat/custom/install/rh/compute.tmpl',
+      '/srv/xcat/custom/netboot/rocky/compute.pkglist',
+    ],
   );
   rejects(() => customPlacement('/i', 'install', 'rh', 'a/b.tmpl'), 'UNSAFE_PATH', '"a/b.tmpl"');
   rejects(() => customPlacement('/i', 'install', 'rh', '..'), 'UNSAFE_PATH', '".."');
-  rejects(() => customPlacement('/i', 'install', '../x', 'a'), 'MANIFEST_INVALID', 'platform', '"../x"');
+  rejects(() => customPlacement('/i', 'install', '../x', 'a'), 'MANIFEST_INVALID', 'os or platform', '"../x"');
 });

@@ -170,11 +170,12 @@ export function xcatPlatform(os: string): string {
 /**
  * Where xCAT keeps a customised template or list file: `<root>/custom/<install|netboot>/
  * <platform>/<basename>`; statelite images use the netboot tree (imgport.pm change_profile).
+ * Takes an os ("rhels8.5.0") or a platform ("rh"): xcatPlatform maps both to the platform.
  */
-export function customPlacement(installRoot: string, method: Method, platform: string, basename: string): string {
-  validatePathToken(platform, 'platform');
+export function customPlacement(installRoot: string, method: Method, osOrPlatform: string, basename: string): string {
+  validatePathToken(osOrPlatform, 'os or platform');
   const name = normalizeMemberName(basename);
   if (name.includes('/')) unsafe(basename, 'expected a file name, not a path');
   const tree = method === 'install' ? 'install' : 'netboot';
-  return posix.join(posix.normalize(installRoot), 'custom', tree, platform, name);
+  return posix.join(posix.normalize(installRoot), 'custom', tree, xcatPlatform(osOrPlatform), name);
 }
