@@ -14,23 +14,12 @@ import { Statements } from './sql.js';
 import type { MysqlTarget } from './url.js';
 
 /** InnoDB picks a deadlock victim and rolls it back whole; re-running it is safe. */
-const DEADLOCK_ATTEMPTS = 3;
+const DEADLOCK_ATTEMPTS = 5;
 
 export async function openMysqlStore(target: MysqlTarget, opts: { create?: boolean } = {}): Promise<TableStore> {
   const ctx = { db: target.description };
   const conn = { host: target.host, port: target.port, user: target.user, password: target.password, connectTimeout: 10_000 };
-  if (opts.create) {
-    try {
-      const admin = await mysql.createConnection(conn);
-      try {
-        await admin.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\``);
-      } finally {
-        await admin.end();
-      }
-    } catch (err) {
-      throw fromMysqlError(err, ctx);
-    }
-  }
+  if (opts.create) await ensureDatabase(conn, target);
   const pool = mysql.createPool({
     ...conn,
     database: target.database,
@@ -46,6 +35,25 @@ export async function openMysqlStore(target: MysqlTarget, opts: { create?: boole
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw fromMysqlError(err, ctx);
+  }
+}
+
+/** CREATE DATABASE for tests and first runs; `database` was validated as a plain name. */
+async function ensureDatabase(conn: mysql.ConnectionOptions, target: MysqlTarget): Promise<void> {
+  try {
+    const admin = await mysql.createConnection(conn);
+    try {
+      // Look first: an xCAT account may use its database without the right to create one.
+      const [found] = await admin.execute<mysql.RowDataPacket[]>(
+        'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
+        [target.database],
+      );
+      if (found.length === 0) await admin.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\``);
+    } finally {
+      await admin.end();
+    }
+  } catch (err) {
+    throw fromMysqlError(err, { db: target.description });
   }
 }
 
