@@ -38,18 +38,18 @@ function messageOf(err: unknown): string {
 }
 
 function translate(kind: 'unavailable' | 'duplicate' | 'io' | 'other', err: unknown, ctx: ErrorContext): ImgportError {
-  const what = ctx.table ? `table ${ctx.table}` : 'database';
+  const what = ctx.table ? ` (table ${ctx.table})` : '';
   const msg = messageOf(err);
   const opts = { cause: err, ...(ctx.table ? { where: ctx.table } : {}) };
   switch (kind) {
     case 'unavailable':
-      return new ImgportError('DB_UNAVAILABLE', `database ${ctx.db} unavailable (${what}): ${msg}`, opts);
+      return new ImgportError('DB_UNAVAILABLE', `database ${ctx.db} unavailable${what}: ${msg}`, opts);
     case 'duplicate':
-      return new ImgportError('BAD_REQUEST', `${what}: duplicate key: ${msg}`, opts);
+      return new ImgportError('BAD_REQUEST', `database ${ctx.db}${what}: duplicate key: ${msg}`, opts);
     case 'io':
-      return new ImgportError('IO_ERROR', `database ${ctx.db} (${what}): ${msg}`, opts);
+      return new ImgportError('IO_ERROR', `database ${ctx.db}${what}: ${msg}`, opts);
     case 'other':
-      return new ImgportError('INTERNAL', `database ${ctx.db} (${what}): ${msg}`, opts);
+      return new ImgportError('INTERNAL', `database ${ctx.db}${what}: ${msg}`, opts);
   }
 }
 
