@@ -1,1 +1,6 @@
 export * from './types.js';
+export * from './entry-path.js';
+export * from './tree-writer.js';
+export * from './rootimg.js';
+export * from './pack-tree.js';
+export * from './tree-listing.js';

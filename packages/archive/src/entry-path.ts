@@ -1,0 +1,54 @@
+/**
+ * The one place that decides whether an archive member's path may be written, and what it
+ * becomes. Pure: no I/O. Modelled on node-tar's CHECKPATH step (src/unpack.ts) but stricter:
+ * absolute names are refused, not stripped (SPEC §9).
+ */
+import { ImgportError } from '@imgport/runtime';
+
+export interface PathPolicy {
+  /** Longest accepted member path, in bytes. */
+  maxPathLength: number;
+  /** A leading directory every member must be under, removed from the result ('rootimg/'). */
+  stripPrefix?: string;
+}
+
+/**
+ * Returns the member's path relative to the target directory, normalised ('./a//b/' → 'a/b';
+ * '' for the target directory itself). Throws UNSAFE_PATH for NUL, absolute paths and '..'
+ * components, LIMIT_EXCEEDED for an over-long path, BUNDLE_INVALID for a member outside the
+ * prefix.
+ */
+export function checkEntryPath(raw: string, policy: PathPolicy): string {
+  const shown = JSON.stringify(raw.length > 200 ? `${raw.slice(0, 200)}...` : raw);
+  if (raw.includes('\0')) throw unsafe(`member ${shown} contains a NUL byte`, raw);
+  // UTF-16 length bounds the UTF-8 length from below and 3× from above: count bytes rarely.
+  if (raw.length > policy.maxPathLength || (raw.length * 3 > policy.maxPathLength && Buffer.byteLength(raw) > policy.maxPathLength)) {
+    throw new ImgportError('LIMIT_EXCEEDED', `maxPathLength: member ${shown} is longer than ${policy.maxPathLength} bytes`, { where: raw.slice(0, 200) });
+  }
+  if (raw.startsWith('/')) throw unsafe(`member ${shown} is an absolute path`, raw);
+  let parts = raw.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw unsafe(`member ${shown} has a '..' component`, raw);
+  if (policy.stripPrefix !== undefined) parts = stripLeading(parts, policy.stripPrefix, shown);
+  return parts.join('/');
+}
+
+function stripLeading(parts: string[], prefix: string, shown: string): string[] {
+  const want = prefix.split('/').filter((p) => p !== '' && p !== '.');
+  for (let i = 0; i < want.length; i++) {
+    if (parts[i] !== want[i]) {
+      throw new ImgportError('BUNDLE_INVALID', `member ${shown} is not under ${want.join('/')}/`, { where: shown });
+    }
+  }
+  return parts.slice(want.length);
+}
+
+/** A symlink target is kept verbatim (absolute ones are normal in a root image) but must be sane. */
+export function checkLinkTarget(target: string, member: string): void {
+  if (target === '' || target.includes('\0') || Buffer.byteLength(target) > 4095) {
+    throw unsafe(`symlink ${JSON.stringify(member)} has an empty, over-long or NUL-containing target`, member);
+  }
+}
+
+function unsafe(message: string, where: string): ImgportError {
+  return new ImgportError('UNSAFE_PATH', message, { where: where.slice(0, 200) });
+}

@@ -1,0 +1,84 @@
+/**
+ * The two containers a root image can be: cpio newc (our push parser, synchronous all the
+ * way to the disk) and tar (tar-stream). Told apart by content.
+ */
+import { once } from 'node:events';
+import { ImgportError } from '@imgport/runtime';
+import { CpioParser, isCpioNewcMagic } from '@imgport/format';
+import tarStream from 'tar-stream';
+import { CpioToTree } from './cpio-tree.js';
+import { tarEntry } from './tar-tree.js';
+import type { TreeWriter } from './tree-writer.js';
+import type { Limits } from './types.js';
+
+export interface Sniffed {
+  kind: 'cpio' | 'tar';
+  /** All the decompressed bytes, the sniffed head included. */
+  chunks: AsyncIterable<Buffer>;
+}
+
+/** Reads enough to see a cpio magic (offset 0) or the ustar magic (offset 257). */
+export async function sniffContainer(it: AsyncIterator<Buffer>): Promise<Sniffed> {
+  const parts: Buffer[] = [];
+  let len = 0;
+  let done = false;
+  while (len < 263 && !done) {
+    const r = await it.next();
+    if (r.done) done = true;
+    else {
+      parts.push(r.value);
+      len += r.value.length;
+    }
+  }
+  const head = Buffer.concat(parts);
+  const chunks = (async function* () {
+    if (head.length) yield head;
+    if (done) return;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  })();
+  if (isCpioNewcMagic(head)) return { kind: 'cpio', chunks };
+  if (head.subarray(257, 262).toString('latin1') === 'ustar') return { kind: 'tar', chunks };
+  if (head.length === 0) throw new ImgportError('BUNDLE_INVALID', 'root image is empty');
+  const magic = head.subarray(0, 6).toString('latin1');
+  const hint = magic === '070707' ? ' (old "odc" cpio format; xCAT writes -H newc)' : '';
+  throw new ImgportError('BUNDLE_INVALID', `root image is neither a cpio newc nor a tar archive${hint}`);
+}
+
+export async function expandCpio(chunks: AsyncIterable<Buffer>, writer: TreeWriter, limits: Limits, signal?: AbortSignal): Promise<void> {
+  const feeder = new CpioToTree(writer, limits.maxEntries);
+  // Names are bounded by maxPathLength in the writer (LIMIT_EXCEEDED); this only stops garbage.
+  const parser = new CpioParser(feeder, { maxNameSize: Math.max(65536, limits.maxPathLength + 1024) });
+  for await (const chunk of chunks) {
+    if (signal?.aborted) return;
+    parser.push(chunk);
+  }
+  parser.end();
+  feeder.finish();
+}
+
+export async function expandTar(chunks: AsyncIterable<Buffer>, writer: TreeWriter, signal?: AbortSignal): Promise<void> {
+  const extract = tarStream.extract();
+  const drop = (reason: string): void => writer.drop(reason);
+  const consumed = (async () => {
+    for await (const entry of extract) {
+      const t = tarEntry(entry.header, drop);
+      if (t) writer.begin(t);
+      for await (const chunk of entry) if (t) writer.write(chunk as Buffer);
+      if (t) writer.endEntry();
+    }
+  })();
+  let failed = false;
+  consumed.catch(() => {
+    failed = true;
+  });
+  try {
+    for await (const chunk of chunks) {
+      if (signal?.aborted || failed) break;
+      if (!extract.write(chunk)) await Promise.race([once(extract, 'drain'), consumed]);
+    }
+    extract.end(undefined);
+    await consumed;
+  } finally {
+    extract.destroy();
+  }
+}

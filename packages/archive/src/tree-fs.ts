@@ -1,0 +1,60 @@
+/** Small filesystem helpers for the tree writer: the things Node cannot do by itself. */
+import { execFileSync } from 'node:child_process';
+
+/** Sets one extended attribute on a path (not a symlink) synchronously. */
+export type XattrSetter = (path: string, name: string, value: Buffer) => void;
+
+/**
+ * fs-xattr is an optional native module: when it is missing or does not load, xattrs are
+ * reported as dropped instead of failing the expansion.
+ */
+export async function loadXattr(): Promise<XattrSetter | undefined> {
+  try {
+    const mod = (await import('fs-xattr')) as { setAttributeSync: XattrSetter };
+    return (path, name, value) => mod.setAttributeSync(path, name, value);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Creates a device node or FIFO. Node has no mknod(2), so this runs mknod(1) with an argument
+ * array (never a shell); `path` is absolute, so it cannot be taken for an option.
+ */
+export function mknodSync(path: string, kind: 'c' | 'b' | 'p', mode: number, major = 0, minor = 0): void {
+  const args = ['-m', (mode & 0o7777).toString(8), path, kind];
+  if (kind !== 'p') args.push(String(major), String(minor));
+  try {
+    execFileSync('mknod', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const e = err as { stderr?: Buffer; code?: string };
+    const text = e.stderr?.toString().trim() ?? '';
+    // Shape it like a system error so callers can tell "exists" from other failures.
+    const out = Object.assign(new Error(`mknod ${path}: ${text || String(err)}`), {
+      code: e.code === 'ENOENT' ? 'ENOENT_MKNOD' : /exists/i.test(text) ? 'EEXIST' : 'EMKNOD',
+      syscall: 'mknod',
+    });
+    throw out;
+  }
+}
+
+/** Linux dev_t → (major, minor), as glibc's gnu_dev_major/minor. */
+export function splitDev(dev: number | bigint): [number, number] {
+  const d = BigInt(dev);
+  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
+  const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
+  return [major, minor];
+}
+
+/** Counts what an expansion could not keep, one line per reason. */
+export class DropNotes {
+  private readonly counts = new Map<string, number>();
+
+  add(reason: string, n = 1): void {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + n);
+  }
+
+  lines(): string[] {
+    return [...this.counts].map(([reason, n]) => `${reason} (${n} ${n === 1 ? 'entry' : 'entries'})`);
+  }
+}

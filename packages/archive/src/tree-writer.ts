@@ -1,0 +1,356 @@
+/**
+ * The only code that writes an extracted tree. Fed one entry at a time (begin → write* →
+ * endEntry, then finish or abort), it uses synchronous fs calls because they are the fastest
+ * way here (PERFORMANCE.md): few syscalls per entry, no thread-pool round trips.
+ *
+ * Safety (SPEC §9): every member path goes through checkEntryPath; a parent directory is
+ * trusted only if this writer created it or lstat showed a real directory, so nothing is ever
+ * written through a symlink, not even one this archive made; files are created with
+ * O_EXCL|O_NOFOLLOW; hardlinks may only point at earlier regular files of this archive.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ImgportError } from '@imgport/runtime';
+import { checkEntryPath, checkLinkTarget } from './entry-path.js';
+import { DropNotes, mknodSync } from './tree-fs.js';
+import type { XattrSetter } from './tree-fs.js';
+import { DEFAULT_LIMITS } from './types.js';
+import type { ExpandReport, Limits, ProgressFn, TreeEntry } from './types.js';
+
+export interface TreeWriterOptions {
+  limits?: Partial<Limits>;
+  /** Leading directory of every member, removed ('rootimg/'). */
+  stripPrefix?: string;
+  /** Whether ownership, devices are kept; defaults to "running as uid 0". Tests inject false. */
+  isRoot?: boolean;
+  /** From loadXattr(); without it xattrs are reported as dropped. */
+  xattr?: XattrSetter;
+  /** Compressed bytes consumed so far, for the maxRatio check. */
+  compressedBytes?: () => number;
+  onProgress?: ProgressFn;
+}
+
+interface DirMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  /** Mode the directory has now (created writable), to skip a chmod when it already fits. */
+  current: number;
+  /** Created by us as a missing parent, no entry seen (yet). */
+  implicit: boolean;
+}
+
+interface OpenFile {
+  fd: number;
+  rel: string;
+  entry: TreeEntry;
+  written: number;
+}
+
+const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+/** maxRatio is only judged after this much output: small archives compress wildly. */
+const RATIO_GRACE = 64 * 1024 * 1024;
+const PROGRESS_ENTRIES = 256;
+const PROGRESS_BYTES = 8 * 1024 * 1024;
+
+export class TreeWriter {
+  private readonly root: string;
+  private readonly limits: Limits;
+  private readonly isRoot: boolean;
+  private readonly uid = process.getuid?.() ?? -1;
+  private readonly gid = process.getgid?.() ?? -1;
+  // process.umask() without an argument only reads it (a documentation-only deprecation).
+  private readonly umask = process.umask();
+  /** Relative paths known to be real directories ('' is the root); metadata applied at finish. */
+  private readonly dirs = new Map<string, DirMeta | null>([['', null]]);
+  /** Regular files this archive wrote: the only valid hardlink targets. */
+  private readonly files = new Set<string>();
+  private readonly notes = new DropNotes();
+  private readonly report: ExpandReport = { entries: 0, bytes: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, dropped: [] };
+  private cur: OpenFile | null = null;
+  /** Entries whose owner could not be kept (not root). */
+  private ownershipDropped = 0;
+  private lastProgress = { entries: 0, bytes: 0 };
+
+  constructor(
+    destDir: string,
+    private readonly opts: TreeWriterOptions = {},
+  ) {
+    this.root = path.resolve(destDir);
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.isRoot = opts.isRoot ?? this.uid === 0;
+  }
+
+  /** Checks a member path without writing anything (used to reject deferred entries early). */
+  checkPath(raw: string): string {
+    return checkEntryPath(raw, { maxPathLength: this.limits.maxPathLength, stripPrefix: this.opts.stripPrefix });
+  }
+
+  /** Records something the archive holds that this expansion does not keep. */
+  drop(reason: string): void {
+    this.notes.add(reason);
+  }
+
+  begin(entry: TreeEntry): void {
+    if (this.cur) throw new ImgportError('INTERNAL', `tree writer: begin("${entry.path}") while "${this.cur.rel}" is open`);
+    if (++this.report.entries > this.limits.maxEntries) {
+      throw new ImgportError('LIMIT_EXCEEDED', `maxEntries: more than ${this.limits.maxEntries} entries (at "${entry.path}")`, { where: entry.path });
+    }
+    const rel = this.checkPath(entry.path);
+    if (rel === '') {
+      if (entry.type !== 'dir') throw new ImgportError('UNSAFE_PATH', `member "${entry.path}" names the target directory but is a ${entry.type}`, { where: entry.path });
+      this.dirs.set('', { ...this.dirMeta(entry), current: -1 });
+      return this.progress();
+    }
+    this.ensureParent(rel);
+    const full = `${this.root}/${rel}`;
+    switch (entry.type) {
+      case 'file':
+        return this.beginFile(rel, full, entry);
+      case 'dir':
+        return this.makeDir(rel, full, entry);
+      case 'symlink':
+        return this.makeSymlink(rel, full, entry);
+      case 'hardlink':
+        return this.makeHardlink(rel, full, entry);
+      default:
+        return this.makeNode(rel, full, entry);
+    }
+  }
+
+  write(chunk: Buffer): void {
+    const f = this.cur;
+    if (!f) {
+      if (chunk.length === 0) return;
+      throw new ImgportError('INTERNAL', 'tree writer: data outside a regular file');
+    }
+    this.account(chunk.length, f.rel);
+    let off = 0;
+    while (off < chunk.length) off += fs.writeSync(f.fd, chunk, off, chunk.length - off);
+    f.written += chunk.length;
+  }
+
+  endEntry(): void {
+    const f = this.cur;
+    if (!f) return this.progress();
+    this.cur = null;
+    try {
+      if (f.written !== f.entry.size) {
+        throw new ImgportError('BUNDLE_INVALID', `"${f.entry.path}": ${f.written} bytes of data, header says ${f.entry.size}`, { where: f.entry.path });
+      }
+      this.finishFile(f);
+    } finally {
+      fs.closeSync(f.fd);
+    }
+    this.progress();
+  }
+
+  /** Applies directory metadata deepest first, so setting one's mtime is not undone by its children. */
+  finish(): ExpandReport {
+    if (this.cur) this.endEntry();
+    const order = [...this.dirs].sort((a, b) => depth(b[0]) - depth(a[0]));
+    for (const [rel, meta] of order) if (meta) this.finishDir(rel === '' ? this.root : `${this.root}/${rel}`, meta);
+    if (!this.isRoot && this.ownershipDropped > 0) this.report.dropped.push(`ownership not kept: not running as root (${this.ownershipDropped} entries)`);
+    this.report.dropped.push(...this.notes.lines());
+    this.emitProgress();
+    return this.report;
+  }
+
+  /** Closes what is open; the caller removes the partly written tree. */
+  abort(): void {
+    if (this.cur) {
+      try {
+        fs.closeSync(this.cur.fd);
+      } catch {
+        // already failing: the first error is the one that matters
+      }
+      this.cur = null;
+    }
+  }
+
+  private beginFile(rel: string, full: string, entry: TreeEntry): void {
+    if (this.report.bytes + entry.size > this.limits.maxExpandedBytes) this.account(entry.size, rel);
+    const fd = this.create(rel, () => fs.openSync(full, O_NEW, entry.mode & 0o777));
+    this.cur = { fd, rel, entry, written: 0 };
+    this.files.add(rel);
+    this.report.files++;
+  }
+
+  private finishFile(f: OpenFile): void {
+    const e = f.entry;
+    // chown clears setuid/setgid and security.capability, so it comes first.
+    if (this.ownerDiffers(e)) fs.fchownSync(f.fd, e.uid, e.gid);
+    if (e.mode & 0o7000 || e.mode & 0o777 & this.umask) fs.fchmodSync(f.fd, e.mode & 0o7777);
+    if (e.xattrs) this.setXattrs(`${this.root}/${f.rel}`, e);
+    fs.futimesSync(f.fd, e.mtime, e.mtime);
+  }
+
+  private makeDir(rel: string, full: string, entry: TreeEntry): void {
+    const known = this.dirs.get(rel);
+    const created = (entry.mode & 0o777) | 0o700; // writable for us until finish
+    // -1: a directory we did not create, whose mode we do not know
+    let current = known ? known.current : -1;
+    if (known === undefined) {
+      try {
+        fs.mkdirSync(full, created);
+        current = created & ~this.umask;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (!fs.lstatSync(full).isDirectory()) {
+          throw new ImgportError('UNSAFE_PATH', `directory "${entry.path}" would replace a non-directory`, { where: entry.path });
+        }
+      }
+    }
+    this.dirs.set(rel, { ...this.dirMeta(entry), current });
+    if (entry.xattrs) this.setXattrs(full, entry);
+    this.report.dirs++;
+    this.progress();
+  }
+
+  private makeSymlink(rel: string, full: string, entry: TreeEntry): void {
+    const target = entry.linkname ?? '';
+    checkLinkTarget(target, entry.path);
+    // Kept verbatim, absolute or not: it is never followed by this writer.
+    this.create(rel, () => fs.symlinkSync(target, full));
+    if (this.ownerDiffers(entry)) fs.lchownSync(full, entry.uid, entry.gid);
+    fs.lutimesSync(full, entry.mtime, entry.mtime);
+    if (entry.xattrs) this.notes.add('xattrs on symlinks not kept');
+    this.report.symlinks++;
+    this.progress();
+  }
+
+  private makeHardlink(rel: string, full: string, entry: TreeEntry): void {
+    const target = this.checkPath(entry.linkname ?? '');
+    if (!this.files.has(target) || target === rel) {
+      throw new ImgportError('UNSAFE_PATH', `hardlink "${entry.path}" → "${entry.linkname}": target is not an earlier regular file of this archive`, { where: entry.path });
+    }
+    this.create(rel, () => fs.linkSync(`${this.root}/${target}`, full));
+    this.files.add(rel);
+    this.report.hardlinks++;
+    this.progress();
+  }
+
+  private makeNode(rel: string, full: string, entry: TreeEntry): void {
+    const fifo = entry.type === 'fifo';
+    // FIFOs need no privilege; device nodes do.
+    if (!fifo && !this.isRoot) {
+      this.notes.add('device nodes skipped: not running as root');
+      return this.progress();
+    }
+    const kind = fifo ? 'p' : entry.type === 'chardev' ? 'c' : 'b';
+    this.create(rel, () => mknodSync(full, kind, entry.mode, entry.devmajor, entry.devminor));
+    if (this.ownerDiffers(entry)) fs.lchownSync(full, entry.uid, entry.gid);
+    if (entry.xattrs) this.setXattrs(full, entry);
+    fs.lutimesSync(full, entry.mtime, entry.mtime);
+    if (fifo) this.report.fifos++;
+    else this.report.devices++;
+    this.progress();
+  }
+
+  /**
+   * Runs an exclusive create; if something is in the way, replaces it when it is not a
+   * directory (a directory is never silently replaced by something else).
+   */
+  private create<T>(rel: string, make: () => T): T {
+    try {
+      return make();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const full = `${this.root}/${rel}`;
+      if (fs.lstatSync(full).isDirectory()) throw new ImgportError('UNSAFE_PATH', `member "${rel}" would replace a directory`, { where: rel });
+      fs.unlinkSync(full);
+      this.files.delete(rel);
+      return make();
+    }
+  }
+
+  /** Makes sure every ancestor of `rel` is a real directory, creating missing ones (0700). */
+  private ensureParent(rel: string): void {
+    const slash = rel.lastIndexOf('/');
+    if (slash < 0) return;
+    const parent = rel.slice(0, slash);
+    if (this.dirs.has(parent)) return;
+    let at = 0;
+    for (;;) {
+      const next = rel.indexOf('/', at);
+      if (next < 0) return;
+      const dir = rel.slice(0, next);
+      at = next + 1;
+      if (this.dirs.has(dir)) continue;
+      const full = `${this.root}/${dir}`;
+      const st = fs.lstatSync(full, { throwIfNoEntry: false });
+      if (st === undefined) {
+        fs.mkdirSync(full, 0o700);
+        this.dirs.set(dir, { mode: 0o755, uid: -1, gid: -1, mtime: -1, current: 0o700 & ~this.umask, implicit: true });
+      } else if (st.isDirectory()) {
+        this.dirs.set(dir, null);
+      } else {
+        const what = st.isSymbolicLink() ? 'a symlink' : 'not a directory';
+        throw new ImgportError('UNSAFE_PATH', `member "${rel}": parent "${dir}" is ${what}; refusing to write through it`, { where: rel });
+      }
+    }
+  }
+
+  private finishDir(full: string, meta: DirMeta): void {
+    if (!meta.implicit && this.ownerDiffers(meta)) fs.chownSync(full, meta.uid, meta.gid);
+    if (meta.current !== meta.mode) fs.chmodSync(full, meta.mode);
+    if (!meta.implicit) fs.utimesSync(full, meta.mtime, meta.mtime);
+  }
+
+  private dirMeta(e: TreeEntry): Omit<DirMeta, 'current'> {
+    return { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: e.mtime, implicit: false };
+  }
+
+  private ownerDiffers(e: { uid: number; gid: number }): boolean {
+    if (e.uid === this.uid && e.gid === this.gid) return false;
+    if (this.isRoot) return true;
+    this.ownershipDropped++;
+    return false;
+  }
+
+  private setXattrs(full: string, e: TreeEntry): void {
+    for (const [name, value] of Object.entries(e.xattrs ?? {})) {
+      if (!this.opts.xattr) {
+        this.notes.add('xattrs dropped: fs-xattr is not available');
+        continue;
+      }
+      try {
+        this.opts.xattr(full, name, value);
+      } catch (err) {
+        this.notes.add(`xattr ${name} not kept: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+
+  /** Counts bytes about to be written and stops a compression bomb before they are. */
+  private account(n: number, rel: string): void {
+    const bytes = this.report.bytes + n;
+    if (bytes > this.limits.maxExpandedBytes) {
+      throw new ImgportError('LIMIT_EXCEEDED', `maxExpandedBytes: expanding "${rel}" would exceed ${this.limits.maxExpandedBytes} bytes`, { where: rel });
+    }
+    if (bytes > RATIO_GRACE && this.opts.compressedBytes) {
+      const ratio = bytes / Math.max(1, this.opts.compressedBytes());
+      if (ratio > this.limits.maxRatio) {
+        throw new ImgportError('LIMIT_EXCEEDED', `maxRatio: expansion ratio ${ratio.toFixed(0)} exceeds ${this.limits.maxRatio} (at "${rel}")`, { where: rel });
+      }
+    }
+    this.report.bytes = bytes;
+    if (bytes - this.lastProgress.bytes >= PROGRESS_BYTES) this.emitProgress();
+  }
+
+  private progress(): void {
+    if (this.report.entries - this.lastProgress.entries >= PROGRESS_ENTRIES) this.emitProgress();
+  }
+
+  private emitProgress(): void {
+    this.lastProgress = { entries: this.report.entries, bytes: this.report.bytes };
+    this.opts.onProgress?.({ bytesIn: this.opts.compressedBytes?.() ?? 0, bytesOut: this.report.bytes, entries: this.report.entries });
+  }
+}
+
+function depth(rel: string): number {
+  let n = rel === '' ? -1 : 0;
+  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) n++;
+  return n;
+}
