@@ -6,6 +6,7 @@ import {
   isInside,
   normalizeAbsolutePath,
   normalizeDestDir,
+  normalizeFileMember,
   normalizeMemberName,
   rebaseOrigin,
   resolveExtraDest,
@@ -49,6 +50,14 @@ test('normalizeMemberName enforces the path length limit in UTF-8 bytes', () => 
   rejects(() => normalizeMemberName('é'.repeat(6), 10), 'LIMIT_EXCEEDED', '12 bytes', 'limit 10');
   const long = 'x'.repeat(5000);
   rejects(() => normalizeMemberName(long), 'LIMIT_EXCEEDED', '5000 bytes', 'limit 4096', 'xxx…');
+});
+
+test('normalizeFileMember refuses the bundle\'s own names', () => {
+  assert.equal(normalizeFileMember('./boot/kernel'), 'boot/kernel');
+  for (const name of ['manifest.cfg', './manifest.xml', 'SHA256SUMS', 'extra/']) {
+    rejects(() => normalizeFileMember(name), 'UNSAFE_PATH', JSON.stringify(name), 'reserved');
+  }
+  rejects(() => normalizeFileMember('../x'), 'UNSAFE_PATH', '"../x"');
 });
 
 test('normalizeAbsolutePath and normalizeDestDir', () => {

@@ -49,6 +49,13 @@ export function normalizeMemberName(raw: string, maxPathLength = 4096): string {
   return parts.join('/');
 }
 
+/** A file a manifest names: a normalised member that is not one of the bundle's own names. */
+export function normalizeFileMember(raw: string, maxPathLength = 4096): string {
+  const name = normalizeMemberName(raw, maxPathLength);
+  if (RESERVED_MEMBERS.includes(name)) unsafe(raw, 'the name is reserved for the bundle itself');
+  return name;
+}
+
 /** An absolute path from a manifest, normalised ("/a//b/./c" → "/a/b/c"); ".." is refused. */
 export function normalizeAbsolutePath(raw: string): string {
   if (!raw.startsWith('/')) {
