@@ -10,12 +10,10 @@ import { KEY_FOR_COLUMN, isCarriedColumn, isColumn, type ImageTable } from './co
 import { LIST_KINDS, METHODS, type BundleManifest, type ExtraRef, type FileRef, type Method } from './model.js';
 import { validateImageName, validatePathToken } from './names.js';
 import { normalizeDestDir, normalizeFileMember } from './paths.js';
-import { at, quote } from './util.js';
+import { MAX_MANIFEST_CHARS, at, quote } from './util.js';
 
 /** The bundle format version this code reads and writes. */
 export const NATIVE_FORMAT = 1;
-/** A manifest is a few hundred bytes; anything near this is hostile. */
-export const MAX_MANIFEST_CHARS = 1 << 20;
 
 const FILE_KEYS = ['template', 'kernel', 'initrd', 'rootimg', 'litefile'] as const;
 type FileKey = (typeof FILE_KEYS)[number];

@@ -1,5 +1,8 @@
 import { ImgportError } from '@imgport/runtime';
 
+/** A manifest is a few hundred bytes; anything near this size is hostile. */
+export const MAX_MANIFEST_CHARS = 1 << 20;
+
 /** Quotes untrusted text for an error message, cut short so a hostile 1 MB name stays readable. */
 export function quote(value: string, max = 120): string {
   const shown = value.length > max ? `${value.slice(0, max)}…` : value;
