@@ -1,2 +1,11 @@
 export * from './model.js';
 export * from './cpio/index.js';
+export * from './names.js';
+export * from './paths.js';
+export * from './columns.js';
+export * from './extras.js';
+export * from './manifest-cfg.js';
+export * from './manifest-xml.js';
+export * from './sha256sums.js';
+export * from './litefile.js';
+export { MAX_MANIFEST_CHARS } from './util.js';
