@@ -62,7 +62,20 @@ test('missing or repeated required columns name the element', () => {
   rejects(doc(flat + BOOT), 'MANIFEST_INVALID', 'manifest.xml: missing <osarch>');
 });
 
+test('the name may come from <linuximage> or a top-level <imagename>', () => {
+  const noName = OSIMAGE().replace('<imagename>img</imagename>', '');
+  const names = [
+    parseManifestXml(doc(`${noName}${BOOT}<linuximage><imagename>li</imagename></linuximage>`)).name,
+    parseManifestXml(doc(`${noName}${BOOT}<imagename>top</imagename>`)).name,
+  ];
+  assert.deepEqual(names, ['li', 'top']);
+});
+
 test('structure errors name the element', () => {
+  rejects(doc(`text${OSIMAGE()}${BOOT}`), 'MANIFEST_INVALID', 'manifest.xml <xcatimage>: text outside any element');
+  rejects(doc(`<osimage>text</osimage>${BOOT}`), 'MANIFEST_INVALID', 'manifest.xml <osimage>: expected column elements, found text');
+  rejects(doc(`${OSIMAGE()}${BOOT}<kit><bad-name>x</bad-name></kit>`), 'MANIFEST_INVALID', 'manifest.xml <kit> #1: invalid element name <bad-name>');
+  rejects(doc(`${OSIMAGE()}${BOOT}<extra/>`), 'MANIFEST_INVALID', 'manifest.xml <extra> #1: expected <src> and <dest>');
   rejects(doc(`${OSIMAGE('<colour>blue</colour>')}${BOOT}`), 'MANIFEST_INVALID', "manifest.xml <osimage><colour>: not a column of xCAT's osimage table");
   rejects(doc(`${OSIMAGE()}${BOOT}<linuximage><osvers>x</osvers></linuximage>`), 'MANIFEST_INVALID', "manifest.xml <linuximage><osvers>: not a column of xCAT's linuximage table");
   rejects(doc(`${OSIMAGE()}${OSIMAGE()}${BOOT}`), 'MANIFEST_INVALID', 'manifest.xml <osimage>: appears 2 times');
@@ -81,6 +94,7 @@ test('image name, tokens and method are validated', () => {
     'manifest.xml <osimage><imagename>: invalid image name "../img": contains "/" at position 3 (allowed: letters, digits, ".", "_", "+", "-")',
   );
   rejects(doc(`${OSIMAGE()}${BOOT}<linuximage><imagename>other</imagename></linuximage>`), 'MANIFEST_INVALID', 'manifest.xml: <osimage><imagename> "img" and <linuximage><imagename> "other" differ');
+  rejects(doc(`${OSIMAGE()}${BOOT}<imagename>top</imagename>`), 'MANIFEST_INVALID', 'manifest.xml: <osimage><imagename> "img" and <imagename> "top" differ');
   rejects(doc(OSIMAGE().replace('rhels8', 'rh/../x') + BOOT), 'MANIFEST_INVALID', 'manifest.xml <osimage><osvers>: invalid os "rh/../x": contains "/" at position 3 (allowed: letters, digits, ".", "_", "+", "-")');
   rejects(doc(OSIMAGE('', 'sysclone') + BOOT), 'UNSUPPORTED', 'manifest.xml <osimage><provmethod>: method "sysclone" is not supported (expected install, netboot or statelite)');
   rejects(doc(OSIMAGE('', 'foo') + BOOT), 'MANIFEST_INVALID', 'manifest.xml <osimage><provmethod>: method "foo" is not supported (expected install, netboot or statelite)');

@@ -1,131 +1,24 @@
 /**
- * manifest.xml, stock xCAT's imgexport manifest (SPEC §3.2), read with fast-xml-parser.
- *
- * Untrusted input: any DOCTYPE or ENTITY declaration is refused before parsing (no entity
- * bombs, no external entities) and only the five predefined entities may appear; a character
- * reference (&#...;) is refused too, since XML::Simple never writes one. xCAT 2.8+ wraps the
- * table columns in <osimage>/<linuximage>; xCAT 2.7 put every column at top level and we sort
- * them into the tables by xCAT's column lists, as imgport.pm's manifest_adapter does.
- *
- * Paths are absolute on the exporting node and files are stored flat by basename, so a FileRef
- * is `{ member: basename(path), origin: path }`. Extras: see extras.ts.
+ * manifest.xml, stock xCAT's imgexport manifest (SPEC §3.2), mapped onto BundleManifest.
+ * Reading the document safely is xml-document.ts. Paths are absolute on the exporting node and
+ * files are stored flat by basename, so a FileRef is `{ member: basename(path), origin: path }`.
+ * Extras: see extras.ts.
  */
 import { posix } from 'node:path';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { ImgportError, type ErrorCode } from '@imgport/runtime';
-import { isCarriedColumn, isColumn, type ImageTable } from './columns.js';
+import { isCarriedColumn, type ImageTable } from './columns.js';
 import { xcatExtraFileMember } from './extras.js';
 import { LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type ExtraRef, type FileRef, type Method } from './model.js';
 import { validateImageName, validatePathToken } from './names.js';
 import { normalizeAbsolutePath, normalizeDestDir, normalizeFileMember } from './paths.js';
-import { MAX_MANIFEST_CHARS, at, quote } from './util.js';
+import { at, quote } from './util.js';
+import { TOP_FILES, fail, pathOf, readSections, text, type Node, type Sections } from './xml-document.js';
 
-type Node = Record<string, unknown>;
-
-interface Sections {
-  flat: boolean;
-  top: Node;
-  osimage: Node;
-  linuximage: Node;
-}
-
-const ROOT = 'xcatimage';
-const ROW_TAGS = ['extra', 'kit', 'kitrepo', 'kitcomp'];
-const TOP_FILES = { kernel: 'kernel', ramdisk: 'initrd', rootimg: 'rootimg', rootimgtree: 'rootimgtree', litefile: 'litefile' } as const;
-const TOP_TEXT = new Set(['media', 'postscripts', 'postbootscripts', ...Object.keys(TOP_FILES)]);
 const NEEDS: Record<Method, ReadonlyArray<keyof typeof TOP_FILES>> = {
   install: [],
   netboot: ['kernel', 'ramdisk', 'rootimg'],
   statelite: ['kernel', 'ramdisk', 'rootimgtree'],
 };
 
-function fail(where: string, problem: string, code: ErrorCode = 'MANIFEST_INVALID'): never {
-  throw new ImgportError(code, `${where}: ${problem}`, { where });
-}
-
-const lineAt = (text: string, index: number) => `manifest.xml line ${text.slice(0, index).split('\n').length}`;
-
-function refuseDangerous(text: string): void {
-  if (text.length > MAX_MANIFEST_CHARS) {
-    throw new ImgportError('LIMIT_EXCEEDED', `manifest.xml is ${text.length} characters long (limit ${MAX_MANIFEST_CHARS})`);
-  }
-  const decl = /<!(DOCTYPE|ENTITY)/i.exec(text);
-  if (decl) fail(lineAt(text, decl.index), `<!${decl[1]}> declarations are not allowed`);
-  const ref = /&(?!(?:amp|lt|gt|quot|apos);)/.exec(text);
-  if (ref) fail(lineAt(text, ref.index), `only &amp; &lt; &gt; &quot; &apos; may be used, found ${quote(text.slice(ref.index, ref.index + 10))}`);
-}
-
-function readRoot(text: string): Node {
-  refuseDangerous(text);
-  const valid = XMLValidator.validate(text);
-  if (valid !== true) fail(`manifest.xml line ${valid.err.line}`, valid.err.msg);
-  const parser = new XMLParser({
-    ignoreAttributes: true,
-    parseTagValue: false,
-    trimValues: true,
-    ignoreDeclaration: true,
-    ignorePiTags: true,
-    processEntities: true,
-    htmlEntities: false,
-    // One element or several: the repeatable rows always come back as arrays.
-    isArray: (_name: string, jpath: unknown) => ROW_TAGS.some((tag) => jpath === `${ROOT}.${tag}`),
-  });
-  let doc: Node;
-  try {
-    doc = parser.parse(text) as Node;
-  } catch (err) {
-    fail('manifest.xml', err instanceof Error ? err.message : String(err));
-  }
-  const roots = Object.keys(doc);
-  if (roots.length !== 1 || roots[0] !== ROOT) {
-    fail('manifest.xml', `the root element must be <${ROOT}>, found ${roots.map((r) => `<${r}>`).join(', ') || 'none'}`);
-  }
-  const root = doc[ROOT];
-  if (root === '') return {};
-  if (typeof root !== 'object' || root === null || Array.isArray(root)) fail(`manifest.xml <${ROOT}>`, 'expected one element holding elements');
-  return root as Node;
-}
-
-function unknownElement(name: string): never {
-  if (name === 'rawimagefiles') fail('manifest.xml <rawimagefiles>', 's390x raw images are not supported', 'UNSUPPORTED');
-  if (name === '#text') fail(`manifest.xml <${ROOT}>`, 'text outside any element');
-  fail(`manifest.xml <${name}>`, 'unknown element');
-}
-
-function wrapper(root: Node, table: ImageTable): Node {
-  const v = root[table];
-  if (v === undefined || v === '') return {};
-  if (Array.isArray(v)) fail(`manifest.xml <${table}>`, `appears ${v.length} times`);
-  if (typeof v !== 'object' || v === null) fail(`manifest.xml <${table}>`, 'expected column elements, found text');
-  for (const col of Object.keys(v)) {
-    if (!isColumn(table, col)) fail(`manifest.xml <${table}><${col}>`, `not a column of xCAT's ${table} table`);
-  }
-  return v as Node;
-}
-
-function sections(root: Node): Sections {
-  const flat = !('osimage' in root) && !('linuximage' in root);
-  const s: Sections = { flat, top: {}, osimage: flat ? {} : wrapper(root, 'osimage'), linuximage: flat ? {} : wrapper(root, 'linuximage') };
-  for (const [name, value] of Object.entries(root)) {
-    if (!flat && (name === 'osimage' || name === 'linuximage')) continue;
-    // xCAT 2.7: a name both tables have (imagename, comments, disable) goes to both.
-    const tables = flat ? (['osimage', 'linuximage'] as const).filter((t) => isColumn(t, name)) : [];
-    for (const t of tables) s[t][name] = value;
-    if (tables.length) continue;
-    if (!TOP_TEXT.has(name) && !ROW_TAGS.includes(name)) unknownElement(name);
-    s.top[name] = value;
-  }
-  return s;
-}
-
-const pathOf = (s: Sections, table: ImageTable, col: string) => (s.flat ? `<${col}>` : `<${table}><${col}>`);
-
-function text(value: unknown, where: string): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (typeof value === 'string') return value;
-  if (Array.isArray(value)) fail(where, `appears ${value.length} times`);
-  return fail(where, 'expected text, found child elements');
-}
 
 function column(s: Sections, table: ImageTable, col: string): string | undefined {
   return text(s[table][col], `manifest.xml ${pathOf(s, table, col)}`);
@@ -135,14 +28,19 @@ function required(s: Sections, col: string): string {
   return column(s, 'osimage', col) ?? fail('manifest.xml', `missing ${pathOf(s, 'osimage', col)}`);
 }
 
+/** osimage.imagename, else linuximage.imagename, else a top-level <imagename>; all given must agree. */
 function imageName(s: Sections): string {
-  const os = column(s, 'osimage', 'imagename');
-  const linux = column(s, 'linuximage', 'imagename');
-  if (os !== undefined && linux !== undefined && os !== linux) {
-    fail('manifest.xml', `<osimage><imagename> ${quote(os)} and <linuximage><imagename> ${quote(linux)} differ`);
-  }
-  const name = os ?? linux ?? fail('manifest.xml', `missing ${pathOf(s, 'osimage', 'imagename')}`);
-  return validateImageName(name, `manifest.xml ${pathOf(s, os !== undefined ? 'osimage' : 'linuximage', 'imagename')}`);
+  const candidates: Array<[string, string | undefined]> = [
+    [pathOf(s, 'osimage', 'imagename'), column(s, 'osimage', 'imagename')],
+    [pathOf(s, 'linuximage', 'imagename'), column(s, 'linuximage', 'imagename')],
+    ['<imagename>', text(s.top.imagename, 'manifest.xml <imagename>')],
+  ];
+  const found = candidates.filter((c): c is [string, string] => c[1] !== undefined);
+  const [first, ...rest] = found;
+  if (!first) return fail('manifest.xml', `missing ${pathOf(s, 'osimage', 'imagename')}`);
+  const other = rest.find(([, v]) => v !== first[1]);
+  if (other) fail('manifest.xml', `${first[0]} ${quote(first[1])} and ${other[0]} ${quote(other[1])} differ`);
+  return validateImageName(first[1], `manifest.xml ${first[0]}`);
 }
 
 function method(s: Sections): Method {
@@ -261,7 +159,7 @@ function checkFlatNames(m: BundleManifest): void {
 }
 
 export function parseManifestXml(text: string): BundleManifest {
-  const s = sections(readRoot(text));
+  const s = readSections(text);
   const m: BundleManifest = {
     ...header(s),
     lists: lists(s),
