@@ -79,6 +79,10 @@ test('the seed one-line form parses exactly like the multi-line form', () => {
   assert.deepEqual(parseManifestCfg(`# seed\n  ${flat(STATELESS)}\t\n`), parseManifestCfg(STATELESS));
 });
 
+test('a UTF-8 byte order mark is ignored', () => {
+  assert.deepEqual(parseManifestCfg(`\uFEFF${DISKFUL}`), parseManifestCfg(DISKFUL));
+});
+
 test('lists, carried columns, comments, CRLF, spaces and normalised members', () => {
   const text = [
     'format 1',
