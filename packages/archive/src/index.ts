@@ -4,3 +4,6 @@ export * from './tree-writer.js';
 export * from './rootimg.js';
 export * from './pack-tree.js';
 export * from './tree-listing.js';
+export * from './bundle/reader.js';
+export * from './bundle/open.js';
+export * from './bundle/writer.js';

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { ImgportError, type ErrorCode } from '@imgport/runtime';
+import { openBundle } from './open.js';
+import { bundleOf, netbootFiles, smallRootImage, sumsOf, tarOf } from './testkit.js';
+
+const base = mkdtempSync(join(tmpdir(), 'imgport-open-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+let n = 0;
+const staging = () => join(base, `s${n++}`);
+
+async function rejects(bundle: Buffer, code: ErrorCode, pattern: RegExp, limits = {}): Promise<void> {
+  const dir = staging();
+  await assert.rejects(openBundle(Readable.from([bundle]), dir, { limits }), (err: unknown) => {
+    assert.ok(err instanceof ImgportError, String(err));
+    assert.equal(err.code, code, err.message);
+    assert.match(err.message, pattern);
+    return true;
+  });
+  assert.equal(existsSync(dir), false, 'a rejected bundle leaves no staging directory');
+}
+
+test('a native netboot bundle is staged, verified and its root image expanded in one pass', async () => {
+  const dir = staging();
+  const b = await openBundle(Readable.from([await bundleOf(netbootFiles())]), dir);
+  assert.equal(b.manifest.name, 'demo-netboot');
+  assert.deepEqual([b.prefix, b.manifestName, b.checksums, b.compression], ['', 'manifest.cfg', 'verified', 'gzip']);
+  assert.deepEqual([...b.files.keys()].sort(), ['SHA256SUMS', 'initrd-stateless.gz', 'kernel', 'manifest.cfg', 'rootimg.cpio.gz']);
+  assert.equal(b.rootimg?.member, 'rootimg.cpio.gz');
+  assert.equal(readFileSync(join(b.rootimg!.dir, 'etc/hostname'), 'utf8'), 'node01\n');
+  assert.equal(readlinkSync(join(b.rootimg!.dir, 'bin')), 'usr/bin');
+  assert.equal(readFileSync(b.files.get('kernel')!.path, 'utf8'), 'kernel-bytes');
+  assert.deepEqual(b.warnings, []);
+});
+
+test('plain tar and xz outer compression are recognised by magic bytes', async () => {
+  const tar = await bundleOf(netbootFiles(), { gzip: false });
+  const plain = await openBundle(Readable.from([tar]), staging());
+  assert.equal(plain.compression, 'none');
+  const xz = execFileSync('xz', ['-c'], { input: tar });
+  const x = await openBundle(Readable.from([xz]), staging());
+  assert.equal(x.compression, 'xz');
+  assert.equal(x.rootimg?.report.files, 2);
+});
+
+test("xCAT's <imagename>/ layout without SHA256SUMS is accepted with a warning", async () => {
+  const xml = `<?xml version="1.0"?>
+<xcatimage>
+  <kernel>/install/netboot/rhels8.5.0/x86_64/compute/kernel</kernel>
+  <linuximage>
+    <imagename>img1</imagename>
+    <rootimgdir>/install/netboot/rhels8.5.0/x86_64/compute</rootimgdir>
+  </linuximage>
+  <osimage>
+    <imagename>img1</imagename>
+    <osarch>x86_64</osarch>
+    <osvers>rhels8.5.0</osvers>
+    <profile>compute</profile>
+    <provmethod>netboot</provmethod>
+  </osimage>
+  <ramdisk>/install/netboot/rhels8.5.0/x86_64/compute/initrd-stateless.gz</ramdisk>
+  <rootimg>/install/netboot/rhels8.5.0/x86_64/compute/rootimg.gz</rootimg>
+</xcatimage>
+`;
+  const files = { 'manifest.xml': xml, kernel: 'k', 'initrd-stateless.gz': gzipSync('i'), 'rootimg.gz': smallRootImage() };
+  const b = await openBundle(Readable.from([await bundleOf(files, { prefix: 'img1/' })]), staging());
+  assert.deepEqual([b.prefix, b.manifestName, b.checksums, b.manifest.flavor], ['img1/', 'manifest.xml', 'absent', 'xcat']);
+  assert.equal(b.rootimg?.member, 'rootimg.gz');
+  assert.match(b.warnings.join('\n'), /no SHA256SUMS/);
+});
+
+test('a corrupt member that looks like the root image fails the bundle', async () => {
+  const files = netbootFiles({
+    'manifest.cfg': (netbootFiles()['manifest.cfg'] as string).replace('rootimg rootimg.cpio.gz', 'rootimg rootimg.gz'),
+    'rootimg.cpio.gz': gzipSync('not a root image'),
+    'rootimg.gz': smallRootImage(),
+  });
+  const order = ['manifest.cfg', 'kernel', 'initrd-stateless.gz', 'rootimg.cpio.gz', 'rootimg.gz', 'SHA256SUMS'];
+  const tar = await tarOf(order.map((name) => ({ name, data: files[name]! })));
+  // The first guess (rootimg.cpio.gz) is not what the manifest names, but a member that looks like
+  // a root image and is corrupt makes the bundle broken either way.
+  await rejects(gzipSync(tar), 'BUNDLE_INVALID', /cpio|magic|root image/i);
+});
+
+test('traversal in a member name is refused', async () => {
+  await rejects(gzipSync(await tarOf([{ name: '../evil', data: 'x' }])), 'UNSAFE_PATH', /\.\./);
+});
+
+test('an absolute member name is refused', async () => {
+  await rejects(gzipSync(await tarOf([{ name: '/etc/passwd', data: 'x' }])), 'UNSAFE_PATH', /absolute/);
+});
+
+test('a symlink member is refused', async () => {
+  await rejects(gzipSync(await tarOf([{ name: 'link', type: 'symlink', linkname: '/etc' }])), 'BUNDLE_INVALID', /link.*symlink/);
+});
+
+test('a hardlink member is refused', async () => {
+  const tar = await tarOf([{ name: 'a', data: 'x' }, { name: 'b', type: 'link', linkname: 'a' }]);
+  await rejects(gzipSync(tar), 'BUNDLE_INVALID', /"b" is a link/);
+});
+
+test('a duplicate member is refused', async () => {
+  await rejects(gzipSync(await tarOf([{ name: 'a', data: 'x' }, { name: './a', data: 'y' }])), 'BUNDLE_INVALID', /"a" appears twice/);
+});
+
+test('a GNU sparse member is refused', async () => {
+  const tar = await tarOf([{ name: 'a', data: 'x', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' } }]);
+  await rejects(gzipSync(tar), 'BUNDLE_INVALID', /sparse/);
+});
+
+test('a member name over the length limit is refused', async () => {
+  await rejects(gzipSync(await tarOf([{ name: 'a'.repeat(300), data: 'x' }])), 'LIMIT_EXCEEDED', /300 bytes/, { maxPathLength: 255 });
+});
+
+test('too many members are refused', async () => {
+  const members = Array.from({ length: 5 }, (_, i) => ({ name: `f${i}`, data: 'x' }));
+  await rejects(gzipSync(await tarOf(members)), 'LIMIT_EXCEEDED', /more than 3 members/, { maxEntries: 3 });
+});
+
+test('a bundle over the size limit is refused', async () => {
+  await rejects(await bundleOf(netbootFiles()), 'LIMIT_EXCEEDED', /larger than the limit of 100 bytes/, { maxBundleBytes: 100 });
+});
+
+test('a checksum mismatch fails before anything is used', async () => {
+  const files = netbootFiles();
+  files.kernel = Buffer.from('tampered');
+  await rejects(await bundleOf(files), 'CHECKSUM_MISMATCH', /kernel: sha256 mismatch/);
+});
+
+test('a file listed in SHA256SUMS but missing fails', async () => {
+  const files = netbootFiles();
+  files.SHA256SUMS = `${files.SHA256SUMS as string}${'0'.repeat(64)}  ghost\n`;
+  await rejects(await bundleOf(files), 'CHECKSUM_MISMATCH', /lists "ghost"/);
+});
+
+test('a file not listed in SHA256SUMS fails', async () => {
+  const files = netbootFiles();
+  await rejects(await bundleOf({ ...files, stowaway: 'x' }), 'CHECKSUM_MISMATCH', /"stowaway" is not listed/);
+});
+
+test('a file the manifest names but the bundle lacks fails', async () => {
+  const files = netbootFiles();
+  delete files.kernel;
+  delete files.SHA256SUMS;
+  await rejects(await bundleOf({ ...files, SHA256SUMS: sumsOf(files) }), 'BUNDLE_INVALID', /names "kernel"/);
+});
+
+test('a bundle without a manifest fails', async () => {
+  await rejects(await bundleOf({ kernel: 'k' }), 'BUNDLE_INVALID', /no manifest/);
+});
+
+test('a truncated gzip bundle fails', async () => {
+  const b = await bundleOf(netbootFiles());
+  await rejects(b.subarray(0, b.length - 200), 'BUNDLE_INVALID', /gzip|truncated|unexpected end/i);
+});
+
+test('a corrupt gzip bundle fails', async () => {
+  const b = Buffer.from(await bundleOf(netbootFiles()));
+  for (let i = 40; i < 80; i++) b[i] = b[i]! ^ 0xff;
+  await rejects(b, 'BUNDLE_INVALID', /gzip/i);
+});
+
+test('an unsafe root image fails the bundle and leaves no staging', async () => {
+  const { encodeCpioArchive } = await import('@imgport/format');
+  const evil = gzipSync(encodeCpioArchive([{ name: '../../escape', type: 'file', mode: 0o644, data: Buffer.from('x') }]));
+  await rejects(await bundleOf(netbootFiles({ 'rootimg.cpio.gz': evil })), 'UNSAFE_PATH', /\.\./);
+  assert.equal(existsSync(join(base, 'escape')), false);
+});
+
+test('when the manifest names another root image than the first guess, that one is expanded', async () => {
+  const { encodeCpioArchive } = await import('@imgport/format');
+  const tree = gzipSync(
+    encodeCpioArchive([
+      { name: 'rootimg', type: 'dir', mode: 0o755 },
+      { name: 'rootimg/marker', type: 'file', mode: 0o644, data: Buffer.from('tree') },
+    ]),
+  );
+  const base = netbootFiles();
+  const files = netbootFiles({
+    'manifest.cfg': (base['manifest.cfg'] as string).replace('rootimg rootimg.cpio.gz', 'rootimg rootimg.gz'),
+    'rootimgtree.gz': tree,
+    'rootimg.gz': smallRootImage(),
+  });
+  delete files['rootimg.cpio.gz'];
+  delete files.SHA256SUMS;
+  const order = ['manifest.cfg', 'kernel', 'initrd-stateless.gz', 'rootimgtree.gz', 'rootimg.gz'];
+  const tar = await tarOf([...order.map((name) => ({ name, data: files[name]! })), { name: 'SHA256SUMS', data: sumsOf(files) }]);
+  const b = await openBundle(Readable.from([gzipSync(tar)]), staging());
+  assert.equal(b.rootimg?.member, 'rootimg.gz');
+  assert.equal(existsSync(join(b.rootimg!.dir, 'marker')), false);
+  assert.equal(readFileSync(join(b.rootimg!.dir, 'etc/hostname'), 'utf8'), 'node01\n');
+});

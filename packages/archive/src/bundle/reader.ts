@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import { closeSync, constants, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { extract as tarExtract, type Header } from 'tar-stream';
+import { normalizeMemberName } from '@imgport/format';
+import { ImgportError } from '@imgport/runtime';
+import { expandRootImage, rootImageKind } from '../rootimg.js';
+import { DEFAULT_LIMITS, type ExpandReport, type Limits, type ProgressFn } from '../types.js';
+import type { Compression } from '../decompress.js';
+import { ByteCounter, openDecompressed } from './sniff.js';
+
+/** One regular file or directory of the outer bundle, as staged on disk. */
+export interface StagedMember {
+  /** Name inside the bundle as stored (normalised, before any image-directory prefix is removed). */
+  stored: string;
+  type: 'file' | 'dir';
+  size: number;
+  sha256?: string;
+  /** Where the bytes now are. */
+  path: string;
+}
+
+export interface StagedBundle {
+  compression: Compression;
+  bytesIn: number;
+  members: StagedMember[];
+  /** The root image expanded while it streamed past (a guess by name, confirmed by the caller). */
+  expanded?: { stored: string; dir: string; report: ExpandReport };
+}
+
+export interface StageOptions {
+  limits?: Partial<Limits>;
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+  /** Expand the first root-image-looking member while it streams (default true). */
+  expandOnTheFly?: boolean;
+}
+
+const EXCL = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Streams an untrusted bundle onto disk under `stagingDir` (files/<member> and rootimg/), hashing
+ * every member as it passes, in one pass. The directory must not exist; on any failure it is
+ * removed again, so a rejected bundle leaves nothing behind.
+ */
+export async function stageBundle(input: Readable, stagingDir: string, opts: StageOptions = {}): Promise<StagedBundle> {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  mkdirSync(stagingDir, { recursive: false });
+  try {
+    return await stage(input, stagingDir, limits, opts);
+  } catch (err) {
+    input.destroy();
+    rmSync(stagingDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function stage(input: Readable, stagingDir: string, limits: Limits, opts: StageOptions): Promise<StagedBundle> {
+  const counter = new ByteCounter(limits.maxBundleBytes, 'the bundle');
+  input.on('error', (err) => counter.destroy(err));
+  input.pipe(counter);
+  const { stream, compression } = await openDecompressed(counter);
+  const extractor = tarExtract();
+  stream.on('error', (err) => extractor.destroy(err));
+  stream.pipe(extractor);
+
+  const filesDir = join(stagingDir, 'files');
+  mkdirSync(filesDir);
+  const seen = new Set<string>();
+  const members: StagedMember[] = [];
+  const result: StagedBundle = { compression, bytesIn: 0, members };
+  let bytesOut = 0;
+  const progress = () => opts.onProgress?.({ bytesIn: counter.bytes, bytesOut, entries: members.length });
+
+  for await (const entry of extractor) {
+    opts.signal?.throwIfAborted();
+    const name = checkMember(entry.header, seen, members.length, limits);
+    const path = join(filesDir, name);
+    if (entry.header.type === 'directory') {
+      mkdirSync(path, { recursive: true });
+      members.push({ stored: name, type: 'dir', size: 0, path });
+      entry.resume();
+      continue;
+    }
+    mkdirSync(dirname(path), { recursive: true });
+    const guess = opts.expandOnTheFly !== false && !result.expanded ? rootImageGuess(name) : undefined;
+    const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), ...guess } : undefined;
+    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, expandInto, limits, opts, counter);
+    bytesOut += size;
+    members.push({ stored: name, type: 'file', size, sha256, path });
+    if (expandInto && report) result.expanded = { stored: name, dir: expandInto.dir, report };
+    progress();
+  }
+  result.bytesIn = counter.bytes;
+  if (members.length === 0) throw new ImgportError('BUNDLE_INVALID', 'the bundle is empty: no tar members found');
+  return result;
+}
+
+/** The outer bundle may hold only regular files and directories with safe, unique names. */
+function checkMember(h: Header, seen: Set<string>, count: number, limits: Limits): string {
+  const raw = h.name;
+  if (count + 1 > limits.maxEntries) {
+    throw new ImgportError('LIMIT_EXCEEDED', `the bundle has more than ${limits.maxEntries} members (at "${raw}")`);
+  }
+  if (h.type !== 'file' && h.type !== 'directory' && h.type !== 'contiguous-file') {
+    throw new ImgportError('BUNDLE_INVALID', `bundle member "${raw}" is a ${h.type ?? 'unknown type'}; only regular files and directories are allowed`, { where: raw });
+  }
+  if (h.pax && Object.keys(h.pax).some((k) => k.startsWith('GNU.sparse'))) {
+    throw new ImgportError('BUNDLE_INVALID', `bundle member "${raw}" is a GNU sparse file, which is not allowed`, { where: raw });
+  }
+  const name = normalizeMemberName(raw, limits.maxPathLength);
+  if (seen.has(name)) {
+    throw new ImgportError('BUNDLE_INVALID', `bundle member "${name}" appears twice`, { where: name });
+  }
+  seen.add(name);
+  return name;
+}
+
+/**
+ * Only a member at the top, or directly inside one image directory, can be the root image; it
+ * is recognised by name here and confirmed against the manifest once that has been read.
+ */
+function rootImageGuess(name: string): { stripPrefix?: string } | undefined {
+  const parts = name.split('/');
+  const kind = rootImageKind(parts[parts.length - 1] ?? '');
+  if (parts.length > 2 || kind === undefined || kind === 'sfs') return undefined;
+  // xCAT statelite's rootimgtree.gz holds 'rootimg/...' entries.
+  return kind === 'rootimgtree' ? { stripPrefix: 'rootimg/' } : {};
+}
+
+async function copyMember(
+  entry: Readable,
+  path: string,
+  expandInto: { dir: string; stripPrefix?: string } | undefined,
+  limits: Limits,
+  opts: StageOptions,
+  counter: ByteCounter,
+): Promise<{ size: number; sha256: string; report?: ExpandReport }> {
+  const hash = createHash('sha256');
+  const fd = openSync(path, EXCL, 0o600);
+  let size = 0;
+  let feed: PassThrough | undefined;
+  let expansion: Promise<ExpandReport> | undefined;
+  if (expandInto) {
+    feed = new PassThrough({ highWaterMark: 1024 * 1024 });
+    expansion = expandRootImage(feed, expandInto.dir, {
+      limits,
+      ...(expandInto.stripPrefix ? { stripPrefix: expandInto.stripPrefix } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onProgress ? { onProgress: (p) => opts.onProgress?.({ ...p, bytesIn: counter.bytes }) } : {}),
+    });
+    // Surface an expansion failure at once, even while we wait on the feed.
+    expansion.catch(() => entry.destroy());
+  }
+  try {
+    for await (const chunk of entry) {
+      const buf = chunk as Buffer;
+      size += buf.length;
+      if (size > limits.maxExpandedBytes) {
+        throw new ImgportError('LIMIT_EXCEEDED', `bundle member exceeds the expanded-size limit of ${limits.maxExpandedBytes} bytes`);
+      }
+      hash.update(buf);
+      writeAll(fd, buf);
+      if (feed && !feed.write(buf)) await Promise.race([onceDrain(feed), expansion]);
+    }
+  } catch (err) {
+    if (expansion) {
+      feed?.destroy();
+      // When the expansion failed first, its error says more than "stream destroyed".
+      const failure = await expansion.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (failure && !(err instanceof ImgportError)) throw failure;
+    }
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+  feed?.end();
+  const report = expansion ? await expansion : undefined;
+  return { size, sha256: hash.digest('hex'), ...(report ? { report } : {}) };
+}
+
+function writeAll(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+function onceDrain(s: PassThrough): Promise<void> {
+  return new Promise((resolve) => s.once('drain', resolve));
+}
