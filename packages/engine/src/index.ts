@@ -1,2 +1,3 @@
 export * from './types.js';
 export * from './layout.js';
+export * from './import/index.js';

@@ -1,0 +1,4 @@
+export { ImportService, type ImportDeps } from './service.js';
+export { planImport, type ImportPlan, type Move } from './plan.js';
+export { recover, type Journal } from './journal.js';
+export { openSource } from './source.js';

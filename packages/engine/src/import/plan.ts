@@ -1,0 +1,272 @@
+import { basename, isAbsolute, join } from 'node:path';
+import {
+  LIST_KINDS,
+  LIST_TABLE,
+  extraMemberCandidates,
+  extraTargetName,
+  rebaseOrigin,
+  resolveExtraDest,
+  customPlacement,
+  reprofiledName,
+  validateImageName,
+  validatePathToken,
+  type BundleManifest,
+  type FileRef,
+  type Method,
+} from '@imgport/format';
+import { hasMember, type OpenedBundle } from '@imgport/archive';
+import { ImgportError } from '@imgport/runtime';
+import { COLUMNS, type ImageRows, type Row } from '@imgport/tables';
+import { customDir, defaultRootImgDir, initrdName } from '../layout.js';
+
+/** One rename of the commit: a staged file or tree onto its final place. */
+export interface Move {
+  from: string;
+  to: string;
+  /** What it is, for messages: `kernel`, `rootimg/`, `extra myscript`. */
+  what: string;
+  dir: boolean;
+  /** sha256 of a staged file, to recognise an identical file already in place. */
+  sha256?: string;
+}
+
+export interface ImportPlan {
+  name: string;
+  method: Method;
+  os: string;
+  arch: string;
+  profile: string;
+  rootimgdir?: string;
+  moves: Move[];
+  rows: ImageRows;
+  warnings: string[];
+}
+
+export interface PlanContext {
+  installRoot: string;
+  fromRoot: string;
+  allow: string[];
+  name?: string;
+  profile?: string;
+  /** litefile rows parsed from the bundle's CSV, image column still as exported. */
+  litefile: Row[];
+}
+
+/**
+ * Decides where every file goes and which rows are written (SPEC §4), from the verified bundle
+ * alone: no I/O. Native bundles, and renamed or re-profiled imports, follow the standard layout;
+ * a stock xCAT bundle goes where its manifest paths say, rebased onto the install root.
+ */
+export function planImport(bundle: OpenedBundle, ctx: PlanContext): ImportPlan {
+  const m = bundle.manifest;
+  for (const [what, v] of [['os', m.os], ['arch', m.arch], ['profile', ctx.profile ?? m.profile]] as const) {
+    validatePathToken(v, what);
+  }
+  const profile = ctx.profile ?? m.profile;
+  const name = validateImageName(
+    ctx.name ?? (ctx.profile ? reprofiledName(m.os, m.arch, m.method, ctx.profile) : m.name),
+    ctx.name ? '--name' : ctx.profile ? '--profile' : 'manifest name',
+  );
+  const standard = m.flavor === 'native' || ctx.name !== undefined || ctx.profile !== undefined;
+  const place = new Placer(bundle, ctx, standard, m.os, m.arch, m.method);
+  const warnings: string[] = [];
+  const linux: Row = {};
+  let rootimgdir: string | undefined;
+
+  if (m.method === 'install') {
+    linux.template = place.file(need(m.template, 'template'), 'template', customDir(ctx.installRoot, m.os, m.arch), warnings);
+  } else {
+    rootimgdir = standard ? defaultRootImgDir(ctx.installRoot, m.os, m.arch, profile) : place.xcatRootImgDir(m);
+    linux.rootimgdir = rootimgdir;
+    place.fixed(need(m.kernel, 'kernel'), 'kernel', join(rootimgdir, 'kernel'));
+    place.fixed(need(m.initrd, 'initrd'), 'initrd', join(rootimgdir, initrdName(m.method)));
+    if (m.rootimg) place.fixed(m.rootimg, 'rootimg', join(rootimgdir, basename(m.rootimg.member)));
+    if (bundle.rootimg) place.tree(bundle.rootimg.dir, join(rootimgdir, 'rootimg'));
+  }
+  const lists = placeLists(m, place, ctx, warnings);
+  place.extras(m);
+
+  const rows = buildRows(m, { name, profile, rootimgdir, linux, lists, ctx, warnings });
+  if (m.kits.length > 0) {
+    const kits = m.kits.map((k) => k.kitname ?? k.name ?? '?').join(', ');
+    warnings.push(`the bundle lists kits (${kits}); imgport does not install kits: add them with addkit`);
+  }
+  return { name, method: m.method, os: m.os, arch: m.arch, profile, ...(rootimgdir ? { rootimgdir } : {}), moves: place.moves, rows, warnings };
+}
+
+function need(ref: FileRef | undefined, key: string): FileRef {
+  if (!ref) throw new ImgportError('MANIFEST_INVALID', `the manifest names no ${key}`, { where: key });
+  return ref;
+}
+
+function placeLists(m: BundleManifest, place: Placer, ctx: PlanContext, warnings: string[]): Partial<Record<string, string>> {
+  const out: Partial<Record<string, string>> = {};
+  for (const kind of LIST_KINDS) {
+    const refs = m.lists[kind];
+    if (!refs?.length) continue;
+    out[kind] = refs.map((r) => place.file(r, kind, customDir(ctx.installRoot, m.os, m.arch), warnings)).join(',');
+  }
+  return out;
+}
+
+/** Computes destinations and records the moves; path policy itself lives in @imgport/format. */
+class Placer {
+  readonly moves: Move[] = [];
+  private readonly taken = new Set<string>();
+
+  constructor(
+    private readonly bundle: OpenedBundle,
+    private readonly ctx: PlanContext,
+    private readonly standard: boolean,
+    private readonly os: string,
+    private readonly arch: string,
+    private readonly method: Method,
+  ) {}
+
+  private rebase(abs: string): { kind: 'rebased' | 'allowed'; path: string } | { kind: 'outside' } {
+    return rebaseOrigin(abs, { fromRoot: this.ctx.fromRoot, installRoot: this.ctx.installRoot, allow: this.ctx.allow });
+  }
+
+  xcatRootImgDir(m: BundleManifest): string {
+    const raw = m.linuximage.rootimgdir;
+    if (!raw) return defaultRootImgDir(this.ctx.installRoot, m.os, m.arch, m.profile);
+    const r = this.rebase(raw);
+    if (r.kind === 'outside') throw outside('linuximage.rootimgdir', raw);
+    return r.path;
+  }
+
+  /** Boot files: the standard place, or the rebased origin (refused outside the install root). */
+  fixed(ref: FileRef, what: string, standardPath: string): string {
+    let to = standardPath;
+    if (!this.standard && ref.origin) {
+      const r = this.rebase(ref.origin);
+      if (r.kind === 'outside') throw outside(what, ref.origin);
+      to = r.path;
+    }
+    return this.add(ref.member, to, what);
+  }
+
+  /** Templates and lists: outside the exporter's install root they go to xCAT's custom dir. */
+  file(ref: FileRef, what: string, standardDir: string, warnings: string[]): string {
+    let to = join(standardDir, basename(ref.member));
+    if (!this.standard && ref.origin) {
+      const r = this.rebase(ref.origin);
+      if (r.kind !== 'outside') to = r.path;
+      else {
+        to = customPlacement(this.ctx.installRoot, this.method, this.os, basename(ref.origin));
+        warnings.push(`${what} ${ref.origin} lies outside the exporting node's install directory: placed at ${to}`);
+      }
+    }
+    return this.add(ref.member, to, what);
+  }
+
+  tree(from: string, to: string): void {
+    this.moves.push({ from, to, what: 'rootimg/', dir: true });
+    this.taken.add(to);
+  }
+
+  /**
+   * Extras: a file goes into its destination directory; a directory's files are placed one by
+   * one (merged into what is there, each checked for conflicts), xCAT's directory form
+   * (`extra/<src>`) into the destination itself, as stock imgimport copies it.
+   */
+  extras(m: BundleManifest): void {
+    const opts = { fromRoot: this.ctx.fromRoot, installRoot: this.ctx.installRoot, allow: this.ctx.allow };
+    for (const e of m.extras) {
+      const member = extraMemberCandidates(e).find((c) => hasMember(this.bundle.files, c));
+      if (!member) throw new ImgportError('BUNDLE_INVALID', `extra "${e.member}" is not in the bundle`, { where: e.member });
+      const dest = resolveExtraDest(e.dest, opts);
+      const staged = this.bundle.files.get(member);
+      if (staged?.type === 'file') {
+        this.add(member, join(dest, extraTargetName(e, { member, directory: false })), `extra ${basename(member)}`);
+        continue;
+      }
+      const target = join(dest, extraTargetName(e, { member, directory: true }));
+      for (const [name, f] of this.bundle.files) {
+        if (f.type === 'file' && name.startsWith(`${member}/`)) this.add(name, join(target, name.slice(member.length + 1)), `extra ${name}`);
+      }
+    }
+  }
+
+  private add(member: string, to: string, what: string): string {
+    const staged = this.bundle.files.get(member);
+    if (!staged) throw new ImgportError('BUNDLE_INVALID', `the manifest names "${member}" but the bundle has no such file`, { where: member });
+    if (this.taken.has(to)) {
+      throw new ImgportError('MANIFEST_INVALID', `two files of the bundle would both be placed at ${to} (the second is ${what})`, { where: member });
+    }
+    this.taken.add(to);
+    this.moves.push({ from: staged.path, to, what, dir: staged.type === 'dir', ...(staged.sha256 ? { sha256: staged.sha256 } : {}) });
+    return to;
+  }
+}
+
+function outside(what: string, path: string): ImgportError {
+  return new ImgportError(
+    'UNSAFE_PATH',
+    `${what} ${path} lies outside the install root; allow its directory with IMGPORT_ALLOW to import it`,
+    { where: path },
+  );
+}
+
+interface RowInputs {
+  name: string;
+  profile: string;
+  rootimgdir: string | undefined;
+  linux: Row;
+  lists: Partial<Record<string, string>>;
+  ctx: PlanContext;
+  warnings: string[];
+}
+
+/** SPEC §4 rows: carried columns (paths rebased), then the columns the import itself decides. */
+function buildRows(m: BundleManifest, r: RowInputs): ImageRows {
+  const osimage: Row = {
+    ...carried('osimage', m.osimage, r),
+    ...(m.postscripts && !m.osimage.postscripts ? { postscripts: m.postscripts } : {}),
+    ...(m.postbootscripts && !m.osimage.postbootscripts ? { postbootscripts: m.postbootscripts } : {}),
+    imagename: r.name,
+    profile: r.profile,
+    imagetype: 'linux',
+    provmethod: m.method,
+    osname: 'Linux',
+    osvers: m.os,
+    osarch: m.arch,
+  };
+  const linuximage: Row = { ...carried('linuximage', m.linuximage, r), ...r.linux, imagename: r.name };
+  for (const [kind, value] of Object.entries(r.lists)) {
+    (LIST_TABLE[kind as keyof typeof LIST_TABLE] === 'osimage' ? osimage : linuximage)[kind] = value ?? null;
+  }
+  if (m.method === 'install') delete linuximage.rootimgdir;
+  const litefile = r.ctx.litefile.map((row) => ({ ...row, image: r.name }));
+  return { osimage, linuximage, litefile };
+}
+
+/** Columns xCAT stores as paths (comma lists, optionally with a `s:`/`d:` tag as partitionfile has). */
+const PATH_COLUMNS = new Set(['pkgdir', 'otherpkgdir', 'kerneldir', 'partitionfile', 'driverupdatesrc', 'cfmdir', 'template', 'rootimgdir', 'pkglist', 'otherpkglist', 'exlist', 'postinstall', 'synclists']);
+
+function carried(table: 'osimage' | 'linuximage', cols: Record<string, string>, r: RowInputs): Row {
+  const out: Row = {};
+  for (const [col, value] of Object.entries(cols)) {
+    if (!COLUMNS[table].includes(col)) {
+      r.warnings.push(`column ${table}.${col} is not an xCAT column: not written`);
+      continue;
+    }
+    if (value === '') continue;
+    out[col] = PATH_COLUMNS.has(col) ? rebaseList(value, r.ctx) : value;
+  }
+  return out;
+}
+
+function rebaseList(value: string, ctx: PlanContext): string {
+  return value
+    .split(',')
+    .map((token) => {
+      const m = /^([a-z]:)?(.*)$/.exec(token.trim());
+      const tag = m?.[1] ?? '';
+      const p = m?.[2] ?? token;
+      if (!isAbsolute(p)) return token.trim();
+      const r = rebaseOrigin(p, { fromRoot: ctx.fromRoot, installRoot: ctx.installRoot, allow: ctx.allow });
+      return r.kind === 'outside' ? token.trim() : tag + r.path;
+    })
+    .join(',');
+}
