@@ -1,0 +1,51 @@
+/**
+ * Export step 3: the manifest model of the image. Every non-empty column travels: the ones the
+ * model has a field for (name, os, template, lists...) through that field, the others verbatim
+ * in the carried records. The serializers render it as manifest.cfg or manifest.xml.
+ */
+import { COLUMNS } from '@imgport/tables';
+import { isCarriedColumn, serializeManifestCfg, serializeManifestXml, type BundleManifest } from '@imgport/format';
+import type { BundleFormat, Collection, ImageFacts } from './export-collect.js';
+import { columnValue } from './export-collect.js';
+
+export function buildManifest(img: ImageFacts, files: Collection, format: BundleFormat): BundleManifest {
+  const m: BundleManifest = {
+    format: 1,
+    flavor: format,
+    name: img.name,
+    os: img.os,
+    arch: img.arch,
+    profile: img.profile,
+    method: img.method,
+    lists: files.refs.lists,
+    extras: files.refs.extras,
+    osimage: carried(img, 'osimage'),
+    linuximage: carried(img, 'linuximage'),
+    kits: [],
+    kitrepos: [],
+    kitcomps: [],
+  };
+  // xCAT's imgexport marks every diskful image: its packages come from the OS media (copycds).
+  if (img.method === 'install') m.media = 'required';
+  for (const key of ['template', 'kernel', 'initrd', 'rootimg', 'rootimgtree', 'litefile'] as const) {
+    const ref = files.refs[key];
+    if (ref) m[key] = ref;
+  }
+  return m;
+}
+
+function carried(img: ImageFacts, table: 'osimage' | 'linuximage'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const column of COLUMNS[table]) {
+    const v = columnValue(img.rows[table], column);
+    if (v !== undefined && isCarriedColumn(table, column)) out[column] = v;
+  }
+  return out;
+}
+
+/** The manifest member: its name and its text in the format's own syntax. */
+export function renderManifest(m: BundleManifest): { member: string; text: string } {
+  return m.flavor === 'xcat'
+    ? { member: 'manifest.xml', text: serializeManifestXml(m) }
+    : { member: 'manifest.cfg', text: serializeManifestCfg(m) };
+}

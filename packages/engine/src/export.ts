@@ -1,0 +1,139 @@
+/**
+ * Export one osimage as a bundle (SPEC §5): load rows → collect files → pack → manifest →
+ * write to a temp name → rename. The image itself is only read.
+ */
+import { stat } from 'node:fs/promises';
+import { writeBundle, type BundleEntry } from '@imgport/archive';
+import { LIST_KINDS, validateImageName, type ListKind } from '@imgport/format';
+import { ImgportError } from '@imgport/runtime';
+import type { ImageRows } from '@imgport/tables';
+import { collectFiles, imageFacts, type BundleFormat, type Collection, type ImageFacts } from './export-collect.js';
+import { buildManifest, renderManifest } from './export-manifest.js';
+import { resolveDestination, writeAtomically, type Destination } from './export-output.js';
+import { packPayload } from './export-pack.js';
+import { throttled, type Reporter } from './export-progress.js';
+import type { EngineDeps, ExportOptions, ExportResult } from './types.js';
+
+interface Run {
+  image: string;
+  format: BundleFormat;
+  opts: ExportOptions;
+  report: Reporter;
+  started: number;
+}
+
+export class ExportService {
+  constructor(private readonly deps: EngineDeps) {}
+
+  async run(image: string, opts: ExportOptions = {}): Promise<ExportResult> {
+    validateImageName(image, 'image', 'BAD_REQUEST');
+    const run: Run = { image, format: checkFormat(opts.format), opts, report: throttled(opts.onProgress), started: Date.now() };
+    try {
+      return await this.export(run);
+    } catch (err) {
+      // An abort surfaces as whatever the interrupted stream threw; name it for what it is.
+      if (opts.signal?.aborted && !(err instanceof ImgportError && err.code === 'CANCELLED')) {
+        throw new ImgportError('CANCELLED', `export of ${image} cancelled`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  private async export(run: Run): Promise<ExportResult> {
+    const { image, format, opts, report } = run;
+    const dest = await resolveDestination(image, opts.destination);
+    const img = imageFacts(image, await this.loadRows(image));
+    report('collect', 0, 0, true);
+    const files = await collectFiles(img, {
+      format,
+      include: includedLists(opts.include),
+      extras: opts.extras ?? [],
+      installRoot: this.deps.installRoot,
+      allow: this.deps.allow ?? [],
+    });
+    opts.signal?.throwIfAborted();
+    const written = await this.packAndWrite(run, img, files, dest);
+    report('done', written.bytes, written.bytes, true);
+    this.deps.log?.info({ image, path: dest.path, bytes: written.bytes, format }, 'image exported');
+    return {
+      image,
+      method: img.method,
+      format,
+      path: dest.path,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      members: written.members,
+      warnings: files.warnings,
+      durationMs: Date.now() - run.started,
+    };
+  }
+
+  /** Both rows are required: an image missing from either table cannot be rebuilt elsewhere. */
+  private async loadRows(image: string): Promise<ImageRows> {
+    const rec = await this.deps.tables.getImage(image);
+    if (!rec.osimage) throw notFound(image, 'osimage');
+    if (!rec.linuximage) throw notFound(image, 'linuximage');
+    return { osimage: rec.osimage, linuximage: rec.linuximage, litefile: rec.litefile };
+  }
+
+  private async packAndWrite(run: Run, img: ImageFacts, files: Collection, dest: Destination) {
+    const { opts, report, format } = run;
+    const signal = opts.signal ? { signal: opts.signal } : {};
+    const packed = await packPayload(files.payload, dest, { ...signal, onProgress: (p) => report('pack', p.bytesIn, 0) });
+    try {
+      const entries = bundleEntries(format, renderManifest(buildManifest(img, files, format)), packed.entries);
+      const prefix = format === 'xcat' ? `${img.name}/` : '';
+      const total = await fileBytes(entries);
+      report('write', 0, total, true);
+      const written = await writeAtomically(
+        dest,
+        (out) => writeBundle(out, entries, { prefix, compression: 'gzip', ...signal, onProgress: (done) => report('write', done, total) }),
+        opts.signal,
+      );
+      return { ...written, members: [...entries.map((e) => prefix + e.name), `${prefix}SHA256SUMS`] };
+    } finally {
+      await packed.cleanup();
+    }
+  }
+}
+
+function notFound(image: string, table: 'osimage' | 'linuximage'): ImgportError {
+  return new ImgportError('IMAGE_NOT_FOUND', `image ${image} not found in the ${table} table`, { where: `${table}.imagename` });
+}
+
+/** Manifest first, then the payload; xCAT bundles open with their image directory, as stock tar does. */
+function bundleEntries(format: BundleFormat, manifest: { member: string; text: string }, payload: BundleEntry[]): BundleEntry[] {
+  const head: BundleEntry[] = format === 'xcat' ? [{ name: '', source: { dir: true }, mode: 0o755 }] : [];
+  head.push({ name: manifest.member, source: { data: manifest.text }, mode: 0o644 });
+  const body = [...payload];
+  const firstExtra = body.findIndex((e) => e.name.startsWith('extra/'));
+  // Stock imgexport creates extra/ and copies into it; its tar lists the directory first.
+  if (format === 'xcat' && firstExtra >= 0) body.splice(firstExtra, 0, { name: 'extra/', source: { dir: true }, mode: 0o755 });
+  return [...head, ...body];
+}
+
+/** Bytes of the files the writer will read: the denominator of write progress. */
+async function fileBytes(entries: BundleEntry[]): Promise<number> {
+  let n = 0;
+  for (const e of entries) if ('file' in e.source) n += (await stat(e.source.file)).size;
+  return n;
+}
+
+function checkFormat(format: ExportOptions['format']): BundleFormat {
+  if (format === undefined) return 'native';
+  if (format === 'native' || format === 'xcat') return format;
+  throw new ImgportError('BAD_REQUEST', `unknown bundle format "${String(format)}" (expected native or xcat)`, { where: 'format' });
+}
+
+function includedLists(include: ExportOptions['include']): ListKind[] {
+  if (include === undefined) return [];
+  if (include === 'all') return [...LIST_KINDS];
+  for (const kind of include) {
+    if (!(LIST_KINDS as readonly string[]).includes(kind)) {
+      throw new ImgportError('BAD_REQUEST', `unknown list "${String(kind)}" in include (expected ${LIST_KINDS.join(', ')} or all)`, {
+        where: 'include',
+      });
+    }
+  }
+  return [...include];
+}
