@@ -18,7 +18,7 @@ const TYPES: Partial<Record<string, EntryType>> = {
   fifo: 'fifo',
 };
 
-/** tar-stream adds the entry's pax records to the header; its types omit them. */
+/** tar-stream puts the entry's pax records on the header as text (`pax`). */
 type PaxHeader = Omit<Partial<Header>, 'pax'> & { name: string; pax?: unknown };
 
 /** The entry for a tar header, or a reason to skip it. */
