@@ -22,7 +22,7 @@ export async function loadXattr(): Promise<XattrSetter | undefined> {
  * array (never a shell); `path` is absolute, so it cannot be taken for an option.
  */
 export function mknodSync(path: string, kind: 'c' | 'b' | 'p', mode: number, major = 0, minor = 0): void {
-  const args = ['-m', (mode & 0o7777).toString(8), path, kind];
+  const args = ['-m', (mode & 0o777).toString(8), path, kind];
   if (kind !== 'p') args.push(String(major), String(minor));
   try {
     execFileSync('mknod', args, { stdio: ['ignore', 'ignore', 'pipe'] });

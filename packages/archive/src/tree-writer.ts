@@ -241,6 +241,8 @@ export class TreeWriter {
     const kind = fifo ? 'p' : entry.type === 'chardev' ? 'c' : 'b';
     this.create(rel, () => mknodSync(full, kind, entry.mode, entry.devmajor, entry.devminor));
     if (this.ownerDiffers(entry)) fs.lchownSync(full, entry.uid, entry.gid);
+    // mknod(1) takes permission bits only; the node was just made by us, so chmod is safe.
+    if (entry.mode & 0o7000) fs.chmodSync(full, entry.mode & 0o7777);
     if (entry.xattrs) this.setXattrs(full, entry);
     fs.lutimesSync(full, entry.mtime, entry.mtime);
     if (fifo) this.report.fifos++;
