@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import { constants as zc, createGzip } from 'node:zlib';
 import { pack as tarPack, type Pack } from 'tar-stream';
 import { formatSha256Sums } from '@imgport/format';
@@ -22,7 +22,7 @@ export interface WriteBundleOptions {
   /** '<imagename>/' for xCAT's layout; '' (default) for the native one. */
   prefix?: string;
   compression?: 'gzip' | 'none';
-  /** Deflate level for members that are not precompressed (default 6, like gzip). */
+  /** gzip level; by default 0 (stored) when any member is precompressed, else 6. */
   level?: number;
   /** Append SHA256SUMS of every file (default true). */
   checksums?: boolean;
@@ -37,20 +37,16 @@ export interface WrittenBundle {
 
 /**
  * Streams a bundle (tar, optionally gzip) to `out`, hashing each file as it is read, with
- * SHA256SUMS last. The gzip output is a series of gzip members: deflate for text members,
- * stored blocks for precompressed ones, so an already-gzipped root image is copied at disk speed
- * instead of being deflated a second time (every gzip reader, GNU tar included, reads
- * concatenated members as one stream).
+ * SHA256SUMS last. See gzipLevel for why precompressed members are not deflated again.
  */
 export async function writeBundle(out: Writable, entries: BundleEntry[], opts: WriteBundleOptions = {}): Promise<WrittenBundle> {
   const prefix = opts.prefix ?? '';
   const pack = tarPack();
-  const sink = opts.compression === 'none' ? plainSink(pack, out) : new GzipSegments(pack, out, opts.level ?? 6);
+  const sink = pipeSink(pack, out, opts.compression === 'none' ? undefined : gzipLevel(entries, opts.level));
   const sums: Array<[string, string]> = [];
   let bytesIn = 0;
   for (const e of entries) {
     opts.signal?.throwIfAborted();
-    sink.level(e.precompressed === true);
     const name = prefix + e.name;
     const mtime = e.mtime ?? new Date();
     if ('dir' in e.source) {
@@ -76,7 +72,6 @@ export async function writeBundle(out: Writable, entries: BundleEntry[], opts: W
     sums.push([e.name, hash.digest('hex')]);
   }
   if (opts.checksums !== false) {
-    sink.level(false);
     const text = formatSha256Sums(sums);
     await addEntry(pack, { name: prefix + 'SHA256SUMS', size: Buffer.byteLength(text), mode: 0o644, mtime: new Date() }, Buffer.from(text));
   }
@@ -86,6 +81,17 @@ export async function writeBundle(out: Writable, entries: BundleEntry[], opts: W
 }
 
 type Header = Parameters<Pack['entry']>[0];
+
+/**
+ * Deflating an already-compressed root image again is what makes stock xCAT exports slow
+ * (tar czf of a 655 MB bundle: ~17 s against ~0.8 s for tar cf). When the bundle carries
+ * precompressed members, the outer gzip stores (level 0: copy plus CRC); the few text members
+ * then cost a few KiB uncompressed. Otherwise it deflates at the usual level 6.
+ */
+function gzipLevel(entries: BundleEntry[], level: number | undefined): number {
+  if (level !== undefined) return level;
+  return entries.some((e) => e.precompressed) ? zc.Z_NO_COMPRESSION : 6;
+}
 
 function addEntry(pack: Pack, header: Header, body?: Buffer | Readable): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -103,83 +109,15 @@ function addEntry(pack: Pack, header: Header, body?: Buffer | Readable): Promise
 }
 
 interface Sink {
-  level(precompressed: boolean): void;
   done(): Promise<void>;
 }
 
-function plainSink(pack: Pack, out: Writable): Sink {
-  const piped = new Promise<void>((resolve, reject) => {
-    pack.on('error', reject);
-    out.on('error', reject);
-    out.on('finish', resolve);
-  });
-  pack.pipe(out);
-  return { level: () => undefined, done: () => piped };
+/** tar → (gzip at one level) → out, with the stream library's own backpressure. */
+function pipeSink(pack: Pack, out: Writable, level: number | undefined): Sink {
+  const tar = pack as unknown as Readable;
+  const done =
+    level === undefined ? pipeline(tar, out) : pipeline(tar, createGzip({ level, chunkSize: 1024 * 1024 }), out);
+  // Observed by done(); this keeps an early failure from being reported as unhandled.
+  done.catch(() => undefined);
+  return { done: () => done };
 }
-
-/** Routes the tar stream into consecutive gzip members whose level follows the current entry. */
-class GzipSegments implements Sink {
-  private current: ReturnType<typeof createGzip> | undefined;
-  private stored = false;
-  private readonly queue: Array<ReturnType<typeof createGzip>> = [];
-  private readonly writer: Promise<void>;
-  private wake: (() => void) | undefined;
-  private ended = false;
-
-  constructor(
-    private readonly pack: Pack,
-    private readonly out: Writable,
-    private readonly deflateLevel: number,
-  ) {
-    this.open(false);
-    pack.on('data', (chunk) => {
-      if (!this.current!.write(chunk as Buffer)) {
-        pack.pause();
-        this.current!.once('drain', () => pack.resume());
-      }
-    });
-    pack.on('end', () => {
-      this.current!.end();
-      this.ended = true;
-      this.wake?.();
-    });
-    this.writer = this.drainQueue();
-    // Observed by done(); this keeps an early failure from being reported as unhandled.
-    this.writer.catch(() => undefined);
-  }
-
-  level(precompressed: boolean): void {
-    if (precompressed === this.stored) return;
-    const old = this.current!;
-    this.open(precompressed);
-    old.end();
-  }
-
-  private open(precompressed: boolean): void {
-    this.stored = precompressed;
-    const level = precompressed ? zc.Z_NO_COMPRESSION : this.deflateLevel;
-    this.current = createGzip({ level, chunkSize: 1024 * 1024 });
-    this.queue.push(this.current);
-    this.wake?.();
-  }
-
-  /** Copies each gzip member's output to `out` in order, with backpressure. */
-  private async drainQueue(): Promise<void> {
-    for (let i = 0; ; i++) {
-      while (i >= this.queue.length) {
-        if (this.ended) return;
-        await new Promise<void>((r) => (this.wake = r));
-      }
-      for await (const chunk of this.queue[i]!) {
-        if (!this.out.write(chunk)) await once(this.out, 'drain');
-      }
-    }
-  }
-
-  async done(): Promise<void> {
-    await this.writer;
-    this.out.end();
-    if (!this.out.writableFinished) await once(this.out, 'finish');
-  }
-}
-

@@ -1,0 +1,11 @@
+// `npm run bench`: every benchmark in one run, each printing its own figures.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const extra = process.argv.slice(2);
+for (const script of ['expand.mjs', 'import-export.mjs']) {
+  console.log(`\n=== ${script}`);
+  const r = spawnSync(process.execPath, [here + script, ...extra], { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
