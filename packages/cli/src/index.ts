@@ -1,1 +1,3 @@
-export {};
+export { imgport, xcatexport, xcatimport, type Main } from './main.js';
+export { createProgressBar, renderBar, type ProgressBar } from './progress.js';
+export { formatBytes, formatDuration } from './units.js';

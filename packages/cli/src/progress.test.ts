@@ -7,7 +7,7 @@ const MiB = 1024 * 1024;
 
 function fakeTty(isTTY: boolean) {
   const writes: string[] = [];
-  return { writes, stream: { isTTY, columns: 100, write: (s: string) => writes.push(s) > 0 } };
+  return { writes, stream: { isTTY, columns: 100 as number | undefined, write: (s: string) => writes.push(s) > 0 } };
 }
 
 test('renders phase, bar, percent, bytes and rate', () => {

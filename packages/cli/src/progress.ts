@@ -36,7 +36,7 @@ export function createProgressBar(stream: BarStream, opts: { enabled: boolean; n
       if (t - lastDraw < REDRAW_MS) return;
       lastDraw = t;
       drawn = true;
-      stream.write(CLEAR_LINE + renderBar(p, (t - started) / 1000, stream.columns ?? 80));
+      stream.write(CLEAR_LINE + renderBar(p, (t - started) / 1000, stream.columns || 80));
     },
     done() {
       if (drawn) stream.write(CLEAR_LINE);
@@ -52,9 +52,8 @@ export function renderBar(p: JobProgress, elapsedSec: number, columns: number): 
   const rate = elapsedSec > 0 ? `${formatBytes(p.bytesDone / elapsedSec)}/s` : '';
   const tail = `${String(pct).padStart(3)}%  ${bytes}  ${rate}`.trimEnd();
   const head = p.phase.padEnd(8);
-  // Leave one column free: writing into the last one makes some terminals wrap.
-  const room = columns - head.length - tail.length - 5;
-  const width = Math.max(0, Math.min(30, room));
+  // A fixed bar width (room kept for the longest tail) so the line does not jitter as numbers grow.
+  const width = Math.min(30, columns - 56);
   if (width < 5) return `${head} ${tail}`.slice(0, Math.max(0, columns - 1));
   const full = Math.round((pct / 100) * width);
   return `${head} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${tail}`;

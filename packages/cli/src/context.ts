@@ -1,0 +1,66 @@
+import { resolve } from 'node:path';
+import { ExportService, ImportService, SnapshotService, type EngineDeps } from '@imgport/engine';
+import { createLogger, loadConfig, type Config, type Logger } from '@imgport/runtime';
+import { openTableStore, type TableStore } from '@imgport/tables';
+
+/** Everything a command works with, built once per process. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  tables: TableStore;
+  imports: ImportService;
+  exports: ExportService;
+  snapshots: SnapshotService;
+}
+
+export interface ContextOptions {
+  /** The program name, in log lines. */
+  name: string;
+  verbose: boolean;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The composition root of the commands: reads the configuration once, opens the table store,
+ * builds the engine's services, runs `fn`, and closes the store whatever happens.
+ */
+export async function withServices<T>(opts: ContextOptions, fn: (s: Services) => Promise<T>): Promise<T> {
+  const config = loadConfig(opts.env);
+  const log = createLogger({ level: cliLogLevel(config.logLevel, opts.verbose), name: opts.name, destination: 2 });
+  try {
+    const tables = await openTableStore(config.xcatDb, { create: true });
+    try {
+      return await fn(build(config, log, tables));
+    } finally {
+      await tables.close();
+    }
+  } finally {
+    log.flush();
+  }
+}
+
+function build(config: Config, log: Logger, tables: TableStore): Services {
+  // Rows store these paths: a relative INSTALL_ROOT would make them depend on the caller's cwd.
+  const deps: EngineDeps = {
+    tables,
+    installRoot: resolve(config.installRoot),
+    dataDir: resolve(config.dataDir),
+    allow: config.allow.map((d) => resolve(d)),
+    limits: config.limits,
+    log,
+  };
+  const exports = new ExportService(deps);
+  const snapshots = new SnapshotService({ ...deps, exporter: exports });
+  const imports = new ImportService({ ...deps, snapshots });
+  return { config, log, tables, imports, exports, snapshots };
+}
+
+/**
+ * A command prints its own summary, so the engine's info lines would only repeat it: below -v
+ * the CLI logs warnings and errors. An explicit LOG_LEVEL of debug/trace (or quieter than warn)
+ * is still honoured.
+ */
+function cliLogLevel(level: Config['logLevel'], verbose: boolean): string {
+  if (verbose) return level === 'trace' ? 'trace' : 'debug';
+  return level === 'info' ? 'warn' : level;
+}

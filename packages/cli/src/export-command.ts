@@ -1,0 +1,50 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { ExportOptions } from '@imgport/engine';
+import { LIST_KINDS, type ListKind } from '@imgport/format';
+import { withCommonFlags } from './program.js';
+import { exportSummary } from './report.js';
+import { execute, type Cli, type CommonFlags } from './run.js';
+
+interface ExportFlags extends CommonFlags {
+  extra: string[];
+  format: 'native' | 'xcat';
+  include?: ExportOptions['include'];
+}
+
+/** `xcatexport <image> [destination]` and `imgport export`: SPEC §8.1. */
+export function defineExport(cmd: Command, cli: Cli): Command {
+  cmd
+    .argument('<image>', 'osimage name')
+    .argument('[destination]', 'bundle file or directory (default ./<image>.tgz)')
+    .option('-e, --extra <src[:destdir]>', 'also carry SRC, to be placed in DESTDIR on import (repeatable)', collect, [])
+    .addOption(new Option('--format <format>', 'bundle format').choices(['native', 'xcat']).default('native'))
+    .option('--include <list>', `optional list files to carry: all, or a comma list of ${LIST_KINDS.join(', ')}`, parseInclude);
+  return withCommonFlags(cmd).action(async (image: string, destination: string | undefined, flags: ExportFlags) => {
+    cli.exit = await execute(cli, flags, async (s, ui) => {
+      const result = await s.exports.run(image, {
+        ...(destination !== undefined ? { destination } : {}),
+        ...(flags.extra.length > 0 ? { extras: flags.extra } : {}),
+        ...(flags.include !== undefined ? { include: flags.include } : {}),
+        format: flags.format,
+        signal: ui.signal,
+        onProgress: (p) => ui.progress.update(p),
+      });
+      return { doc: result, human: exportSummary(result) };
+    });
+  });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** `all`, or a comma list of list kinds; anything else is a usage error (exit 2). */
+export function parseInclude(value: string): ExportOptions['include'] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 1 && items[0] === 'all') return 'all';
+  const unknown = items.filter((i) => !(LIST_KINDS as readonly string[]).includes(i));
+  if (items.length === 0 || unknown.length > 0) {
+    throw new InvalidArgumentError(`expected "all" or a comma list of ${LIST_KINDS.join(', ')}; got "${value}"`);
+  }
+  return [...new Set(items)] as ListKind[];
+}

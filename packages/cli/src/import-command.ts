@@ -1,0 +1,65 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { ImportOptions, ImportResult } from '@imgport/engine';
+import type { Services } from './context.js';
+import { withCommonFlags } from './program.js';
+import { importSummary } from './report.js';
+import { execute, type Cli, type CommonFlags, type Outcome, type Ui } from './run.js';
+
+interface ImportFlags extends CommonFlags {
+  name?: string;
+  profile?: string;
+  force?: boolean;
+  dryRun?: boolean;
+  fromRoot?: string;
+}
+
+/** `xcatimport <bundle|URL>` and `imgport import`: SPEC §8.1. */
+export function defineImport(cmd: Command, cli: Cli): Command {
+  cmd
+    .argument('<bundle>', 'bundle file or http(s):// URL')
+    .option('--name <name>', 'import under another osimage name')
+    .option('-f, --profile <profile>', 're-profile: name becomes <os>-<arch>-<method>-<profile>, paths follow')
+    .option('--force', 'replace an existing image (a snapshot of it is taken first)')
+    .option('--dry-run', 'validate the bundle and report the plan; write nothing')
+    .option('--from-root <dir>', "the exporting node's install directory (default IMGPORT_FROM_ROOT or /install)");
+  return withCommonFlags(cmd).action(async (bundle: string, flags: ImportFlags) => {
+    cli.exit = await execute(cli, flags, (s, ui) => importBundle(s, ui, bundle, flags));
+  });
+}
+
+async function importBundle(s: Services, ui: Ui, source: string, flags: ImportFlags): Promise<Outcome> {
+  const result = await s.imports.run(source, {
+    ...importOptions(flags, ui),
+    fromRoot: flags.fromRoot ?? s.config.fromRoot,
+  });
+  return { doc: result, human: importSummary(result) };
+}
+
+function importOptions(flags: ImportFlags, ui: Ui): ImportOptions {
+  return {
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
+    force: flags.force === true,
+    dryRun: flags.dryRun === true,
+    signal: ui.signal,
+    onProgress: (p) => ui.progress.update(p),
+  };
+}
+
+/**
+ * `imgport revert <snapshot-id>`: an import of the snapshot with force under the image's own
+ * name (SPEC §6). The snapshot was exported from this install root, so that is its origin root.
+ */
+export async function revertSnapshot(s: Services, ui: Ui, id: string): Promise<Outcome> {
+  const info = await s.snapshots.get(id);
+  const source = await s.snapshots.revertSource(id);
+  const result: ImportResult = await s.imports.run(source, {
+    name: info.image,
+    force: true,
+    fromRoot: resolve(s.config.installRoot),
+    signal: ui.signal,
+    onProgress: (p) => ui.progress.update(p),
+  });
+  return { doc: { revertedTo: id, ...result }, human: `Reverted ${info.image} to snapshot ${id}\n${importSummary(result)}` };
+}
