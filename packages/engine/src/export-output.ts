@@ -55,9 +55,9 @@ export async function resolveDestination(image: string, destination?: string): P
 /**
  * A file sink that hashes and counts what it writes and makes it durable before 'finish'.
  * It never emits 'error': the first failure (a write error, or the abort signal) is recorded,
- * `failed` rejects with it, and later data is dropped. The bundle writer stalls on a sink that
- * errors, holding its source files open; fed a sink that keeps accepting, it runs to its end
- * and releases them, while the caller has already given up through `failed`.
+ * `failed` rejects with it, and later data is dropped. A writer whose sink errors can be left
+ * waiting mid-member with a source file open; one fed a sink that keeps accepting runs to its
+ * end and releases everything, while the caller has already given up through `failed`.
  */
 export class HashedFile extends Writable {
   readonly hash = createHash('sha256');
