@@ -29,6 +29,7 @@ export async function withServices<T>(opts: ContextOptions, fn: (s: Services) =>
   const log = createLogger({ level: cliLogLevel(config.logLevel, opts.verbose), name: opts.name, destination: 2 });
   try {
     const tables = await openTableStore(config.xcatDb, { create: true });
+    log.debug({ installRoot: resolve(config.installRoot), db: tables.description, dataDir: resolve(config.dataDir) }, 'configuration');
     try {
       return await fn(build(config, log, tables));
     } finally {
