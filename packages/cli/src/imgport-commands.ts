@@ -23,9 +23,15 @@ function sub<F extends CommonFlags>(program: Command, cli: Cli, spec: string, he
 export function defineImgport(program: Command, cli: Cli): Command {
   defineImport(program.command('import').description('import a bundle (same as xcatimport)'), cli);
   defineExport(program.command('export').description('export an osimage (same as xcatexport)'), cli);
+  defineSnapshots(program, cli);
+  defineAdmin(program, cli);
+  return program;
+}
 
-  sub<CommonFlags & { label?: string }>(program, cli, 'snapshot <image>', 'take a snapshot of an image', ([image], f) => async (s) => {
-    const info = await s.snapshots.create(image!, f.label !== undefined ? { label: f.label } : {});
+function defineSnapshots(program: Command, cli: Cli): void {
+  sub<CommonFlags & { label?: string }>(program, cli, 'snapshot <image>', 'take a snapshot of an image', ([image], f) => async (s, ui) => {
+    const label = f.label !== undefined ? { label: f.label } : {};
+    const info = await s.snapshots.create(image!, { ...label, signal: ui.signal, onProgress: (p) => ui.progress.update(p) });
     return { doc: info, human: `Snapshot taken: ${snapshotLine(info)}` };
   }).option('--label <text>', 'a note kept with the snapshot');
 
@@ -49,6 +55,9 @@ export function defineImgport(program: Command, cli: Cli): Command {
     return { doc: { deleted: info }, human: `Deleted snapshot ${info.id} (${info.path})` };
   });
 
+}
+
+function defineAdmin(program: Command, cli: Cli): void {
   sub(program, cli, 'images', 'list the osimages in the database', () => async (s) => {
     const images = await s.tables.listImages();
     return { doc: { images }, human: imagesSummary(images) };
@@ -60,7 +69,6 @@ export function defineImgport(program: Command, cli: Cli): Command {
       recovered.length === 0 ? 'Nothing to recover' : recovered.map((r) => `${r.image}: interrupted import ${r.outcome}`).join('\n');
     return { doc: { recovered }, human };
   });
-  return program;
 }
 
 function parseCount(value: string): number {
