@@ -48,7 +48,8 @@ async function checkExtra(spec: string, opts: ExtrasOptions): Promise<Extra> {
     throw new ImgportError('FILE_MISSING', `extra ${spec}: ${src} is missing${st ? ' (not a file or directory)' : ''}`, { where: 'extra' });
   }
   const real = await realpath(src);
-  const destDir = resolve(rawDest === '' ? dirname(src) : rawDest);
+  // SPEC §4: a relative DESTDIR is relative to the install root, not to the current directory.
+  const destDir = rawDest === '' ? dirname(src) : resolve(opts.installRoot, rawDest);
   if (!(await permitted(real, opts))) {
     throw new ImgportError('UNSAFE_PATH', `extra ${spec}: ${real} is outside the install root (${opts.installRoot}) and the allow-list`, { where: 'extra' });
   }

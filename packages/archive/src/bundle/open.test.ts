@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -195,4 +195,16 @@ test('when the manifest names another root image than the first guess, that one 
   assert.equal(b.rootimg?.member, 'rootimg.gz');
   assert.equal(existsSync(join(b.rootimg!.dir, 'marker')), false);
   assert.equal(readFileSync(join(b.rootimg!.dir, 'etc/hostname'), 'utf8'), 'node01\n');
+});
+
+test('staged files keep their permission bits, less setuid and group/other write', async () => {
+  const files = netbootFiles({ 'extra/setup': '#!/bin/sh\n' });
+  const cfg = `${files['manifest.cfg'] as string}extra extra/setup:postscripts\n`;
+  const all: Record<string, Buffer | string> = { ...files, 'manifest.cfg': cfg };
+  delete all.SHA256SUMS;
+  const modes: Record<string, number> = { 'extra/setup': 0o4777, kernel: 0o644 };
+  const members = Object.entries({ ...all, SHA256SUMS: sumsOf(all) }).map(([name, data]) => ({ name, data, mode: modes[name] ?? 0o600 }));
+  const b = await openBundle(Readable.from([gzipSync(await tarOf(members))]), staging());
+  const mode = (name: string) => statSync(b.files.get(name)!.path).mode & 0o7777;
+  assert.deepEqual([mode('extra/setup'), mode('kernel'), mode('manifest.cfg')], [0o755, 0o644, 0o600]);
 });

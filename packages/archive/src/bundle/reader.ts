@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { extract as tarExtract, type Header } from 'tar-stream';
@@ -86,7 +86,8 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
     mkdirSync(dirname(path), { recursive: true });
     const guess = opts.expandOnTheFly !== false && !result.expanded ? rootImageGuess(name) : undefined;
     const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), ...guess } : undefined;
-    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, expandInto, limits, opts, counter);
+    const mode = entry.header.mode ?? 0o644;
+    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, mode, expandInto, limits, opts, counter);
     bytesOut += size;
     members.push({ stored: name, type: 'file', size, sha256, path });
     if (expandInto && report) result.expanded = { stored: name, dir: expandInto.dir, report };
@@ -132,13 +133,17 @@ function rootImageGuess(name: string): { stripPrefix?: string } | undefined {
 async function copyMember(
   entry: Readable,
   path: string,
+  mode: number,
   expandInto: { dir: string; stripPrefix?: string } | undefined,
   limits: Limits,
   opts: StageOptions,
   counter: ByteCounter,
 ): Promise<{ size: number; sha256: string; report?: ExpandReport }> {
   const hash = createHash('sha256');
-  const fd = openSync(path, EXCL, 0o600);
+  // The member's permission bits, less setuid/setgid/sticky and group/other write: boot files
+  // must stay readable for the web server, postscripts executable.
+  const fd = openSync(path, EXCL, mode & 0o755);
+  fchmodSync(fd, mode & 0o755); // whatever the umask
   let size = 0;
   let feed: PassThrough | undefined;
   let expansion: Promise<ExpandReport> | undefined;

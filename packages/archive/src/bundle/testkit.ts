@@ -10,6 +10,7 @@ export interface TarMember {
   type?: 'file' | 'directory' | 'symlink' | 'link' | 'fifo';
   linkname?: string;
   pax?: Record<string, string>;
+  mode?: number;
 }
 
 export function tarOf(members: TarMember[]): Promise<Buffer> {
@@ -20,7 +21,7 @@ export function tarOf(members: TarMember[]): Promise<Buffer> {
       {
         name: m.name,
         type: m.type ?? 'file',
-        mode: m.type === 'directory' ? 0o755 : 0o644,
+        mode: m.mode ?? (m.type === 'directory' ? 0o755 : 0o644),
         ...(data ? { size: data.length } : {}),
         ...(m.linkname ? { linkname: m.linkname } : {}),
         ...(m.pax ? { pax: m.pax } : {}),
