@@ -17,6 +17,11 @@ import { openSource } from './source.js';
 export interface ImportDeps extends EngineDeps {
   /** Takes the snapshot of an image that --force replaces. */
   snapshots?: { create(image: string, opts?: { label?: string }): Promise<SnapshotInfo> };
+  /**
+   * Excludes other changes to one image from the conflict check to the end of the commit.
+   * Default: a lock file in the install root (one host); the workers pass a Redis lock.
+   */
+  lockImage?: (image: string, signal?: AbortSignal) => Promise<() => void | Promise<void>>;
 }
 
 /**
@@ -84,7 +89,7 @@ export class ImportService {
         this.conflicts(plan, before, opts.force === true);
         return result(plan.moves.map((m) => m.to));
       }
-      const unlock = lockImage(this.work, plan.name);
+      const unlock = this.deps.lockImage ? await this.deps.lockImage(plan.name, opts.signal) : lockImage(this.work, plan.name);
       try {
         opts.signal?.throwIfAborted();
         const before = await this.deps.tables.getImage(plan.name);
@@ -97,7 +102,7 @@ export class ImportService {
         this.log.info({ image: plan.name, method: plan.method }, 'image imported');
         return result(journal.moves.map((m) => m.to), snapshot);
       } finally {
-        unlock();
+        await unlock();
       }
     } finally {
       input.stream.destroy();

@@ -1,0 +1,122 @@
+/**
+ * The contract between the API and the workers (SPEC §8.2). Both import it; neither imports
+ * the other. Job payloads are validated with zod schemas in catalog.ts.
+ */
+import type { ExportResult, ImportResult, JobProgress, SnapshotInfo } from '@imgport/engine';
+
+/** One BullMQ queue carries every job; the job's name is its type. */
+export const QUEUE_NAME = 'imgport';
+
+export const JOB_TYPES = ['import', 'export', 'snapshot', 'snapshot-image'] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** Where an import's bundle comes from. */
+export type ImportSource =
+  /** Uploaded through the API into the spool under IMGPORT_DATA. */
+  | { kind: 'spool'; path: string; sha256: string; size: number }
+  /** A path on shared storage inside IMGPORT_SOURCE_DIRS. */
+  | { kind: 'path'; path: string }
+  /** Fetched by the worker, streamed, with the same limits. */
+  | { kind: 'url'; url: string };
+
+export interface ImportPayload {
+  source: ImportSource;
+  name?: string;
+  profile?: string;
+  force?: boolean;
+  dryRun?: boolean;
+  fromRoot?: string;
+}
+
+export interface ExportPayload {
+  image: string;
+  extras?: string[];
+  format?: 'native' | 'xcat';
+  include?: string[] | 'all';
+}
+
+/** The parent of a bulk snapshot: its children are one `snapshot-image` job per image. */
+export interface SnapshotPayload {
+  images: string[];
+  label?: string;
+}
+
+export interface SnapshotImagePayload {
+  image: string;
+  label?: string;
+}
+
+export interface PayloadOf {
+  import: ImportPayload;
+  export: ExportPayload;
+  snapshot: SnapshotPayload;
+  'snapshot-image': SnapshotImagePayload;
+}
+
+export interface ResultOf {
+  import: ImportResult;
+  /** `bundle` is the path of the finished export under IMGPORT_DATA/exports. */
+  export: ExportResult;
+  snapshot: { snapshots: SnapshotInfo[]; failed: Array<{ image: string; error: { code: string; message: string } }> };
+  'snapshot-image': SnapshotInfo;
+}
+
+/** What GET /v1/jobs/<id> returns, and what the durable record holds. */
+export interface JobStatus {
+  id: string;
+  type: JobType;
+  state: JobState;
+  /** The image the job touches, when there is one (locks and listings). */
+  image?: string;
+  progress: JobProgress;
+  attempts: number;
+  result?: unknown;
+  error?: { code: string; message: string };
+  /** Bulk snapshot: the children's ids and states. */
+  children?: Array<{ id: string; image?: string; state: JobState }>;
+  parentId?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface JobListFilter {
+  type?: JobType;
+  state?: JobState;
+  /** Page size (default 50, at most 500) and offset: newest first. */
+  limit?: number;
+  offset?: number;
+}
+
+/**
+ * What the API needs from the queue (implemented in queue.ts over BullMQ and the durable
+ * job records). The worker side lives in services/worker.
+ */
+export interface JobQueuePort {
+  /**
+   * Enqueue a job. `id` makes resubmission idempotent: when a job with that id exists (in Redis
+   * or in the durable records), it is returned with `existing: true` and nothing is enqueued.
+   */
+  submit<T extends Exclude<JobType, 'snapshot' | 'snapshot-image'>>(
+    type: T,
+    payload: PayloadOf[T],
+    opts?: { id?: string },
+  ): Promise<{ id: string; existing: boolean }>;
+  /** One parent `snapshot` job with one `snapshot-image` child per image (a BullMQ flow). */
+  submitSnapshots(payload: SnapshotPayload): Promise<{ id: string; existing: boolean }>;
+  status(id: string): Promise<JobStatus | undefined>;
+  list(filter?: JobListFilter): Promise<{ jobs: JobStatus[]; total: number }>;
+  /**
+   * Cancel: a queued job is removed and marked cancelled; a running one is asked to stop (the
+   * worker holding it sees the request within about a second and rolls back). A finished job
+   * is a CONFLICT error; an unknown one NOT_FOUND.
+   */
+  cancel(id: string): Promise<JobStatus>;
+  /** Jobs per state, for /metrics. */
+  counts(): Promise<Record<JobState, number>>;
+  /** Throws DB_UNAVAILABLE / QUEUE_UNAVAILABLE when Redis or the records database is down. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
