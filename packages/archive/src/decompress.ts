@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { Readable, Transform, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import type { ZlibOptions } from 'node:zlib';
 import { ImgportError } from '@imgport/runtime';
 
 export type Compression = 'gzip' | 'xz' | 'none';
@@ -57,7 +58,8 @@ export function decompressed(input: Readable, kind: Compression, counter: { byte
   });
   if (kind === 'none') return pipeline(input, count, () => {});
   if (kind === 'gzip') {
-    const gunzip = createGunzip({ chunkSize: 1024 * 1024 });
+    // Room for a few inflated chunks, so zlib keeps inflating while the writer is busy.
+    const gunzip = createGunzip({ chunkSize: 1024 * 1024, readableHighWaterMark: 4 * 1024 * 1024 } as ZlibOptions);
     return pipeline(input, count, gunzip, () => {});
   }
   return xzStream(pipeline(input, count, () => {}));

@@ -13,7 +13,7 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { cpioPadding, encodeCpioEntry, encodeCpioTrailer } from '@imgport/format';
 import type { CpioEntryType, CpioWriteEntry } from '@imgport/format';
-import { toImgportError } from '@imgport/runtime';
+import { ImgportError, toImgportError } from '@imgport/runtime';
 import { splitDev } from './tree-fs.js';
 import type { ProgressFn } from './types.js';
 
@@ -32,16 +32,41 @@ export interface PackResult {
 }
 
 const CHUNK = 1024 * 1024;
+const BATCH = 256 * 1024;
 
 export async function packRootImage(srcDir: string, out: Writable, opts: PackOptions = {}): Promise<PackResult> {
   const packer = new CpioPacker(srcDir, opts.onProgress);
   const gzip = createGzip({ level: opts.level ?? 6, chunkSize: CHUNK });
   try {
-    await pipeline(Readable.from(packer.archive(), { objectMode: false }), gzip, out, { signal: opts.signal });
+    await pipeline(Readable.from(batched(packer.archive()), { objectMode: false }), gzip, out, { signal: opts.signal });
   } catch (err) {
+    if (opts.signal?.aborted) throw new ImgportError('CANCELLED', 'packing the root image was cancelled', { cause: err });
     throw toImgportError(err);
   }
   return { entries: packer.entries, bytes: packer.bytes };
+}
+
+/**
+ * Joins the many small pieces (headers, small files) into chunks of about 256 KiB: each write
+ * to zlib is a thread-pool job, and tens of thousands of tiny ones cost more than the copy.
+ */
+function* batched(pieces: Iterable<Buffer>): Generator<Buffer> {
+  let held: Buffer[] = [];
+  let len = 0;
+  for (const p of pieces) {
+    if (p.length >= BATCH && len === 0) {
+      yield p;
+      continue;
+    }
+    held.push(p);
+    len += p.length;
+    if (len >= BATCH) {
+      yield Buffer.concat(held, len);
+      held = [];
+      len = 0;
+    }
+  }
+  if (len > 0) yield Buffer.concat(held, len);
 }
 
 interface LinkGroup {
