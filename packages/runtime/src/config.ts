@@ -32,6 +32,10 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   // Jobs run at once by one worker process.
   WORKER_CONCURRENCY: int(2),
+  // Redis key prefix of the queue: API and workers must agree; tests use their own.
+  IMGPORT_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('imgport'),
+  // When set, commands submit jobs to this API instead of running inline (xcatimport --server).
+  IMGPORT_SERVER: z.string().url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Directories outside the install root that bundles may write to or name (comma-separated).
   IMGPORT_ALLOW: list,
@@ -58,6 +62,8 @@ export interface Config {
   tokens: string[];
   port: number;
   workerConcurrency: number;
+  queuePrefix: string;
+  server?: string;
   logLevel: RawConfig['LOG_LEVEL'];
   allow: string[];
   sourceDirs: string[];
@@ -92,6 +98,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokens,
     port: c.PORT,
     workerConcurrency: c.WORKER_CONCURRENCY,
+    queuePrefix: c.IMGPORT_QUEUE_PREFIX,
+    ...(c.IMGPORT_SERVER ? { server: c.IMGPORT_SERVER } : {}),
     logLevel: c.LOG_LEVEL,
     allow: c.IMGPORT_ALLOW,
     sourceDirs: c.IMGPORT_SOURCE_DIRS,
