@@ -44,3 +44,10 @@ test('passwords are removed from URLs', () => {
   assert.equal(redactUrl('mysql://root:s3cret@db:3306/xcatdb'), 'mysql://root:***@db:3306/xcatdb');
   assert.equal(redactUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
 });
+
+test('empty optional variables count as unset; a bad server URL is named', () => {
+  assert.equal(loadConfig({ IMGPORT_SERVER: '', IMGPORT_TOKENS_FILE: '' }).server, undefined);
+  assert.equal(loadConfig({ IMGPORT_SERVER: 'http://mn1:8080' }).server, 'http://mn1:8080');
+  assert.throws(() => loadConfig({ IMGPORT_SERVER: 'not a url' }), /IMGPORT_SERVER/);
+  assert.throws(() => loadConfig({ IMGPORT_QUEUE_PREFIX: 'a:b' }), /IMGPORT_QUEUE_PREFIX/);
+});

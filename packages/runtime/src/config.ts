@@ -35,7 +35,7 @@ const schema = z.object({
   // Redis key prefix of the queue: API and workers must agree; tests use their own.
   IMGPORT_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('imgport'),
   // When set, commands submit jobs to this API instead of running inline (xcatimport --server).
-  IMGPORT_SERVER: z.string().url().optional(),
+  IMGPORT_SERVER: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Directories outside the install root that bundles may write to or name (comma-separated).
   IMGPORT_ALLOW: list,
