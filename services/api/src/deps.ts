@@ -1,0 +1,39 @@
+import type { Config, Logger } from '@imgport/runtime';
+import type { JobQueuePort } from '@imgport/jobs';
+import type { SnapshotService } from '@imgport/engine';
+import type { TableStore } from '@imgport/tables';
+import type { Queue } from 'bullmq';
+
+/** Tunables that are not configuration a site sets: tests shorten them. */
+export interface AppOptions {
+  /** How often an event stream polls the job's status. */
+  eventPollMs: number;
+  /** Comment lines that keep idle proxies from closing an event stream. */
+  heartbeatMs: number;
+  /** /readyz fails when the spool's filesystem has less free space than this. */
+  minSpoolFreeBytes: number;
+  /** Each /readyz check gives up after this long. */
+  readyTimeoutMs: number;
+}
+
+export const DEFAULT_OPTIONS: AppOptions = {
+  eventPollMs: 1000,
+  heartbeatMs: 15_000,
+  minSpoolFreeBytes: 1024 ** 3,
+  readyTimeoutMs: 2000,
+};
+
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  queue: JobQueuePort;
+  tables: TableStore;
+  snapshots: Pick<SnapshotService, 'list' | 'get' | 'remove' | 'revertSource'>;
+  /** The API's own Redis connection, pinged by /readyz; without it /readyz pings the queue. */
+  redis?: { ping(): Promise<unknown> };
+  /** The BullMQ queue shown read-only at /admin/queues; no dashboard without it. */
+  bullQueue?: Queue;
+  /** Aborted at shutdown: open event streams end so the server can finish closing. */
+  closing?: AbortSignal;
+  options?: Partial<AppOptions>;
+}
