@@ -1,0 +1,69 @@
+/**
+ * Snapshots: bulk creation as one parent job, the snapshot store (list, delete) and revert —
+ * an import of the snapshot's bundle with force, under the image's own name.
+ */
+import type { Express } from 'express';
+import { ImgportError } from '@imgport/runtime';
+import { newJobId } from '@imgport/jobs';
+import type { ImageFilter, TableStore } from '@imgport/tables';
+import { listImages } from '../image-filter.js';
+import type { z } from 'zod';
+import { accepted, submitJob, type Ctx } from '../context.js';
+import { parse } from '../errors.js';
+import { snapshotBody, snapshotsQuery } from '../schemas.js';
+
+type SnapshotRequest = z.output<typeof snapshotBody>;
+
+/** The images a request names, checked against the tables; never empty. */
+export async function resolveImages(tables: TableStore, body: SnapshotRequest): Promise<string[]> {
+  const given = [body.images, body.selector, body.all].filter((x) => x !== undefined).length;
+  if (given !== 1) throw new ImgportError('BAD_REQUEST', 'body: give exactly one of "images", "selector" or "all"');
+  if (body.images) {
+    const known = new Set((await tables.listImages()).map((i) => i.osimage.imagename));
+    const wanted = [...new Set(body.images)];
+    const unknown = wanted.filter((n) => !known.has(n));
+    if (unknown.length) throw new ImgportError('IMAGE_NOT_FOUND', `no such image: ${unknown.join(', ')}`, { where: 'images' });
+    return wanted;
+  }
+  const filter: ImageFilter = body.selector ?? {};
+  const names = (await listImages(tables, filter)).map((i) => i.osimage.imagename).filter((n): n is string => !!n);
+  if (names.length === 0) {
+    const what = body.all ? 'there are no images in the osimage table' : `no image matches the selector ${JSON.stringify(filter)}`;
+    throw new ImgportError('IMAGE_NOT_FOUND', what, { where: 'selector' });
+  }
+  return names;
+}
+
+export function registerSnapshots(app: Express, ctx: Ctx): void {
+  const { snapshots } = ctx.deps;
+
+  app.post('/v1/snapshots', async (req, res) => {
+    const body = parse(snapshotBody, req.body, 'body');
+    const images = await resolveImages(ctx.deps.tables, body);
+    const job = await ctx.queue.submitSnapshots({ images, ...(body.label === undefined ? {} : { label: body.label }) });
+    if (!job.existing) ctx.metrics.jobsSubmitted.inc({ type: 'snapshot' });
+    accepted(res, job.id);
+  });
+
+  app.get('/v1/snapshots', async (req, res) => {
+    const { image } = parse(snapshotsQuery, req.query, 'query');
+    res.json({ snapshots: await snapshots.list(image) });
+  });
+
+  app.post('/v1/snapshots/:id/revert', async (req, res) => {
+    const info = await snapshots.get(req.params.id);
+    // Snapshots live under IMGPORT_DATA, not IMGPORT_SOURCE_DIRS: the path comes from our own
+    // store, never from the request, so it needs no source-directory check.
+    const path = await snapshots.revertSource(info.id);
+    // A fresh id: reverting to the same snapshot again later is a new revert, not a retry that
+    // should find the first one (the queue would otherwise derive the id from the bundle).
+    const job = await submitJob(ctx, 'import', { source: { kind: 'path', path }, force: true, name: info.image }, newJobId('imp'));
+    accepted(res, job.id);
+  });
+
+  app.delete('/v1/snapshots/:id', async (req, res) => {
+    const info = await snapshots.get(req.params.id);
+    await snapshots.remove(info.id);
+    res.json({ deleted: info });
+  });
+}
