@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ImportPayload } from '@imgport/jobs';
+import { errorOf, startApi, TOKEN, type Harness } from './testkit.js';
+
+const LIMIT = 64 * 1024;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const upload = (h: Harness, body: Buffer, query = '', type = 'application/octet-stream') =>
+  h.call(`/v1/imports${query}`, { method: 'POST', headers: { 'content-type': type }, body });
+const spoolFiles = async (h: Harness) => (await readdir(join(h.dirs.data, 'spool')).catch(() => [])).sort();
+
+/** A raw request, so the test controls Content-Length, chunking and when the client gives up. */
+function rawUpload(h: Harness, headers: Record<string, string | number>) {
+  const req = request(`${h.url}/v1/imports`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream', ...headers },
+  });
+  const response = once(req, 'response').then(async ([res]) => {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    return { status: res.statusCode as number, headers: res.headers, body: Buffer.concat(chunks).toString() };
+  });
+  req.on('error', () => undefined);
+  // A test that aborts the request never awaits the response.
+  response.catch(() => undefined);
+  return { req, response };
+}
+
+describe('POST /v1/imports: uploads', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startApi({ env: { IMGPORT_MAX_BUNDLE_BYTES: String(LIMIT) } });
+  });
+  after(() => h.close());
+  afterEach(() => h.fake.submitted.splice(0));
+
+  test('streams the body to <spool>/<sha256>.bundle and submits an import of it', async () => {
+    const bytes = Buffer.from('bundle bytes '.repeat(1000));
+    const res = await upload(h, bytes, '?name=img1&force=1&dryRun=false');
+    assert.equal(res.status, 202);
+    const body = (await res.json()) as { id: string; status: string };
+    assert.deepEqual(body, { id: body.id, status: `/v1/jobs/${body.id}` });
+    assert.equal(res.headers.get('location'), body.status);
+    const path = join(h.dirs.data, 'spool', `${sha(bytes)}.bundle`);
+    assert.deepEqual(await readFile(path), bytes);
+    assert.deepEqual(h.fake.submitted, [
+      {
+        type: 'import',
+        id: body.id,
+        payload: { source: { kind: 'spool', path, sha256: sha(bytes), size: bytes.length }, name: 'img1', force: true, dryRun: false },
+      },
+    ]);
+    assert.deepEqual(await spoolFiles(h), [`${sha(bytes)}.bundle`]);
+  });
+
+  test('the same bytes and options give the same job; other options another job; one spool copy', async () => {
+    const bytes = Buffer.from('same bundle');
+    const ids = [];
+    for (const q of ['?name=a', '?name=a', '?name=b', '?name=a&force']) {
+      const res = await upload(h, bytes, q, 'application/gzip');
+      assert.equal(res.status, 202);
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    assert.equal(ids[0], ids[1]);
+    assert.equal(new Set(ids).size, 3);
+    assert.equal(h.fake.submitted.length, 3);
+    assert.equal((await spoolFiles(h)).filter((f) => f === `${sha(bytes)}.bundle`).length, 1);
+  });
+
+  test('a resubmission whose job already finished leaves no new spool file behind', async () => {
+    const bytes = Buffer.from('finished bundle');
+    const first = (await (await upload(h, bytes)).json()) as { id: string };
+    h.fake.update(first.id, { state: 'succeeded' });
+    const { rm } = await import('node:fs/promises');
+    await rm(join(h.dirs.data, 'spool', `${sha(bytes)}.bundle`)); // what the worker does when done
+    const again = (await (await upload(h, bytes)).json()) as { id: string };
+    assert.equal(again.id, first.id);
+    assert.ok(!(await spoolFiles(h)).includes(`${sha(bytes)}.bundle`));
+  });
+
+  test('over the limit while streaming: 413 and the partial file removed', async () => {
+    const { req, response } = rawUpload(h, { 'transfer-encoding': 'chunked' });
+    for (let i = 0; i < 10 && !req.destroyed; i++) {
+      req.write(Buffer.alloc(16 * 1024, i));
+      await sleep(5);
+    }
+    req.end();
+    const res = await response;
+    assert.equal(res.status, 413);
+    assert.equal(JSON.parse(res.body).error.code, 'LIMIT_EXCEEDED');
+    assert.match(JSON.parse(res.body).error.message, /IMGPORT_MAX_BUNDLE_BYTES/);
+    assert.deepEqual((await spoolFiles(h)).filter((f) => f.endsWith('.part')), []);
+    assert.equal(h.fake.submitted.length, 0);
+  });
+
+  test('a Content-Length over the limit is refused before the body is read', async () => {
+    const { req, response } = rawUpload(h, { 'content-length': LIMIT + 1 });
+    req.write(Buffer.alloc(10));
+    const res = await response;
+    assert.equal(res.status, 413);
+    assert.equal(res.headers.connection, 'close');
+    assert.equal(JSON.parse(res.body).error.code, 'LIMIT_EXCEEDED');
+    req.destroy();
+    assert.deepEqual((await spoolFiles(h)).filter((f) => f.endsWith('.part')), []);
+  });
+
+  test('an upload the client aborts leaves no partial file and no job', async () => {
+    const { req } = rawUpload(h, { 'content-length': LIMIT - 1 });
+    req.write(Buffer.alloc(8192, 7));
+    for (let i = 0; i < 100 && !(await spoolFiles(h)).some((f) => f.endsWith('.part')); i++) await sleep(10);
+    assert.ok((await spoolFiles(h)).some((f) => f.endsWith('.part')), 'the upload started');
+    req.destroy();
+    for (let i = 0; i < 100 && (await spoolFiles(h)).some((f) => f.endsWith('.part')); i++) await sleep(10);
+    assert.deepEqual((await spoolFiles(h)).filter((f) => f.endsWith('.part')), []);
+    assert.equal(h.fake.submitted.length, 0);
+  });
+
+  test('bad query options and content types are 400 naming the problem', async () => {
+    assert.deepEqual(await errorOf(await upload(h, Buffer.from('x'), '?name=../etc')), {
+      status: 400,
+      code: 'BAD_REQUEST',
+      message: 'query.name: must be 1-128 characters of A-Z a-z 0-9 . _ + - (not "." or "..")',
+    });
+    assert.match((await errorOf(await upload(h, Buffer.from('x'), '?forse=1'))).message, /^query: Unrecognized key: "forse"/);
+    assert.match((await errorOf(await upload(h, Buffer.from('x'), '', 'text/plain'))).message, /^Content-Type text\/plain: send the bundle as/);
+    assert.match((await errorOf(await upload(h, Buffer.alloc(0)))).message, /empty upload/);
+    assert.equal(h.fake.submitted.length, 0);
+  });
+
+  test('Redis down: 503 QUEUE_UNAVAILABLE and the spooled file is not left behind', async () => {
+    h.fake.failWith = new Error('Connection is closed.');
+    try {
+      const bytes = Buffer.from('while redis is down');
+      const e = await errorOf(await upload(h, bytes));
+      assert.deepEqual(e, { status: 503, code: 'QUEUE_UNAVAILABLE', message: 'job queue unavailable: Connection is closed.' });
+      assert.ok(!(await spoolFiles(h)).includes(`${sha(bytes)}.bundle`));
+    } finally {
+      h.fake.failWith = undefined;
+    }
+  });
+});
+
+describe('POST /v1/imports: JSON sources', () => {
+  let h: Harness;
+  const post = (body: unknown) => h.call('/v1/imports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  before(async () => {
+    h = await startApi();
+    await writeFile(join(h.dirs.sources, 'a.tgz'), 'a');
+    await mkdir(join(h.dirs.base, 'elsewhere'));
+    await writeFile(join(h.dirs.base, 'elsewhere', 'b.tgz'), 'b');
+    await symlink(join(h.dirs.base, 'elsewhere', 'b.tgz'), join(h.dirs.sources, 'link.tgz'));
+  });
+  after(() => h.close());
+  afterEach(() => h.fake.submitted.splice(0));
+
+  test('a path inside IMGPORT_SOURCE_DIRS is submitted as a path source', async () => {
+    const res = await post({ source: join(h.dirs.sources, 'a.tgz'), name: 'n1', dryRun: true });
+    assert.equal(res.status, 202);
+    const payload = h.fake.submitted[0]?.payload as ImportPayload;
+    assert.deepEqual(payload, { source: { kind: 'path', path: join(h.dirs.sources, 'a.tgz') }, name: 'n1', dryRun: true });
+    const again = await post({ source: join(h.dirs.sources, 'a.tgz'), name: 'n1', dryRun: true });
+    assert.equal(((await again.json()) as { id: string }).id, ((await res.json()) as { id: string }).id);
+  });
+
+  test('a path outside, or a link leading outside, is 400 naming the path and the setting', async () => {
+    for (const source of [join(h.dirs.base, 'elsewhere', 'b.tgz'), join(h.dirs.sources, '..', 'elsewhere', 'b.tgz'), join(h.dirs.sources, 'link.tgz')]) {
+      assert.deepEqual(await errorOf(await post({ source })), {
+        status: 400,
+        code: 'BAD_REQUEST',
+        message: `body.source: ${source} is outside IMGPORT_SOURCE_DIRS (${h.dirs.sources})`,
+      });
+    }
+    // Whether a file exists outside the directories is not revealed.
+    const missingOutside = await errorOf(await post({ source: '/no/such/file.tgz' }));
+    assert.match(missingOutside.message, /is outside IMGPORT_SOURCE_DIRS/);
+    assert.match((await errorOf(await post({ source: join(h.dirs.sources, 'nope.tgz') }))).message, /is not a file on the server$/);
+    assert.match((await errorOf(await post({ source: 'relative.tgz' }))).message, /neither an absolute path nor an http\(s\):\/\/ URL/);
+    assert.equal(h.fake.submitted.length, 0);
+  });
+
+  test('an http(s) URL is handed to the worker', async () => {
+    assert.equal((await post({ source: 'https://example.org/b/img.tgz', profile: 'compute' })).status, 202);
+    assert.deepEqual(h.fake.submitted[0]?.payload, { source: { kind: 'url', url: 'https://example.org/b/img.tgz' }, profile: 'compute' });
+    assert.match((await errorOf(await post({ source: 'https://u:p@example.org/x' }))).message, /credentials/);
+  });
+
+  test('body errors name the field; bad JSON is 400', async () => {
+    assert.deepEqual(await errorOf(await post({ source: '/x', force: 'yes' })), {
+      status: 400,
+      code: 'BAD_REQUEST',
+      message: 'body.force: Invalid input: expected boolean, received string',
+    });
+    assert.match((await errorOf(await post({}))).message, /^body\.source: /);
+    const bad = await h.call('/v1/imports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"source":' });
+    assert.deepEqual({ ...(await errorOf(bad)), message: '' }, { status: 400, code: 'BAD_REQUEST', message: '' });
+  });
+});
+
+describe('POST /v1/imports: no source directories configured', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startApi({ env: { IMGPORT_SOURCE_DIRS: '' } });
+  });
+  after(() => h.close());
+
+  test('every path is refused, saying the setting is empty', async () => {
+    const res = await h.call('/v1/imports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ source: '/tmp/x.tgz' }) });
+    assert.match((await errorOf(res)).message, /IMGPORT_SOURCE_DIRS is empty/);
+  });
+});
