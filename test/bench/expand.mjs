@@ -10,7 +10,7 @@
 // before a run makes ext4 slow to create files for a minute or more (its inode allocator skips
 // and rescans recently deleted inodes: measured 550-780 us per create instead of ~25 us here),
 // which buries both tools' own cost under the kernel's. --remove-between deletes each output
-// straight after its run instead.
+// straight after its run instead. Before each run, sync(1) flushes the earlier runs' writes.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -165,6 +165,8 @@ async function bench(mb) {
     for (const which of i % 2 ? ['ours', 'gnu'] : ['gnu', 'ours']) {
       const dest = path.join(benchDir, `out-${which}`);
       fs.rmSync(dest, { recursive: true, force: true });
+      // Flush earlier runs' dirty pages first, so their writeback does not land in this run.
+      await pipe([['sync']]);
       if (which === 'gnu') gnu.push(await runGnu(archive, dest));
       else {
         const r = await runOurs(archive, dest);
@@ -180,6 +182,8 @@ async function bench(mb) {
   console.log(
     `${mb} MB tree, ${runs} runs${removeBetween ? ' (outputs removed between runs)' : ''}: GNU gzip|cpio median ${(g / 1000).toFixed(2)} s, ours median ${(o / 1000).toFixed(2)} s, ratio ${(o / g).toFixed(2)}, our peak RSS ${Math.max(...rss).toFixed(0)} MiB`,
   );
+  const pairs = ours.map((x, i) => x / gnu[i]);
+  console.log(`  median of per-pair ratios (each pair ran back to back): ${median(pairs).toFixed(2)}`);
   console.log(`  gnu runs (s): ${gnu.map((x) => (x / 1000).toFixed(2)).join(' ')}   ours: ${ours.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
 }
 

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ImgportError } from '@imgport/runtime';
 import { checkEntryPath, checkLinkTarget } from './entry-path.js';
+import { ExpandMeter } from './expand-meter.js';
 import { DropNotes, mknodSync } from './tree-fs.js';
 import type { XattrSetter } from './tree-fs.js';
 import { DEFAULT_LIMITS } from './types.js';
@@ -49,10 +50,6 @@ interface OpenFile {
 }
 
 const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-/** maxRatio is only judged after this much output: small archives compress wildly. */
-const RATIO_GRACE = 64 * 1024 * 1024;
-const PROGRESS_ENTRIES = 256;
-const PROGRESS_BYTES = 8 * 1024 * 1024;
 
 export class TreeWriter {
   private readonly root: string;
@@ -68,10 +65,10 @@ export class TreeWriter {
   private readonly files = new Set<string>();
   private readonly notes = new DropNotes();
   private readonly report: ExpandReport = { entries: 0, bytes: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, dropped: [] };
+  private readonly meter: ExpandMeter;
   private cur: OpenFile | null = null;
   /** Entries whose owner could not be kept (not root). */
   private ownershipDropped = 0;
-  private lastProgress = { entries: 0, bytes: 0 };
 
   constructor(
     destDir: string,
@@ -80,6 +77,7 @@ export class TreeWriter {
     this.root = path.resolve(destDir);
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.isRoot = opts.isRoot ?? this.uid === 0;
+    this.meter = new ExpandMeter(this.limits, opts.compressedBytes, opts.onProgress);
   }
 
   /** Checks a member path without writing anything (used to reject deferred entries early). */
@@ -94,9 +92,7 @@ export class TreeWriter {
 
   begin(entry: TreeEntry): void {
     if (this.cur) throw new ImgportError('INTERNAL', `tree writer: begin("${entry.path}") while "${this.cur.rel}" is open`);
-    if (++this.report.entries > this.limits.maxEntries) {
-      throw new ImgportError('LIMIT_EXCEEDED', `maxEntries: more than ${this.limits.maxEntries} entries (at "${entry.path}")`, { where: entry.path });
-    }
+    this.meter.entry(entry.path);
     const rel = this.checkPath(entry.path);
     if (rel === '') {
       if (entry.type !== 'dir') throw new ImgportError('UNSAFE_PATH', `member "${entry.path}" names the target directory but is a ${entry.type}`, { where: entry.path });
@@ -125,7 +121,7 @@ export class TreeWriter {
       if (chunk.length === 0) return;
       throw new ImgportError('INTERNAL', 'tree writer: data outside a regular file');
     }
-    this.account(chunk.length, f.rel);
+    this.meter.bytesFor(chunk.length, f.rel);
     let off = 0;
     while (off < chunk.length) off += fs.writeSync(f.fd, chunk, off, chunk.length - off);
     f.written += chunk.length;
@@ -153,8 +149,8 @@ export class TreeWriter {
     for (const [rel, meta] of order) if (meta) this.finishDir(rel === '' ? this.root : `${this.root}/${rel}`, meta);
     if (!this.isRoot && this.ownershipDropped > 0) this.report.dropped.push(`ownership not kept: not running as root (${this.ownershipDropped} entries)`);
     this.report.dropped.push(...this.notes.lines());
-    this.emitProgress();
-    return this.report;
+    this.meter.emit();
+    return { ...this.report, entries: this.meter.entries, bytes: this.meter.bytes };
   }
 
   /** Closes what is open; the caller removes the partly written tree. */
@@ -170,7 +166,7 @@ export class TreeWriter {
   }
 
   private beginFile(rel: string, full: string, entry: TreeEntry): void {
-    if (this.report.bytes + entry.size > this.limits.maxExpandedBytes) this.account(entry.size, rel);
+    this.meter.bytesFor(entry.size, rel, false); // the declared size alone can exceed the limit
     const fd = this.create(rel, () => fs.openSync(full, O_NEW, entry.mode & 0o777));
     this.cur = { fd, rel, entry, written: 0 };
     this.files.add(rel);
@@ -325,29 +321,8 @@ export class TreeWriter {
     }
   }
 
-  /** Counts bytes about to be written and stops a compression bomb before they are. */
-  private account(n: number, rel: string): void {
-    const bytes = this.report.bytes + n;
-    if (bytes > this.limits.maxExpandedBytes) {
-      throw new ImgportError('LIMIT_EXCEEDED', `maxExpandedBytes: expanding "${rel}" would exceed ${this.limits.maxExpandedBytes} bytes`, { where: rel });
-    }
-    if (bytes > RATIO_GRACE && this.opts.compressedBytes) {
-      const ratio = bytes / Math.max(1, this.opts.compressedBytes());
-      if (ratio > this.limits.maxRatio) {
-        throw new ImgportError('LIMIT_EXCEEDED', `maxRatio: expansion ratio ${ratio.toFixed(0)} exceeds ${this.limits.maxRatio} (at "${rel}")`, { where: rel });
-      }
-    }
-    this.report.bytes = bytes;
-    if (bytes - this.lastProgress.bytes >= PROGRESS_BYTES) this.emitProgress();
-  }
-
   private progress(): void {
-    if (this.report.entries - this.lastProgress.entries >= PROGRESS_ENTRIES) this.emitProgress();
-  }
-
-  private emitProgress(): void {
-    this.lastProgress = { entries: this.report.entries, bytes: this.report.bytes };
-    this.opts.onProgress?.({ bytesIn: this.opts.compressedBytes?.() ?? 0, bytesOut: this.report.bytes, entries: this.report.entries });
+    this.meter.tick();
   }
 }
 

@@ -1,0 +1,58 @@
+/**
+ * Counts what an expansion has done against its limits and reports progress. A limit is
+ * checked before the work it would allow, so a bomb stops before its bytes reach the disk.
+ */
+import { ImgportError } from '@imgport/runtime';
+import type { Limits, ProgressFn } from './types.js';
+
+/** maxRatio is only judged after this much output: small archives compress wildly. */
+const RATIO_GRACE = 64 * 1024 * 1024;
+const PROGRESS_ENTRIES = 256;
+const PROGRESS_BYTES = 8 * 1024 * 1024;
+
+export class ExpandMeter {
+  entries = 0;
+  bytes = 0;
+  private last = { entries: 0, bytes: 0 };
+
+  constructor(
+    private readonly limits: Limits,
+    /** Compressed bytes consumed so far, for maxRatio and progress. */
+    private readonly compressedBytes?: () => number,
+    private readonly onProgress?: ProgressFn,
+  ) {}
+
+  /** One more entry (named for the error). */
+  entry(name: string): void {
+    if (++this.entries > this.limits.maxEntries) {
+      throw new ImgportError('LIMIT_EXCEEDED', `maxEntries: more than ${this.limits.maxEntries} entries (at "${name}")`, { where: name });
+    }
+  }
+
+  /** Checks that `n` more bytes may be written for `name`; `commit` also counts them. */
+  bytesFor(n: number, name: string, commit = true): void {
+    const bytes = this.bytes + n;
+    if (bytes > this.limits.maxExpandedBytes) {
+      throw new ImgportError('LIMIT_EXCEEDED', `maxExpandedBytes: expanding "${name}" would exceed ${this.limits.maxExpandedBytes} bytes`, { where: name });
+    }
+    if (!commit) return;
+    if (bytes > RATIO_GRACE && this.compressedBytes) {
+      const ratio = bytes / Math.max(1, this.compressedBytes());
+      if (ratio > this.limits.maxRatio) {
+        throw new ImgportError('LIMIT_EXCEEDED', `maxRatio: expansion ratio ${ratio.toFixed(0)} exceeds ${this.limits.maxRatio} (at "${name}")`, { where: name });
+      }
+    }
+    this.bytes = bytes;
+    if (bytes - this.last.bytes >= PROGRESS_BYTES) this.emit();
+  }
+
+  /** Called after each entry: reports about every 256 entries. */
+  tick(): void {
+    if (this.entries - this.last.entries >= PROGRESS_ENTRIES) this.emit();
+  }
+
+  emit(): void {
+    this.last = { entries: this.entries, bytes: this.bytes };
+    this.onProgress?.({ bytesIn: this.compressedBytes?.() ?? 0, bytesOut: this.bytes, entries: this.entries });
+  }
+}
