@@ -13,6 +13,8 @@ import path from 'node:path';
 import { ImgportError } from '@imgport/runtime';
 import { checkEntryPath, checkLinkTarget } from './entry-path.js';
 import { ExpandMeter } from './expand-meter.js';
+import { KnownDirs } from './known-dirs.js';
+import type { DirMeta } from './known-dirs.js';
 import { DropNotes, mknodSync } from './tree-fs.js';
 import type { XattrSetter } from './tree-fs.js';
 import { DEFAULT_LIMITS } from './types.js';
@@ -29,17 +31,6 @@ export interface TreeWriterOptions {
   /** Compressed bytes consumed so far, for the maxRatio check. */
   compressedBytes?: () => number;
   onProgress?: ProgressFn;
-}
-
-interface DirMeta {
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  /** Mode the directory has now (created writable), to skip a chmod when it already fits. */
-  current: number;
-  /** Created by us as a missing parent, no entry seen (yet). */
-  implicit: boolean;
 }
 
 interface OpenFile {
@@ -59,8 +50,7 @@ export class TreeWriter {
   private readonly gid = process.getgid?.() ?? -1;
   // process.umask() without an argument only reads it (a documentation-only deprecation).
   private readonly umask = process.umask();
-  /** Relative paths known to be real directories ('' is the root); metadata applied at finish. */
-  private readonly dirs = new Map<string, DirMeta | null>([['', null]]);
+  private readonly dirs: KnownDirs;
   /** Regular files this archive wrote: the only valid hardlink targets. */
   private readonly files = new Set<string>();
   private readonly notes = new DropNotes();
@@ -78,6 +68,7 @@ export class TreeWriter {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.isRoot = opts.isRoot ?? this.uid === 0;
     this.meter = new ExpandMeter(this.limits, opts.compressedBytes, opts.onProgress);
+    this.dirs = new KnownDirs(this.root, this.umask);
   }
 
   /** Checks a member path without writing anything (used to reject deferred entries early). */
@@ -99,7 +90,7 @@ export class TreeWriter {
       this.dirs.set('', { ...this.dirMeta(entry), current: -1 });
       return this.progress();
     }
-    this.ensureParent(rel);
+    this.dirs.ensureParent(rel);
     const full = `${this.root}/${rel}`;
     switch (entry.type) {
       case 'file':
@@ -145,8 +136,7 @@ export class TreeWriter {
   /** Applies directory metadata deepest first, so setting one's mtime is not undone by its children. */
   finish(): ExpandReport {
     if (this.cur) this.endEntry();
-    const order = [...this.dirs].sort((a, b) => depth(b[0]) - depth(a[0]));
-    for (const [rel, meta] of order) if (meta) this.finishDir(rel === '' ? this.root : `${this.root}/${rel}`, meta);
+    for (const [rel, meta] of this.dirs.deepestFirst()) this.finishDir(rel === '' ? this.root : `${this.root}/${rel}`, meta);
     if (!this.isRoot && this.ownershipDropped > 0) this.report.dropped.push(`ownership not kept: not running as root (${this.ownershipDropped} entries)`);
     this.report.dropped.push(...this.notes.lines());
     this.meter.emit();
@@ -263,33 +253,6 @@ export class TreeWriter {
     }
   }
 
-  /** Makes sure every ancestor of `rel` is a real directory, creating missing ones (0700). */
-  private ensureParent(rel: string): void {
-    const slash = rel.lastIndexOf('/');
-    if (slash < 0) return;
-    const parent = rel.slice(0, slash);
-    if (this.dirs.has(parent)) return;
-    let at = 0;
-    for (;;) {
-      const next = rel.indexOf('/', at);
-      if (next < 0) return;
-      const dir = rel.slice(0, next);
-      at = next + 1;
-      if (this.dirs.has(dir)) continue;
-      const full = `${this.root}/${dir}`;
-      const st = fs.lstatSync(full, { throwIfNoEntry: false });
-      if (st === undefined) {
-        fs.mkdirSync(full, 0o700);
-        this.dirs.set(dir, { mode: 0o755, uid: -1, gid: -1, mtime: -1, current: 0o700 & ~this.umask, implicit: true });
-      } else if (st.isDirectory()) {
-        this.dirs.set(dir, null);
-      } else {
-        const what = st.isSymbolicLink() ? 'a symlink' : 'not a directory';
-        throw new ImgportError('UNSAFE_PATH', `member "${rel}": parent "${dir}" is ${what}; refusing to write through it`, { where: rel });
-      }
-    }
-  }
-
   private finishDir(full: string, meta: DirMeta): void {
     if (!meta.implicit && this.ownerDiffers(meta)) fs.chownSync(full, meta.uid, meta.gid);
     if (meta.current !== meta.mode) fs.chmodSync(full, meta.mode);
@@ -324,10 +287,4 @@ export class TreeWriter {
   private progress(): void {
     this.meter.tick();
   }
-}
-
-function depth(rel: string): number {
-  let n = rel === '' ? -1 : 0;
-  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) n++;
-  return n;
 }
