@@ -52,6 +52,8 @@ export interface NativeSpec {
   extras?: Array<{ file: string; content: string; dest: string }>;
   lines?: string[];
   litefile?: string;
+  /** Files in the root image's usr/lib (default 20). */
+  rootFiles?: number;
 }
 
 /** A native bundle file on disk; returns its path. */
@@ -66,7 +68,7 @@ export async function makeNativeBundle(dir: string, spec: NativeSpec = {}): Prom
     entries.push({ name: 'compute.tmpl', source: { data: '# kickstart\n' } }, { name: 'compute.pkglist', source: { data: 'bash\nvim\n' } });
   } else {
     const tree = join(work, 'rootimg');
-    makeRootTree(tree);
+    makeRootTree(tree, s.rootFiles ?? 20);
     await packTree(tree, join(work, 'rootimg.cpio.gz'));
     const initrd = s.method === 'statelite' ? 'initrd-statelite.gz' : 'initrd-stateless.gz';
     lines.push('kernel kernel', `initrd ${initrd}`, 'rootimg rootimg.cpio.gz');

@@ -2,23 +2,16 @@
  * The three xCAT tables imgport reads and writes, their columns in xCAT's order (SPEC §7,
  * xCAT's Schema.pm) and the store interface both backends implement.
  */
+import { LINUXIMAGE_COLUMNS, OSIMAGE_COLUMNS } from '@imgport/format';
+
 export type TableName = 'osimage' | 'linuximage' | 'litefile';
 
 export const TABLES: readonly TableName[] = ['osimage', 'linuximage', 'litefile'];
 
+/** The column lists live with the manifest model in @imgport/format: one copy for both. */
 export const COLUMNS: Record<TableName, readonly string[]> = {
-  osimage: [
-    'imagename', 'groups', 'profile', 'imagetype', 'description', 'provmethod', 'rootfstype',
-    'nfsrootopts', 'osdistroname', 'osupdatename', 'cfmdir', 'osname', 'osvers', 'osarch',
-    'synclists', 'postscripts', 'postbootscripts', 'serverrole', 'isdeletable', 'kitcomponents',
-    'environvar', 'comments', 'disable',
-  ],
-  linuximage: [
-    'imagename', 'template', 'boottarget', 'addkcmdline', 'pkglist', 'pkgdir', 'otherpkglist',
-    'otherpkgdir', 'exlist', 'postinstall', 'rootimgdir', 'kerneldir', 'nodebootif', 'otherifce',
-    'netdrivers', 'kernelver', 'krpmver', 'permission', 'dump', 'crashkernelsize', 'partitionfile',
-    'driverupdatesrc', 'comments', 'disable',
-  ],
+  osimage: OSIMAGE_COLUMNS,
+  linuximage: LINUXIMAGE_COLUMNS,
   litefile: ['image', 'file', 'options', 'comments', 'disable'],
 };
 
