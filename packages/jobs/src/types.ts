@@ -58,8 +58,8 @@ export interface PayloadOf {
 
 export interface ResultOf {
   import: ImportResult;
-  /** `bundle` is the path of the finished export under IMGPORT_DATA/exports. */
-  export: ExportResult;
+  /** `bundle` (= `path`) is the finished export, IMGPORT_DATA/exports/<job id>.tgz. */
+  export: ExportResult & { bundle: string };
   snapshot: { snapshots: SnapshotInfo[]; failed: Array<{ image: string; error: { code: string; message: string } }> };
   'snapshot-image': SnapshotInfo;
 }
@@ -98,6 +98,9 @@ export interface JobQueuePort {
   /**
    * Enqueue a job. `id` makes resubmission idempotent: when a job with that id exists (in Redis
    * or in the durable records), it is returned with `existing: true` and nothing is enqueued.
+   * Imports get a deterministic id by default (catalog.ts importJobId). Exception: a job that
+   * ended failed or cancelled runs again under the same id (`existing: false`), since a client
+   * resubmitting it means a new try.
    */
   submit<T extends Exclude<JobType, 'snapshot' | 'snapshot-image'>>(
     type: T,
