@@ -94,6 +94,11 @@ export function newJobId(prefix: string): string {
   return assertJobId(`${prefix}-${randomBytes(12).toString('hex')}`);
 }
 
+/** The i-th child of a bulk snapshot: the parent pairs its payload's images[i] with it. */
+export function childJobId(parentId: string, index: number): string {
+  return `${parentId}-${String(index).padStart(5, '0')}`;
+}
+
 /**
  * The same bundle with the same options gets the same id, so a resubmitted import (a client
  * retrying its POST) finds the first job instead of importing twice. A file on shared storage is

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { JobProgress } from '@imgport/engine';
 import { ImgportError, type Logger } from '@imgport/runtime';
 import { clearCancel, requestCancel } from './cancel.js';
-import { assertJobId, importJobId, JOB_OPTIONS, newJobId, parsePayload } from './catalog.js';
+import { assertJobId, childJobId, importJobId, JOB_OPTIONS, newJobId, parsePayload } from './catalog.js';
 import { keyspace, type Keyspace } from './keys.js';
 import { isFinal, NO_PROGRESS, openJobRecords, type JobRecord, type JobRecords } from './records.js';
 import { createRedis, redisReady, toQueueError } from './redis.js';
@@ -87,7 +87,7 @@ export class JobQueue implements JobQueuePort {
     const images = [...new Set(data.images)];
     const id = newJobId('snap');
     const label = data.label === undefined ? {} : { label: data.label };
-    const children = images.map((image, i) => ({ id: `${id}-${String(i).padStart(5, '0')}`, image }));
+    const children = images.map((image, i) => ({ id: childJobId(id, i), image }));
     await this.records.insert({ id, type: 'snapshot', payload: { ...data, images }, progress: { ...NO_PROGRESS, phase: 'snapshot' } });
     try {
       for (const c of children) {

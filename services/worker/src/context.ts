@@ -1,0 +1,58 @@
+/**
+ * What a job handler gets: its payload, the engine's dependencies, a logger with the job id, an
+ * AbortSignal that fires on cancellation (or a lost image lock), and a progress callback.
+ */
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { EngineDeps, JobProgress } from '@imgport/engine';
+import type { ImageLocks, JobRecords, Keyspace, JobType, PayloadOf, ResultOf } from '@imgport/jobs';
+import type { ImgportError, Logger } from '@imgport/runtime';
+import type { TableStore } from '@imgport/tables';
+
+export interface WorkerDeps {
+  tables: TableStore;
+  records: JobRecords;
+  /** The worker-role connection (waits and reconnects). */
+  redis: Redis;
+  keys: Keyspace;
+  locks: ImageLocks;
+  installRoot: string;
+  dataDir: string;
+  allow: string[];
+  /** Where `{"source": path}` imports may read from (IMGPORT_SOURCE_DIRS). */
+  sourceDirs: string[];
+  /** The exporting node's install directory assumed when a payload names none. */
+  fromRoot: string;
+  limits?: EngineDeps['limits'];
+  log: Logger;
+}
+
+export interface JobContext {
+  job: Job;
+  deps: WorkerDeps;
+  log: Logger;
+  signal: AbortSignal;
+  /** Stops the job with this error (a lost image lock, say). */
+  abort(reason: ImgportError): void;
+  /** Throttled to about once a second. */
+  progress(p: JobProgress): void;
+}
+
+export interface JobHandler<T extends JobType> {
+  run(payload: PayloadOf[T], ctx: JobContext): Promise<ResultOf[T]>;
+  /** Called once the job will not run again: succeeded, failed for good, or cancelled. */
+  settled?(payload: PayloadOf[T], ctx: { deps: WorkerDeps; log: Logger }): Promise<void>;
+}
+
+export type Handlers = { [T in JobType]: JobHandler<T> };
+
+export function engineDeps(deps: WorkerDeps, log: Logger): EngineDeps {
+  return {
+    tables: deps.tables,
+    installRoot: deps.installRoot,
+    dataDir: deps.dataDir,
+    allow: deps.allow,
+    log,
+    ...(deps.limits ? { limits: deps.limits } : {}),
+  };
+}

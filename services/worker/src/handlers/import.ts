@@ -1,0 +1,78 @@
+/**
+ * Import: the bundle from the spool, shared storage or a URL, through the engine, with the Redis
+ * image lock around its critical section (conflict check to commit). A cancellation aborts the
+ * engine, which removes its staging area; a killed worker's half commit is rolled back by the
+ * engine's journal recovery when the job runs again.
+ */
+import { realpathSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { ImportService, SnapshotService } from '@imgport/engine';
+import type { ImportPayload } from '@imgport/jobs';
+import { ImgportError } from '@imgport/runtime';
+import { engineDeps, type JobHandler, type WorkerDeps } from '../context.js';
+import { holdImage } from '../image-lock.js';
+
+export const importHandler: JobHandler<'import'> = {
+  async run(payload, ctx) {
+    const deps = engineDeps(ctx.deps, ctx.log);
+    const service = new ImportService({
+      ...deps,
+      snapshots: new SnapshotService(deps),
+      lockImage: (image, signal) => holdImage(ctx, image, signal ?? ctx.signal),
+    });
+    const { source } = payload;
+    return service.run(sourceOf(source, ctx.deps), {
+      fromRoot: payload.fromRoot ?? ctx.deps.fromRoot,
+      signal: ctx.signal,
+      onProgress: ctx.progress,
+      ...(source.kind === 'spool' ? { sizeHint: source.size } : {}),
+      ...(payload.name ? { name: payload.name } : {}),
+      ...(payload.profile ? { profile: payload.profile } : {}),
+      ...(payload.force ? { force: true } : {}),
+      ...(payload.dryRun ? { dryRun: true } : {}),
+    });
+  },
+
+  /** An upload is spooled for its job only: once the job is over for good, its bytes go. */
+  async settled(payload, { deps, log }) {
+    if (payload.source.kind !== 'spool' || !inside(payload.source.path, [deps.dataDir])) return;
+    await rm(payload.source.path, { force: true }).catch((err: unknown) => log.warn({ err }, 'cannot remove spooled upload'));
+  },
+};
+
+/**
+ * A payload names files only where the API may put or read them: the spool under IMGPORT_DATA
+ * and IMGPORT_SOURCE_DIRS. Checked again here because Redis is shared with other clients.
+ */
+function sourceOf(source: ImportPayload['source'], deps: WorkerDeps): string {
+  switch (source.kind) {
+    case 'url':
+      return source.url;
+    case 'spool':
+      if (!inside(source.path, [deps.dataDir])) throw new ImgportError('UNSAFE_PATH', `spooled bundle ${source.path} is not under ${deps.dataDir}`);
+      return source.path;
+    case 'path':
+      if (!inside(source.path, deps.sourceDirs)) {
+        throw new ImgportError('UNSAFE_PATH', `${source.path} is not inside a source directory (IMGPORT_SOURCE_DIRS)`);
+      }
+      return source.path;
+  }
+}
+
+/** True when `path`, symlinks resolved, lies inside one of `dirs`. A missing path is judged as written. */
+function inside(path: string, dirs: string[]): boolean {
+  const real = realOrResolved(path);
+  return dirs.some((dir) => {
+    const rel = relative(realOrResolved(dir), real);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  });
+}
+
+function realOrResolved(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
