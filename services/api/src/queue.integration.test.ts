@@ -132,6 +132,8 @@ describe('API on the real queue: an export a worker finishes', () => {
   let q: RealQueue;
   let h: Harness;
   let worker: Worker;
+  // BullMQ leaves a connection it was given open at close(): the test closes it.
+  const workerRedis = createRedis(REDIS_URL, 'worker');
   let release: () => void = () => undefined;
   before(async () => {
     q = await realQueue();
@@ -148,11 +150,12 @@ describe('API on the real queue: an export a worker finishes', () => {
         await writeFile(path, Buffer.alloc(12_345, 9));
         return { image: job.data.image, path, bundle: path };
       },
-      { connection: createRedis(REDIS_URL, 'worker'), prefix: q.prefix },
+      { connection: workerRedis, prefix: q.prefix },
     );
   });
   after(async () => {
     await worker.close();
+    workerRedis.disconnect();
     await h.close();
     await q.dispose();
   });
