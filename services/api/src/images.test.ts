@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { ImportPayload, SnapshotPayload } from '@imgport/jobs';
@@ -122,7 +123,7 @@ describe('images, exports and snapshots', () => {
     assert.equal(h.fake.submitted.length, 0);
   });
 
-  test('snapshot store: list, revert (an import with force, outside the source dirs) and delete', async () => {
+  test('snapshot store: list, revert (an import with force, through the spool) and delete', async () => {
     const snap = await h.snapshots.create('inst-ok', { label: 'l1' });
     const list = (await (await h.call('/v1/snapshots?image=inst-ok')).json()) as { snapshots: Array<{ id: string; label?: string }> };
     assert.deepEqual(list.snapshots.map((s) => [s.id, s.label]), [[snap.id, 'l1']]);
@@ -131,7 +132,12 @@ describe('images, exports and snapshots', () => {
     const res = await h.call(`/v1/snapshots/${encodeURIComponent(snap.id)}/revert`, { method: 'POST' });
     assert.equal(res.status, 202);
     const payload = h.fake.submitted[0]?.payload as ImportPayload;
-    assert.deepEqual(payload, { source: { kind: 'path', path: snap.path }, force: true, name: 'inst-ok' });
+    const spooled = join(h.dirs.data, 'spool', `${snap.sha256}.bundle`);
+    assert.deepEqual(payload, { source: { kind: 'spool', path: spooled, sha256: snap.sha256, size: snap.bytes }, force: true, name: 'inst-ok' });
+    // A hard link: the worker removing the spooled file leaves the snapshot.
+    assert.equal((await stat(spooled)).ino, (await stat(snap.path)).ino);
+    const second = await h.call(`/v1/snapshots/${snap.id}/revert`, { method: 'POST' });
+    assert.notEqual(((await second.json()) as { id: string }).id, ((await res.json()) as { id: string }).id);
 
     const del = await h.call(`/v1/snapshots/${snap.id}`, { method: 'DELETE' });
     assert.equal(del.status, 200);

@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -69,4 +69,30 @@ async function keepOne(part: string, final: string, size: number): Promise<Spool
   }
   await rename(part, final);
   return { path: final, sha256, size, created: true };
+}
+
+/**
+ * Puts a bundle the server already holds (a snapshot) into the spool as `<sha256>.bundle`: a
+ * hard link (same filesystem under IMGPORT_DATA, no copy), or a copy across filesystems. The
+ * worker removes spooled files when their job is done; that removes the link, not the snapshot.
+ */
+export async function spoolFile(src: string, dir: string, sha256: string, size: number): Promise<Spooled> {
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const final = join(dir, `${sha256}.bundle`);
+  try {
+    await link(src, final);
+    return { path: final, sha256, size, created: true };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return { path: final, sha256, size, created: false };
+    if (code !== 'EXDEV' && code !== 'EPERM') throw err;
+  }
+  const part = join(dir, `${randomUUID()}.part`);
+  try {
+    await copyFile(src, part);
+  } catch (err) {
+    await rm(part, { force: true });
+    throw err;
+  }
+  return keepOne(part, final, size);
 }

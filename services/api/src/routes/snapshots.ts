@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { accepted, submitJob, type Ctx } from '../context.js';
 import { parse } from '../errors.js';
 import { snapshotBody, snapshotsQuery } from '../schemas.js';
+import { spoolFile } from '../spool.js';
 
 type SnapshotRequest = z.output<typeof snapshotBody>;
 
@@ -52,12 +53,13 @@ export function registerSnapshots(app: Express, ctx: Ctx): void {
 
   app.post('/v1/snapshots/:id/revert', async (req, res) => {
     const info = await snapshots.get(req.params.id);
-    // Snapshots live under IMGPORT_DATA, not IMGPORT_SOURCE_DIRS: the path comes from our own
-    // store, never from the request, so it needs no source-directory check.
-    const path = await snapshots.revertSource(info.id);
+    // The snapshot goes to the worker through the spool (a hard link): the worker reads
+    // `path` sources only from IMGPORT_SOURCE_DIRS, and snapshots live under IMGPORT_DATA.
+    const bundle = await spoolFile(await snapshots.revertSource(info.id), ctx.spool, info.sha256, info.bytes);
+    const source = { kind: 'spool' as const, path: bundle.path, sha256: bundle.sha256, size: bundle.size };
     // A fresh id: reverting to the same snapshot again later is a new revert, not a retry that
     // should find the first one (the queue would otherwise derive the id from the bundle).
-    const job = await submitJob(ctx, 'import', { source: { kind: 'path', path }, force: true, name: info.image }, newJobId('imp'));
+    const job = await submitJob(ctx, 'import', { source, force: true, name: info.image }, newJobId('imp'));
     accepted(res, job.id);
   });
 
