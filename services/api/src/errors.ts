@@ -44,8 +44,8 @@ function bodyUnread(req: Request): boolean {
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const e = asImgportError(err);
   const status = e.httpStatus;
-  (res as { err?: unknown }).err = status >= 500 ? err : undefined;
-  if (status >= 500) req.log.error({ err }, `${e.code}: ${e.message}`);
+  // pino-http's completion line carries it (at error level), once per request.
+  if (status >= 500) (res as { err?: unknown }).err = err;
   if (res.headersSent) {
     // Mid-stream (a download, an event stream): the client learns it from the cut connection.
     res.destroy();

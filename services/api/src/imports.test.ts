@@ -119,6 +119,8 @@ describe('POST /v1/imports: uploads', () => {
     for (let i = 0; i < 100 && (await spoolFiles(h)).some((f) => f.endsWith('.part')); i++) await sleep(10);
     assert.deepEqual((await spoolFiles(h)).filter((f) => f.endsWith('.part')), []);
     assert.equal(h.fake.submitted.length, 0);
+    // A client going away is not a server error.
+    assert.deepEqual(h.logs.filter((l) => l.includes('"level":50')), []);
   });
 
   test('bad query options and content types are 400 naming the problem', async () => {

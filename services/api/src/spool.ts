@@ -51,6 +51,10 @@ export async function spoolUpload(body: Readable, dir: string, limit: number, on
     await pipeline(body, meter, createWriteStream(part, { flags: 'wx', mode: 0o640 }));
   } catch (err) {
     await rm(part, { force: true });
+    // The client went away: not a server error, and nobody is left to read the answer.
+    if (body.destroyed && (body as { complete?: boolean }).complete === false && !(err instanceof ImgportError)) {
+      throw new ImgportError('BAD_REQUEST', `upload aborted by the client after ${size} bytes`, { cause: err });
+    }
     throw err;
   }
   if (size === 0) {
