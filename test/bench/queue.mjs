@@ -46,6 +46,9 @@ async function cluster() {
     LOG_LEVEL: 'warn',
   };
   fs.mkdirSync(env.INSTALL_ROOT);
+  const conn = await createConnection('mysql://root@127.0.0.1:3306');
+  await conn.query(`CREATE DATABASE \`${new URL(env.XCAT_DB).pathname.slice(1)}\``);
+  await conn.end();
   const procs = [];
   const start = (main) => {
     const p = spawn(process.execPath, [path.join(repo, main)], { env, stdio: ['ignore', 'ignore', 'inherit'] });

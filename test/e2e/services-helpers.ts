@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { createConnection } from 'mysql2/promise';
 import { ROOT } from './helpers.js';
 
 export const TOKEN = 'e2e-token-' + randomBytes(8).toString('hex');
@@ -73,9 +74,12 @@ export async function startCluster(workers = 2, extraEnv: NodeJS.ProcessEnv = {}
     LOG_LEVEL: 'info',
     ...extraEnv,
   };
+  // xCAT's database exists before imgport runs; here each test file makes its own.
+  const conn = await createConnection('mysql://root@127.0.0.1:3306');
+  await conn.query(`CREATE DATABASE \`${new URL(dbUrl).pathname.slice(1)}\``);
+  await conn.end();
   const logs: string[] = [];
   const base = `http://127.0.0.1:${port}`;
-  // The first process to open the database creates it; the API does that before listening.
   const api = spawnService('services/api/dist/main.js', env, logs);
   await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok === true, 20_000, 'API /healthz', logs);
   const cluster = {
