@@ -20,6 +20,8 @@ test('glob: * and ? are the only wildcards; SQL LIKE and regex characters are li
     ['[ab]', '[ab]', true],
     ['Foo', 'foo', false],
     ['*', '', true],
+    ['rhels8.5.0-x86_64-*', 'rhels8.5.0-x86_64-netboot-compute', true],
+    ['a/b', 'a/b', true],
   ];
   for (const [glob, name, want] of cases) assert.equal(globToRegExp(glob).test(name), want, `${glob} vs ${name}`);
 });

@@ -121,7 +121,8 @@ export function globToRegExp(glob: string): RegExp {
   for (const ch of glob) {
     if (ch === '*') src += '.*';
     else if (ch === '?') src += '.';
-    else src += ch.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+    // Only characters special outside a class: with the u flag, `\-` or `\/` would be a syntax error.
+    else src += ch.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
   }
   return new RegExp(`^${src}$`, 'su');
 }
