@@ -36,6 +36,8 @@ const schema = z.object({
   IMGPORT_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('imgport'),
   // When set, commands submit jobs to this API instead of running inline (xcatimport --server).
   IMGPORT_SERVER: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
+  // The API token the commands send with --server.
+  IMGPORT_TOKEN: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Directories outside the install root that bundles may write to or name (comma-separated).
   IMGPORT_ALLOW: list,
@@ -64,6 +66,7 @@ export interface Config {
   workerConcurrency: number;
   queuePrefix: string;
   server?: string;
+  clientToken?: string;
   logLevel: RawConfig['LOG_LEVEL'];
   allow: string[];
   sourceDirs: string[];
@@ -100,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: c.WORKER_CONCURRENCY,
     queuePrefix: c.IMGPORT_QUEUE_PREFIX,
     ...(c.IMGPORT_SERVER ? { server: c.IMGPORT_SERVER } : {}),
+    ...(c.IMGPORT_TOKEN ? { clientToken: c.IMGPORT_TOKEN } : {}),
     logLevel: c.LOG_LEVEL,
     allow: c.IMGPORT_ALLOW,
     sourceDirs: c.IMGPORT_SOURCE_DIRS,
