@@ -63,10 +63,11 @@ async function guarded<T>(description: string, fn: () => T | Promise<T>): Promis
   }
 }
 
+/** `create` (default true) makes a missing SQLite directory or MySQL database: the records are ours. */
 export async function openSqlBackend(url: string, opts: { create?: boolean } = {}): Promise<SqlBackend> {
   const target = parseDbUrl(url);
-  if (target.kind === 'sqlite') return openSqlite(resolve(target.dir), opts.create === true);
-  return openMysql(target, opts.create === true);
+  if (target.kind === 'sqlite') return openSqlite(resolve(target.dir), opts.create !== false);
+  return openMysql(target, opts.create !== false);
 }
 
 function openSqlite(dir: string, create: boolean): SqlBackend {
@@ -101,7 +102,9 @@ async function openMysql(target: MysqlTarget, create: boolean): Promise<SqlBacke
     await guarded(description, async () => {
       const admin = await mysql.createConnection(conn);
       try {
-        await admin.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\``);
+        // Look first: an xCAT account may use its database without the right to create one.
+        const [found] = await admin.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [target.database]);
+        if (found.length === 0) await admin.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\``);
       } finally {
         await admin.end();
       }

@@ -20,7 +20,8 @@ for (const backend of BACKENDS) {
     let records: JobRecords;
 
     before(async () => {
-      records = await openJobRecords(url, { create: true });
+      // The database (or the SQLite directory) does not exist yet: the records make it.
+      records = await openJobRecords(url);
     });
     after(async () => {
       await records.close();
@@ -125,8 +126,8 @@ describe('job records unavailable', () => {
     });
   });
 
-  test('a missing SQLite directory is DB_UNAVAILABLE; a closed store too', async () => {
-    await assert.rejects(openJobRecords('sqlite:/nonexistent/imgport/dir'), { code: 'DB_UNAVAILABLE' });
+  test('a missing SQLite directory with create: false is DB_UNAVAILABLE; a closed store too', async () => {
+    await assert.rejects(openJobRecords('sqlite:/nonexistent/imgport/dir', { create: false }), { code: 'DB_UNAVAILABLE' });
     const dir = mkdtempSync(join(tmpdir(), 'imgport-records-'));
     const recs = await openJobRecords(`sqlite:${dir}`);
     await recs.close();

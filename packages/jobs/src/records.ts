@@ -159,7 +159,10 @@ export class JobRecords {
   }
 }
 
-/** `sqlite:<dir>` or `mysql://…` as in XCAT_DB; `create` makes the directory or database. */
+/**
+ * `sqlite:<dir>` or `mysql://…` as in XCAT_DB. The table is created when missing, and so (unless
+ * `create: false`) is the SQLite directory or the MySQL database.
+ */
 export async function openJobRecords(xcatDbUrl: string, opts: { create?: boolean } = {}): Promise<JobRecords> {
   return new JobRecords(await openSqlBackend(xcatDbUrl, opts));
 }
