@@ -61,7 +61,7 @@ function build(config: Config, log: Logger, tables: TableStore): Services {
  * the CLI logs warnings and errors. An explicit LOG_LEVEL of debug/trace (or quieter than warn)
  * is still honoured.
  */
-function cliLogLevel(level: Config['logLevel'], verbose: boolean): string {
+export function cliLogLevel(level: Config['logLevel'], verbose: boolean): string {
   if (verbose) return level === 'trace' ? 'trace' : 'debug';
   return level === 'info' ? 'warn' : level;
 }
