@@ -2,10 +2,11 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ExportOptions } from '@imgport/engine';
 import { LIST_KINDS, type ListKind } from '@imgport/format';
 import { withCommonFlags } from './program.js';
+import { exportRemote } from './remote-export.js';
 import { exportSummary } from './report.js';
 import { execute, type Cli, type CommonFlags } from './run.js';
 
-interface ExportFlags extends CommonFlags {
+export interface ExportFlags extends CommonFlags {
   extra: string[];
   format: 'native' | 'xcat';
   include?: ExportOptions['include'];
@@ -20,16 +21,19 @@ export function defineExport(cmd: Command, cli: Cli): Command {
     .addOption(new Option('--format <format>', 'bundle format').choices(['native', 'xcat']).default('native'))
     .option('--include <list>', `optional list files to carry: all, or a comma list of ${LIST_KINDS.join(', ')}`, parseInclude);
   return withCommonFlags(cmd).action(async (image: string, destination: string | undefined, flags: ExportFlags) => {
-    cli.exit = await execute(cli, flags, async (s, ui) => {
-      const result = await s.exports.run(image, {
-        ...(destination !== undefined ? { destination } : {}),
-        ...(flags.extra.length > 0 ? { extras: flags.extra } : {}),
-        ...(flags.include !== undefined ? { include: flags.include } : {}),
-        format: flags.format,
-        signal: ui.signal,
-        onProgress: (p) => ui.progress.update(p),
-      });
-      return { doc: result, human: exportSummary(result) };
+    cli.exit = await execute(cli, flags, {
+      inline: async (s, ui) => {
+        const result = await s.exports.run(image, {
+          ...(destination !== undefined ? { destination } : {}),
+          ...(flags.extra.length > 0 ? { extras: flags.extra } : {}),
+          ...(flags.include !== undefined ? { include: flags.include } : {}),
+          format: flags.format,
+          signal: ui.signal,
+          onProgress: (p) => ui.progress.update(p),
+        });
+        return { doc: result, human: exportSummary(result) };
+      },
+      remote: (r, ui) => exportRemote(r, ui, image, destination, flags),
     });
   });
 }

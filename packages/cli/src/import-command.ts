@@ -3,10 +3,11 @@ import type { Command } from 'commander';
 import type { ImportOptions, ImportResult } from '@imgport/engine';
 import type { Services } from './context.js';
 import { withCommonFlags } from './program.js';
+import { importRemote } from './remote-import.js';
 import { importSummary } from './report.js';
 import { execute, type Cli, type CommonFlags, type Outcome, type Ui } from './run.js';
 
-interface ImportFlags extends CommonFlags {
+export interface ImportFlags extends CommonFlags {
   name?: string;
   profile?: string;
   force?: boolean;
@@ -24,7 +25,10 @@ export function defineImport(cmd: Command, cli: Cli): Command {
     .option('--dry-run', 'validate the bundle and report the plan; write nothing')
     .option('--from-root <dir>', "the exporting node's install directory (default IMGPORT_FROM_ROOT or /install)");
   return withCommonFlags(cmd).action(async (bundle: string, flags: ImportFlags) => {
-    cli.exit = await execute(cli, flags, (s, ui) => importBundle(s, ui, bundle, flags));
+    cli.exit = await execute(cli, flags, {
+      inline: (s, ui) => importBundle(s, ui, bundle, flags),
+      remote: (r, ui) => importRemote(r, ui, bundle, flags),
+    });
   });
 }
 

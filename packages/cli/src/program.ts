@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { Command, CommanderError, Option } from 'commander';
-import type { Cli } from './run.js';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { execute, type Cli, type CommonFlags, type Modes } from './run.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -20,7 +20,7 @@ export function newProgram(cli: Cli, description: string): Command {
 /** --json, -v and --server, which every command takes. */
 export function withCommonFlags(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--server <url>', 'submit to an imgport server (not available in this build)'))
+    .addOption(new Option('--server <url>', 'run through an imgport server (default IMGPORT_SERVER; token from IMGPORT_TOKEN)'))
     .option('--json', 'print one JSON result document on stdout')
     .option('-v, --verbose', 'log details to stderr');
 }
@@ -42,4 +42,31 @@ export async function runProgram(cli: Cli, program: Command, argv: string[]): Pr
     }
     return 2;
   }
+}
+
+/**
+ * Adds a subcommand of `imgport` whose action runs the modes `build(args, flags)` returns
+ * through execute().
+ */
+export function sub<F extends CommonFlags>(
+  program: Command,
+  cli: Cli,
+  spec: string,
+  help: string,
+  build: (args: string[], flags: F) => Modes,
+): Command {
+  const cmd = program.command(spec).description(help);
+  return withCommonFlags(cmd).action(async (...params: unknown[]) => {
+    // commander passes the declared arguments, then the options, then the command itself.
+    const args = params.slice(0, -2) as string[];
+    const flags = params.at(-2) as F;
+    cli.exit = await execute(cli, flags, { name: cmd.name(), ...build(args, flags) });
+  });
+}
+
+/** A whole number option (`--keep 3`); anything else is a usage error. */
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
+  return n;
 }

@@ -74,7 +74,8 @@ export function imagesSummary(images: Array<{ osimage: Row; linuximage?: Row }>)
   return table([['NAME', 'METHOD', 'OS', 'ARCH', 'FILES'], ...rows]);
 }
 
-function table(rows: string[][]): string {
+/** Columns padded to their widest cell; the first row is the header. */
+export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }

@@ -1,6 +1,7 @@
-import { ImgportError, redactUrl, toImgportError } from '@imgport/runtime';
+import { ImgportError, toImgportError } from '@imgport/runtime';
 import { withServices, type Services } from './context.js';
 import { createProgressBar, type BarStream, type ProgressBar } from './progress.js';
+import { serverOf, withRemote, type Remote } from './remote-context.js';
 
 /** One run of a program: its name, environment and streams, and the exit status it ends with. */
 export interface Cli {
@@ -31,33 +32,64 @@ export interface Ui {
 }
 
 /**
- * Runs one command against the inline services and turns its result or error into output and
- * an exit status: 0 done, 1 the operation failed, 2 usage or configuration error.
+ * How a command runs: inline against the configured database and install root, or through an
+ * imgport server (--server / IMGPORT_SERVER). A command without one of them refuses that mode.
  */
-export async function execute(cli: Cli, flags: CommonFlags, work: (s: Services, ui: Ui) => Promise<Outcome>): Promise<number> {
+export interface Modes {
+  /** The subcommand as messages name it (`prune`); the program's name by default. */
+  name?: string;
+  inline?: (s: Services, ui: Ui) => Promise<Outcome>;
+  remote?: (r: Remote, ui: Ui) => Promise<Outcome>;
+}
+
+/**
+ * Runs one command and turns its result or error into output and an exit status: 0 done, 1 the
+ * operation failed, 2 usage or configuration error.
+ */
+export async function execute(cli: Cli, flags: CommonFlags, modes: Modes): Promise<number> {
   const controller = new AbortController();
-  const interrupt = () => controller.abort(new ImgportError('CANCELLED', 'interrupted; the operation was rolled back'));
+  let remote = false;
+  // Inline, the engine rolls back; remote, the command itself says what it asked of the server.
+  const interrupt = () => controller.abort(new ImgportError('CANCELLED', remote ? 'interrupted' : 'interrupted; the operation was rolled back'));
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   // Debug log lines go to the same stderr; a bar redrawn between them would garble both.
   const progress = createProgressBar(cli.err, { enabled: !flags.verbose });
+  const ui = { progress, signal: controller.signal };
   try {
-    refuseServer(flags.server ?? cli.env.IMGPORT_SERVER);
-    const outcome = await withServices({ name: cli.name, verbose: flags.verbose === true, env: cli.env }, (s) =>
-      work(s, { progress, signal: controller.signal }),
-    );
+    const server = serverOf(flags.server, cli.env);
+    remote = server !== undefined;
+    const outcome = await dispatch(cli, flags, modes, ui, server);
     progress.done();
     cli.out.write(flags.json ? `${JSON.stringify(outcome.doc, null, 2)}\n` : `${outcome.human}\n`);
     return 0;
   } catch (err) {
     progress.done();
-    const e = controller.signal.aborted ? (controller.signal.reason as ImgportError) : toImgportError(err);
+    const e = controller.signal.aborted && !isCancelled(err) ? (controller.signal.reason as ImgportError) : toImgportError(err);
     reportError(cli, e, flags, err);
     return e.exitCode;
   } finally {
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
   }
+}
+
+/** A command that handled the interruption itself says best what became of the work. */
+function isCancelled(err: unknown): boolean {
+  return err instanceof ImgportError && err.code === 'CANCELLED';
+}
+
+function dispatch(cli: Cli, flags: CommonFlags, modes: Modes, ui: Ui, server: string | undefined): Promise<Outcome> {
+  const opts = { name: cli.name, verbose: flags.verbose === true, env: cli.env };
+  const what = modes.name ?? cli.name;
+  if (server !== undefined) {
+    const work = modes.remote;
+    if (!work) throw new ImgportError('BAD_REQUEST', `${what} works on this node only: run it without --server (and unset IMGPORT_SERVER)`);
+    return withRemote({ ...opts, server }, (r) => work(r, ui));
+  }
+  const work = modes.inline;
+  if (!work) throw new ImgportError('BAD_REQUEST', `${what} needs an imgport server: give --server URL or set IMGPORT_SERVER`);
+  return withServices(opts, (s) => work(s, ui));
 }
 
 /** The message says what and where; --json also gets the one error document on stdout. */
@@ -69,14 +101,4 @@ function reportError(cli: Cli, e: ImgportError, flags: CommonFlags, original: un
     if (cause instanceof Error && cause.stack) cli.err.write(`${cause.stack}\n`);
   }
   if (flags.json) cli.out.write(`${JSON.stringify({ error: e.toJSON() }, null, 2)}\n`);
-}
-
-/** The HTTP service is a later piece of work; say so rather than silently running inline. */
-function refuseServer(server: string | undefined): void {
-  if (server === undefined || server === '') return;
-  throw new ImgportError(
-    'BAD_REQUEST',
-    `--server / IMGPORT_SERVER (${redactUrl(server)}): submitting jobs to an imgport server is not available in this build; ` +
-      'run without --server (and unset IMGPORT_SERVER) to work inline',
-  );
 }
