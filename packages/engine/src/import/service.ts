@@ -1,5 +1,5 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, rmdirSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -86,14 +86,14 @@ export class ImportService {
       });
       if (opts.dryRun) {
         const before = await this.deps.tables.getImage(plan.name);
-        this.conflicts(plan, before, opts.force === true);
+        await this.conflicts(plan, before, opts.force === true);
         return result(plan.moves.map((m) => m.to));
       }
       const unlock = this.deps.lockImage ? await this.deps.lockImage(plan.name, opts.signal) : lockImage(this.work, plan.name);
       try {
         opts.signal?.throwIfAborted();
         const before = await this.deps.tables.getImage(plan.name);
-        const journal = this.journal(id, txDir, plan, before, opts.force === true);
+        const journal = await this.journal(id, txDir, plan, before, opts.force === true);
         const snapshot = await this.snapshotOld(plan.name, before, opts.force === true, plan.warnings);
         opts.signal?.throwIfAborted();
         report('commit', bundle.bytesIn, 98);
@@ -112,7 +112,7 @@ export class ImportService {
   }
 
   /** IMAGE_EXISTS without force; a destination with other content is a CONFLICT without force. */
-  private conflicts(plan: ImportPlan, before: ImageRecord, force: boolean): ImportPlan['moves'] {
+  private async conflicts(plan: ImportPlan, before: ImageRecord, force: boolean): Promise<ImportPlan['moves']> {
     if ((before.osimage || before.linuximage) && !force) {
       throw new ImgportError('IMAGE_EXISTS', `image ${plan.name} already exists; use --force to replace it (a snapshot of it is taken first)`);
     }
@@ -122,7 +122,7 @@ export class ImportService {
         moves.push(mv);
         continue;
       }
-      if (!force && !mv.dir && mv.sha256 && sameFile(mv.to, mv.sha256)) continue;
+      if (!force && !mv.dir && mv.sha256 && (await sameFile(mv.to, mv.sha256))) continue;
       if (!force) {
         throw new ImgportError('CONFLICT', `${mv.to} (${mv.what}) already exists with other content; use --force to replace it`, { where: mv.to });
       }
@@ -131,8 +131,8 @@ export class ImportService {
     return moves;
   }
 
-  private journal(id: string, txDir: string, plan: ImportPlan, before: ImageRecord, force: boolean): Journal {
-    const moves: Journal['moves'] = this.conflicts(plan, before, force).map((mv, i) =>
+  private async journal(id: string, txDir: string, plan: ImportPlan, before: ImageRecord, force: boolean): Promise<Journal> {
+    const moves: Journal['moves'] = (await this.conflicts(plan, before, force)).map((mv, i) =>
       existsSync(mv.to) || isLink(mv.to) ? { ...mv, backup: join(txDir, 'old', String(i)) } : mv,
     );
     if (moves.some((m) => m.backup)) mkdirSync(join(txDir, 'old'));
@@ -185,17 +185,11 @@ function isLink(p: string): boolean {
   }
 }
 
-/** Compares an existing file with a staged one by hash, reading 1 MiB at a time. */
-function sameFile(path: string, sha256: string): boolean {
+/** Compares an existing file with a staged one by hash, streaming (the event loop stays free). */
+async function sameFile(path: string, sha256: string): Promise<boolean> {
   if (!lstatSync(path).isFile()) return false;
   const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  const fd = openSync(path, 'r');
-  try {
-    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) h.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
   return h.digest('hex') === sha256;
 }
 
