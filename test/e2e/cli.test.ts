@@ -191,7 +191,7 @@ describe('usage errors exit 2', () => {
     ['--include nonsense', 'xcatexport', ['img', '--include', 'pkglist,kernels'], /pkglist,kernels/],
     ['too many arguments', 'xcatimport', ['a.tgz', 'b.tgz'], /too many arguments/],
     ['no subcommand', 'imgport', [], /Usage: imgport/],
-    ['--server', 'xcatimport', ['a.tgz', '--server', 'http://imgport:8080'], /not available in this build/],
+    ['--server', 'xcatimport', ['a.tgz', '--server', 'http://imgport:8080'], /needs an API token/],
   ];
   for (const [what, bin, args, message] of cases) {
     test(what, async (t) => {
