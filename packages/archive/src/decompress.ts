@@ -49,7 +49,7 @@ export async function peek(input: Readable, n: number): Promise<Buffer> {
  * The decompressed bytes of `input`. `counter.bytesIn` follows the compressed bytes consumed
  * (for progress and the ratio limit). Errors of any stage surface from the returned stream.
  */
-export function decompressed(input: Readable, kind: Compression, counter: { bytesIn: number }): Readable {
+export function decompressed(input: Readable, kind: Compression, counter: { bytesIn: number }, ahead = 4 * 1024 * 1024): Readable {
   const count = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       counter.bytesIn += chunk.length;
@@ -58,8 +58,8 @@ export function decompressed(input: Readable, kind: Compression, counter: { byte
   });
   if (kind === 'none') return pipeline(input, count, () => {});
   if (kind === 'gzip') {
-    // Room for a few inflated chunks, so zlib keeps inflating while the writer is busy.
-    const gunzip = createGunzip({ chunkSize: 1024 * 1024, readableHighWaterMark: 4 * 1024 * 1024 } as ZlibOptions);
+    // Room for a few inflated chunks (`ahead`), so zlib keeps inflating while the writer is busy.
+    const gunzip = createGunzip({ chunkSize: Math.min(ahead, 1024 * 1024), readableHighWaterMark: ahead } as ZlibOptions);
     return pipeline(input, count, gunzip, () => {});
   }
   return xzStream(pipeline(input, count, () => {}));

@@ -148,7 +148,7 @@ async function copyMember(
   let feed: PassThrough | undefined;
   let expansion: Promise<ExpandReport> | undefined;
   if (expandInto) {
-    feed = new PassThrough({ highWaterMark: 1024 * 1024 });
+    feed = new PassThrough({ highWaterMark: 256 * 1024 });
     expansion = expandRootImage(feed, expandInto.dir, {
       limits,
       ...(expandInto.stripPrefix ? { stripPrefix: expandInto.stripPrefix } : {}),

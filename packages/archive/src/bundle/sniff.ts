@@ -9,7 +9,7 @@ export class ByteCounter extends Transform {
     private readonly max: number,
     private readonly what: string,
   ) {
-    super({ highWaterMark: 1024 * 1024 });
+    super({ highWaterMark: 256 * 1024 });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
@@ -25,7 +25,9 @@ export class ByteCounter extends Transform {
 export async function openDecompressed(input: Readable): Promise<{ stream: Readable; compression: Compression }> {
   const compression = detectCompression(await peek(input, 6));
   const counter = { bytesIn: 0 };
-  const stream = decompressed(input, compression, counter);
+  // The outer stream only feeds the tar parser: a small read-ahead keeps memory flat, and the
+  // root image's own inflate (the expensive one) keeps its larger one.
+  const stream = decompressed(input, compression, counter, 256 * 1024);
   // Corrupt or truncated compressed data is the bundle's fault: say so as BUNDLE_INVALID.
   const out = new Transform({ transform: (c, _e, cb) => cb(null, c) });
   stream.on('error', (err) => out.destroy(decompressError(err) as Error));
