@@ -7,11 +7,12 @@ import { ExportService, ImportService } from '../../packages/engine/dist/index.j
 import { openTableStore } from '../../packages/tables/dist/index.js';
 
 const [op, arg, installRoot, dbDir, dest] = process.argv.slice(2);
-const t0 = performance.now();
 const tables = await openTableStore(`sqlite:${dbDir}`, { create: true });
 const deps = { tables, installRoot, dataDir: `${installRoot}/.data` };
 const result =
   op === 'import' ? await new ImportService(deps).run(arg) : await new ExportService(deps).run(arg, { destination: dest });
 await tables.close();
-const ms = performance.now() - t0;
+// Since the process started (performance's time origin): module loading counts too, as it
+// does for the GNU tools we compare with.
+const ms = performance.now();
 console.log(JSON.stringify({ ms, maxRssKiB: process.resourceUsage().maxRSS, name: result.name ?? result.image }));

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, futimesSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { extract as tarExtract, type Header } from 'tar-stream';
@@ -86,8 +86,8 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
     mkdirSync(dirname(path), { recursive: true });
     const guess = opts.expandOnTheFly !== false && !result.expanded ? rootImageGuess(name) : undefined;
     const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), ...guess } : undefined;
-    const mode = entry.header.mode ?? 0o644;
-    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, mode, expandInto, limits, opts, counter);
+    const meta = { mode: entry.header.mode ?? 0o644, mtime: entry.header.mtime };
+    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, meta, expandInto, limits, opts, counter);
     bytesOut += size;
     members.push({ stored: name, type: 'file', size, sha256, path });
     if (expandInto && report) result.expanded = { stored: name, dir: expandInto.dir, report };
@@ -133,7 +133,7 @@ function rootImageGuess(name: string): { stripPrefix?: string } | undefined {
 async function copyMember(
   entry: Readable,
   path: string,
-  mode: number,
+  meta: { mode: number; mtime?: Date },
   expandInto: { dir: string; stripPrefix?: string } | undefined,
   limits: Limits,
   opts: StageOptions,
@@ -142,8 +142,8 @@ async function copyMember(
   const hash = createHash('sha256');
   // The member's permission bits, less setuid/setgid/sticky and group/other write: boot files
   // must stay readable for the web server, postscripts executable.
-  const fd = openSync(path, EXCL, mode & 0o755);
-  fchmodSync(fd, mode & 0o755); // whatever the umask
+  const fd = openSync(path, EXCL, meta.mode & 0o755);
+  fchmodSync(fd, meta.mode & 0o755); // whatever the umask
   let size = 0;
   let feed: PassThrough | undefined;
   let expansion: Promise<ExpandReport> | undefined;
@@ -169,6 +169,8 @@ async function copyMember(
       writeAll(fd, buf);
       if (feed && !feed.write(buf)) await Promise.race([onceDrain(feed), expansion]);
     }
+    // The bundle's mtime, so an image moved between nodes keeps its files' times.
+    if (meta.mtime) futimesSync(fd, meta.mtime, meta.mtime);
   } catch (err) {
     if (expansion) {
       feed?.destroy();
