@@ -4,25 +4,10 @@
  * ImgportError whose message says which server and what to check. The token is only ever put
  * in the Authorization header; nothing here logs headers.
  */
-import type { JobProgress } from '@imgport/engine';
 import { ERROR_CODES, ImgportError, type ErrorCode, type Logger } from '@imgport/runtime';
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-
-/** GET /v1/jobs/<id>, as the API sends it. */
-export interface JobDoc {
-  id: string;
-  type: string;
-  state: JobState;
-  image?: string;
-  progress: JobProgress;
-  attempts: number;
-  result?: unknown;
-  error?: { code: string; message: string };
-  children?: Array<{ id: string; image?: string; state: JobState }>;
-  createdAt: string;
-  updatedAt: string;
-}
+/** GET /v1/jobs/<id>, as the API sends it: the jobs package's own status document. */
+export type { JobState, JobStatus as JobDoc } from '@imgport/jobs';
 
 /**
  * An error from talking to the server. Its exit status follows the HTTP status rather than the

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { formatLitefileCsv, LIST_KINDS, LIST_TABLE, METHODS, type ExtraRef, type FileRef, type ListKind, type LitefileRow, type Method } from '@imgport/format';
+import { formatLitefileCsv, LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type FileRef, type ListKind, type LitefileRow, type Method } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import type { ImageRows, Row } from '@imgport/tables';
 import { collectExtras } from './export-extras.js';
@@ -34,16 +34,7 @@ export interface CollectOptions {
 
 /** The manifest's file references, and the payload members behind them in bundle order. */
 export interface Collection {
-  refs: {
-    template?: FileRef;
-    kernel?: FileRef;
-    initrd?: FileRef;
-    rootimg?: FileRef;
-    rootimgtree?: FileRef;
-    litefile?: FileRef;
-    lists: Partial<Record<ListKind, FileRef[]>>;
-    extras: ExtraRef[];
-  };
+  refs: Pick<BundleManifest, 'template' | 'kernel' | 'initrd' | 'rootimg' | 'rootimgtree' | 'litefile' | 'lists' | 'extras'>;
   payload: Payload[];
   warnings: string[];
 }
