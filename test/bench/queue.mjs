@@ -108,6 +108,9 @@ async function latency() {
       );
     }
     await Promise.all(inflight);
+    const metrics = await (await fetch(`${c.base}/metrics`, { headers: auth })).text();
+    const server = metrics.split('\n').filter((l) => /duration.*(route="\/v1\/imports"|method="POST")/.test(l) && /_bucket|_count|_sum/.test(l));
+    if (args.includes('--server-side')) console.log(server.join('\n'));
     const achieved = total / ((performance.now() - t0) / 1000);
     times.sort((a, b) => a - b);
     console.log(
@@ -170,6 +173,7 @@ async function drain(workers) {
 }
 
 await latency();
+if (args.includes('--latency-only')) process.exit(0);
 const one = await drain(1);
 const two = await drain(2);
 console.log(`throughput: ${jobs} independent imports, 1 worker ${one.toFixed(0)} jobs/min, 2 workers ${two.toFixed(0)} jobs/min, ratio ${(two / one).toFixed(2)}`);

@@ -110,7 +110,8 @@ async function openMysql(target: MysqlTarget, create: boolean): Promise<SqlBacke
       }
     });
   }
-  const pool = mysql.createPool({ ...conn, database: target.database, connectionLimit: 4, maxIdle: 2, enableKeepAlive: true });
+  // Idle connections kept up to the limit: reopening one costs a handshake on a request's path.
+  const pool = mysql.createPool({ ...conn, database: target.database, connectionLimit: 4, enableKeepAlive: true });
   const backend: SqlBackend = {
     kind: 'mysql',
     description,
