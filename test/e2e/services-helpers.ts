@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +106,11 @@ export async function startCluster(workers = 2, extraEnv: NodeJS.ProcessEnv = {}
       const keys = await redis.keys(`${prefix}:*`);
       if (keys.length) await redis.del(...keys);
       await redis.quit();
+      // Everything startCluster made goes: the database, the queue's keys, the temp tree.
+      const admin = await createConnection('mysql://root@127.0.0.1:3306');
+      await admin.query(`DROP DATABASE IF EXISTS \`${new URL(dbUrl).pathname.slice(1)}\``);
+      await admin.end();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   for (let i = 0; i < workers; i++) cluster.startWorker();

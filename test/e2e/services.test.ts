@@ -11,7 +11,6 @@ import { after, before, describe, test } from 'node:test';
 import { openTableStore, type TableStore } from '@imgport/tables';
 import { makeNativeBundle } from '../support/bundles.js';
 import { api, settled, startCluster, type Cluster, job, waitFor } from './services-helpers.js';
-import { createConnection } from 'mysql2/promise';
 
 let c: Cluster & { logs: string[] };
 let tables: TableStore;
@@ -38,9 +37,6 @@ describe('services end to end', () => {
   after(async () => {
     await tables?.close();
     await c?.stop();
-    const conn = await createConnection('mysql://root@127.0.0.1:3306');
-    await conn.query(`DROP DATABASE IF EXISTS \`${new URL(c.dbUrl).pathname.slice(1)}\``);
-    await conn.end();
   });
 
   test('no token: 401 and nothing is enqueued', async () => {
