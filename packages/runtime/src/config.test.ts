@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -18,6 +18,7 @@ test('tokens come from the list and the file', () => {
   const file = join(dir, 'tokens');
   writeFileSync(file, '# ops\nfile-token\n\n');
   const c = loadConfig({ IMGPORT_TOKENS: 'a, b', IMGPORT_TOKENS_FILE: file, IMGPORT_ALLOW: '/srv/x,/opt/y' });
+  rmSync(dir, { recursive: true, force: true });
   assert.deepEqual(c.tokens, ['a', 'b', 'file-token']);
   assert.deepEqual(c.allow, ['/srv/x', '/opt/y']);
 });
