@@ -1,7 +1,6 @@
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   LIST_KINDS,
-  LIST_TABLE,
   extraMemberCandidates,
   extraTargetName,
   rebaseOrigin,
@@ -16,8 +15,9 @@ import {
 } from '@imgport/format';
 import { hasMember, type OpenedBundle } from '@imgport/archive';
 import { ImgportError } from '@imgport/runtime';
-import { COLUMNS, type ImageRows, type Row } from '@imgport/tables';
+import type { ImageRows, Row } from '@imgport/tables';
 import { customDir, defaultRootImgDir, initrdName } from '../layout.js';
+import { buildRows } from './rows.js';
 
 /** One rename of the commit: a staged file or tree onto its final place. */
 export interface Move {
@@ -35,8 +35,6 @@ export interface ImportPlan {
   method: Method;
   os: string;
   arch: string;
-  profile: string;
-  rootimgdir?: string;
   moves: Move[];
   rows: ImageRows;
   warnings: string[];
@@ -86,12 +84,12 @@ export function planImport(bundle: OpenedBundle, ctx: PlanContext): ImportPlan {
   const lists = placeLists(m, place, ctx, warnings);
   place.extras(m);
 
-  const rows = buildRows(m, { name, profile, rootimgdir, linux, lists, ctx, warnings });
+  const rows = buildRows(m, { name, profile, linux, lists, ctx, warnings });
   if (m.kits.length > 0) {
     const kits = m.kits.map((k) => k.kitname ?? k.name ?? '?').join(', ');
     warnings.push(`the bundle lists kits (${kits}); imgport does not install kits: add them with addkit`);
   }
-  return { name, method: m.method, os: m.os, arch: m.arch, profile, ...(rootimgdir ? { rootimgdir } : {}), moves: place.moves, rows, warnings };
+  return { name, method: m.method, os: m.os, arch: m.arch, moves: place.moves, rows, warnings };
 }
 
 function need(ref: FileRef | undefined, key: string): FileRef {
@@ -206,67 +204,4 @@ function outside(what: string, path: string): ImgportError {
     `${what} ${path} lies outside the install root; allow its directory with IMGPORT_ALLOW to import it`,
     { where: path },
   );
-}
-
-interface RowInputs {
-  name: string;
-  profile: string;
-  rootimgdir: string | undefined;
-  linux: Row;
-  lists: Partial<Record<string, string>>;
-  ctx: PlanContext;
-  warnings: string[];
-}
-
-/** SPEC §4 rows: carried columns (paths rebased), then the columns the import itself decides. */
-function buildRows(m: BundleManifest, r: RowInputs): ImageRows {
-  const osimage: Row = {
-    ...carried('osimage', m.osimage, r),
-    ...(m.postscripts && !m.osimage.postscripts ? { postscripts: m.postscripts } : {}),
-    ...(m.postbootscripts && !m.osimage.postbootscripts ? { postbootscripts: m.postbootscripts } : {}),
-    imagename: r.name,
-    profile: r.profile,
-    imagetype: 'linux',
-    provmethod: m.method,
-    osname: 'Linux',
-    osvers: m.os,
-    osarch: m.arch,
-  };
-  const linuximage: Row = { ...carried('linuximage', m.linuximage, r), ...r.linux, imagename: r.name };
-  for (const [kind, value] of Object.entries(r.lists)) {
-    (LIST_TABLE[kind as keyof typeof LIST_TABLE] === 'osimage' ? osimage : linuximage)[kind] = value ?? null;
-  }
-  if (m.method === 'install') delete linuximage.rootimgdir;
-  const litefile = r.ctx.litefile.map((row) => ({ ...row, image: r.name }));
-  return { osimage, linuximage, litefile };
-}
-
-/** Columns xCAT stores as paths (comma lists, optionally with a `s:`/`d:` tag as partitionfile has). */
-const PATH_COLUMNS = new Set(['pkgdir', 'otherpkgdir', 'kerneldir', 'partitionfile', 'driverupdatesrc', 'cfmdir', 'template', 'rootimgdir', 'pkglist', 'otherpkglist', 'exlist', 'postinstall', 'synclists']);
-
-function carried(table: 'osimage' | 'linuximage', cols: Record<string, string>, r: RowInputs): Row {
-  const out: Row = {};
-  for (const [col, value] of Object.entries(cols)) {
-    if (!COLUMNS[table].includes(col)) {
-      r.warnings.push(`column ${table}.${col} is not an xCAT column: not written`);
-      continue;
-    }
-    if (value === '') continue;
-    out[col] = PATH_COLUMNS.has(col) ? rebaseList(value, r.ctx) : value;
-  }
-  return out;
-}
-
-function rebaseList(value: string, ctx: PlanContext): string {
-  return value
-    .split(',')
-    .map((token) => {
-      const m = /^([a-z]:)?(.*)$/.exec(token.trim());
-      const tag = m?.[1] ?? '';
-      const p = m?.[2] ?? token;
-      if (!isAbsolute(p)) return token.trim();
-      const r = rebaseOrigin(p, { fromRoot: ctx.fromRoot, installRoot: ctx.installRoot, allow: ctx.allow });
-      return r.kind === 'outside' ? token.trim() : tag + r.path;
-    })
-    .join(',');
 }
