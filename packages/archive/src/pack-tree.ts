@@ -189,7 +189,8 @@ class CpioPacker {
   }
 }
 
-function statType(st: fs.Stats): CpioEntryType | undefined {
+/** The entry type of a file as lstat sees it (never following a link). */
+export function statType(st: fs.Stats): CpioEntryType | undefined {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';

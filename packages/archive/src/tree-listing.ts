@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { statType } from './pack-tree.js';
 
 export interface ListingEntry {
   type: string;
@@ -30,7 +31,7 @@ export function treeListing(dir: string, opts: ListingOptions = {}): Record<stri
     const full = rel === '.' ? dir : `${dir}/${rel}`;
     const st = fs.lstatSync(full);
     const e: ListingEntry = {
-      type: kind(st),
+      type: statType(st) ?? 'other',
       mode: (st.mode & 0o7777).toString(8),
       owner: `${st.uid}:${st.gid}`,
       mtime: Math.floor(st.mtimeMs / 1000),
@@ -49,12 +50,3 @@ export function treeListing(dir: string, opts: ListingOptions = {}): Record<stri
   return out;
 }
 
-function kind(st: fs.Stats): string {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  if (st.isFIFO()) return 'fifo';
-  return 'other';
-}

@@ -42,7 +42,7 @@ export interface WrittenBundle {
 export async function writeBundle(out: Writable, entries: BundleEntry[], opts: WriteBundleOptions = {}): Promise<WrittenBundle> {
   const prefix = opts.prefix ?? '';
   const pack = tarPack();
-  const sink = pipeSink(pack, out, opts.compression === 'none' ? undefined : gzipLevel(entries, opts.level));
+  const piped = pipeSink(pack, out, opts.compression === 'none' ? undefined : gzipLevel(entries, opts.level));
   const sums: Array<[string, string]> = [];
   let bytesIn = 0;
   for (const e of entries) {
@@ -76,7 +76,7 @@ export async function writeBundle(out: Writable, entries: BundleEntry[], opts: W
     await addEntry(pack, { name: prefix + 'SHA256SUMS', size: Buffer.byteLength(text), mode: 0o644, mtime: new Date() }, Buffer.from(text));
   }
   pack.finalize();
-  await sink.done();
+  await piped;
   return { bytesIn, sums };
 }
 
@@ -108,16 +108,12 @@ function addEntry(pack: Pack, header: Header, body?: Buffer | Readable): Promise
   });
 }
 
-interface Sink {
-  done(): Promise<void>;
-}
-
 /** tar → (gzip at one level) → out, with the stream library's own backpressure. */
-function pipeSink(pack: Pack, out: Writable, level: number | undefined): Sink {
+function pipeSink(pack: Pack, out: Writable, level: number | undefined): Promise<void> {
   const tar = pack as unknown as Readable;
   const done =
     level === undefined ? pipeline(tar, out) : pipeline(tar, createGzip({ level, chunkSize: 1024 * 1024 }), out);
-  // Observed by done(); this keeps an early failure from being reported as unhandled.
+  // Awaited by writeBundle after the last entry; this keeps an early failure from being reported as unhandled meanwhile.
   done.catch(() => undefined);
-  return { done: () => done };
+  return done;
 }
