@@ -3,7 +3,9 @@
  * every method, both bundle formats, rename/re-profile, force, dry run, conflicts, extras.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImportService } from '@imgport/engine';
@@ -218,3 +220,59 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+describe('import rejections that do not depend on the backend', () => {
+  const dir = tempDir();
+  let tables: TableStore;
+  let root: string;
+  let n = 0;
+  const service = (allow: string[] = []) => new ImportService({ tables, installRoot: root, dataDir: join(dir, 'data'), allow });
+  before(async () => {
+    tables = await openStore(`sqlite:${join(dir, 'db')}`);
+  });
+  after(async () => {
+    await tables.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const freshRoot = () => {
+    root = join(dir, `install${n++}`);
+    mkdirSync(root);
+  };
+
+  test('a missing bundle file is NOT_FOUND naming it', async () => {
+    freshRoot();
+    await fails(service().run(join(dir, 'nope.tgz')), 'NOT_FOUND', /nope\.tgz/);
+  });
+
+  test('an image locked by a live process is LOCKED; a dead holder\'s lock is taken over', async () => {
+    freshRoot();
+    const bundle = await makeNativeBundle(dir, { name: 'locked' });
+    const locks = join(root, '.imgport/locks');
+    mkdirSync(locks, { recursive: true });
+    writeFileSync(join(locks, 'locked.lock'), JSON.stringify({ host: hostname(), pid: process.pid }));
+    await fails(service().run(bundle), 'LOCKED', /image locked is being changed by process \d+/);
+    assert.deepEqual(await tables.getImage('locked'), { litefile: [] });
+    const dead = spawnSync(process.execPath, ['-e', 'process.pid']).pid!;
+    writeFileSync(join(locks, 'locked.lock'), JSON.stringify({ host: hostname(), pid: dead }));
+    assert.equal((await service().run(bundle)).name, 'locked');
+    assert.equal(existsSync(join(locks, 'locked.lock')), false);
+  });
+
+  test('an xCAT boot file outside the exporting install root is refused unless allowed', async () => {
+    freshRoot();
+    const elsewhere = (xml: string) => xml.replace(/\/install\/netboot\/centos6\.3\/x86_64\/compute\/kernel/, '/boot/images/kernel');
+    const { path } = await makeXcatBundle(dir, 'netboot-2.7-flat.manifest.xml', elsewhere);
+    const before = listing(root);
+    await fails(service().run(path), 'UNSAFE_PATH', /kernel \/boot\/images\/kernel lies outside the install root/);
+    assert.deepEqual(listing(root), before);
+    const r = await service(['/boot/images']).run(path, { dryRun: true });
+    assert.ok(r.paths.includes('/boot/images/kernel'));
+  });
+
+  test('two files placed at one path are refused', async () => {
+    freshRoot();
+    const clash = await makeNativeBundle(dir, { name: 'clash', lines: ['extra kernel:netboot/rhels8.5.0/x86_64/compute'] });
+    await fails(service().run(clash), 'MANIFEST_INVALID', /would both be placed at .*compute\/kernel/);
+    assert.deepEqual(await tables.getImage('clash'), { litefile: [] });
+  });
+});

@@ -94,8 +94,8 @@ export async function makeNativeBundle(dir: string, spec: NativeSpec = {}): Prom
 }
 
 /** An xCAT-format bundle (`<name>/manifest.xml`, files flat, no SHA256SUMS) from a stock fixture. */
-export async function makeXcatBundle(dir: string, fixture: string): Promise<{ path: string; name: string }> {
-  const xml = readFileSync(join(FIXTURES, fixture), 'utf8');
+export async function makeXcatBundle(dir: string, fixture: string, edit: (xml: string) => string = (x) => x): Promise<{ path: string; name: string }> {
+  const xml = edit(readFileSync(join(FIXTURES, fixture), 'utf8'));
   const m = parseManifestXml(xml);
   const work = join(dir, `xsrc-${Math.random().toString(16).slice(2)}`);
   const tree = join(work, 'rootimg');
