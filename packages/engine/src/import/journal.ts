@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ImageRecord, ImageRows, TableStore } from '@imgport/tables';
+import { assertConfined } from './confine.js';
 import type { Move } from './plan.js';
 
 /**
@@ -23,6 +24,8 @@ export interface Journal {
   createdDirs: string[];
   rowsBefore: ImageRecord | null;
   rowsAfter: ImageRows;
+  /** IMGPORT_ALLOW directories the moves may lie under besides the install root. */
+  allow?: string[];
 }
 
 export function journalDir(work: string): string {
@@ -72,8 +75,12 @@ export function missingParents(p: string): string[] {
 
 export async function commit(work: string, j: Journal, tables: TableStore): Promise<void> {
   writeJournal(work, j);
-  for (const d of j.createdDirs) mkdirSync(d, { recursive: true });
+  for (const d of j.createdDirs) {
+    assertConfined(dirname(work), d, j.allow);
+    mkdirSync(d, { recursive: true });
+  }
   for (const mv of j.moves) {
+    assertConfined(dirname(work), mv.to, j.allow);
     if (mv.backup) renameSync(mv.to, mv.backup);
     renameSync(mv.from, mv.to);
   }

@@ -9,6 +9,7 @@ import { ImgportError, silentLogger, type Logger } from '@imgport/runtime';
 import type { ImageRecord, Row } from '@imgport/tables';
 import { workDir } from '../layout.js';
 import type { EngineDeps, ImportOptions, ImportResult, JobProgress, SnapshotInfo } from '../types.js';
+import { checkPlan } from './check.js';
 import { commit, missingParents, recover, type Journal } from './journal.js';
 import { lockImage } from './lock.js';
 import { planImport, type ImportPlan } from './plan.js';
@@ -72,6 +73,7 @@ export class ImportService {
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.profile ? { profile: opts.profile } : {}),
       });
+      await checkPlan(plan, { installRoot: this.deps.installRoot, allow: this.deps.allow ?? [], tables: this.deps.tables });
       const result = (paths: string[], snapshot?: SnapshotInfo): ImportResult => ({
         name: plan.name,
         method: plan.method,
@@ -148,6 +150,7 @@ export class ImportService {
       createdDirs,
       rowsBefore: before.osimage || before.linuximage ? before : null,
       rowsAfter: plan.rows,
+      allow: [...(this.deps.allow ?? [])],
     };
   }
 
