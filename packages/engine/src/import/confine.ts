@@ -19,11 +19,10 @@ export function confinementBase(installRoot: string, path: string, allow: readon
   if (!posix.isAbsolute(path) || posix.normalize(path) !== path) {
     throw new ImgportError('UNSAFE_PATH', `destination ${JSON.stringify(path)} is not a normalised absolute path`, { where: path });
   }
-  if (isInside(root, path)) return root;
-  for (const dir of allow) {
-    const base = posix.normalize(dir);
-    if (isInside(base, path)) return base;
-  }
+  // The deepest base wins: an operator who keeps, say, netboot/ on another disk through a link
+  // lists that link in IMGPORT_ALLOW, and it is then trusted as it is.
+  const bases = [root, ...allow.map((d) => posix.normalize(d))].filter((b) => isInside(b, path));
+  if (bases.length > 0) return bases.reduce((a, b) => (b.length > a.length ? b : a));
   throw new ImgportError('UNSAFE_PATH', `${path} lies outside the install root ${root}; allow its directory with IMGPORT_ALLOW to import it`, { where: path });
 }
 
