@@ -126,3 +126,24 @@ export async function refused(p: Promise<unknown>, code: ErrorCode, pattern: Reg
 
 /** The standard rootimgdir of a profile under the site's install root. */
 export const imgDir = (s: Site, profile = 'compute'): string => join(s.root, 'netboot/rhels8.5.0/x86_64', profile);
+
+/** A ustar header block, written by hand so a test can declare any size or type it likes. */
+export function tarHeader(name: string, size: number, typeflag = '0'): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100, 'utf8');
+  h.write('0000644\0', 100);
+  h.write('0000000\0', 108);
+  h.write('0000000\0', 116);
+  h.write(size.toString(8).padStart(11, '0') + '\0', 124);
+  h.write('14500000000\0', 136);
+  h.write('        ', 148);
+  h.write(typeflag, 156);
+  h.write('ustar\x0000', 257);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  return h;
+}
+
+/** Zero padding of a tar member's data to the next 512-byte block. */
+export const tarPad = (size: number): Buffer => Buffer.alloc((512 - (size % 512)) % 512);

@@ -60,7 +60,10 @@ export function decompressed(input: Readable, kind: Compression, counter: { byte
   if (kind === 'gzip') {
     // Room for a few inflated chunks (`ahead`), so zlib keeps inflating while the writer is busy.
     const gunzip = createGunzip({ chunkSize: Math.min(ahead, 1024 * 1024), readableHighWaterMark: ahead } as ZlibOptions);
-    return pipeline(input, count, gunzip, () => {});
+    // The ratio limits need the compressed bytes inflate has consumed, not those queued in front
+    // of it (256 KiB of queued zeros inflate to 256 MiB): zlib counts those per output chunk.
+    Object.defineProperty(counter, 'bytesIn', { get: () => gunzip.bytesWritten, configurable: true });
+    return pipeline(input, gunzip, () => {});
   }
   return xzStream(pipeline(input, count, () => {}));
 }

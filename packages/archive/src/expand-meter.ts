@@ -10,6 +10,47 @@ const RATIO_GRACE = 64 * 1024 * 1024;
 const PROGRESS_ENTRIES = 256;
 const PROGRESS_BYTES = 8 * 1024 * 1024;
 
+/**
+ * One budget for everything a single untrusted input writes: the outer bundle's members and the
+ * root image expanded from one of them share it, so neither can spend what the other left. The
+ * ratio is judged against the bytes read from the input as received (compressed).
+ */
+export class ExpandBudget {
+  bytes = 0;
+
+  constructor(
+    private readonly limits: Pick<Limits, 'maxExpandedBytes' | 'maxRatio'>,
+    /** Bytes read from the outer input so far. */
+    private readonly inputBytes: () => number,
+    /** What the input is, for messages: 'the bundle'. */
+    private readonly what = 'the bundle',
+  ) {}
+
+  /** Counts `n` more bytes written for `name`; throws LIMIT_EXCEEDED before they reach the disk. */
+  charge(n: number, name: string): void {
+    const bytes = this.bytes + n;
+    if (bytes > this.limits.maxExpandedBytes) {
+      throw new ImgportError(
+        'LIMIT_EXCEEDED',
+        `maxExpandedBytes: ${this.what} would write more than ${this.limits.maxExpandedBytes} bytes in all (at "${name}"); raise IMGPORT_MAX_EXPANDED_BYTES if it is genuine`,
+        { where: name },
+      );
+    }
+    if (bytes > RATIO_GRACE) {
+      const read = Math.max(1, this.inputBytes());
+      const ratio = bytes / read;
+      if (ratio > this.limits.maxRatio) {
+        throw new ImgportError(
+          'LIMIT_EXCEEDED',
+          `maxRatio: ${this.what} expands ${ratio.toFixed(0)}-fold (${bytes} bytes written from ${read} read, at "${name}"), more than ${this.limits.maxRatio}: a compression bomb or a broken file`,
+          { where: name },
+        );
+      }
+    }
+    this.bytes = bytes;
+  }
+}
+
 export class ExpandMeter {
   entries = 0;
   bytes = 0;
@@ -20,6 +61,8 @@ export class ExpandMeter {
     /** Compressed bytes consumed so far, for maxRatio and progress. */
     private readonly compressedBytes?: () => number,
     private readonly onProgress?: ProgressFn,
+    /** The budget of the whole input this expansion is part of (the bundle), if any. */
+    private readonly budget?: ExpandBudget,
   ) {}
 
   /** One more entry (named for the error). */
@@ -42,6 +85,7 @@ export class ExpandMeter {
         throw new ImgportError('LIMIT_EXCEEDED', `maxRatio: expansion ratio ${ratio.toFixed(0)} exceeds ${this.limits.maxRatio} (at "${name}")`, { where: name });
       }
     }
+    this.budget?.charge(n, name);
     this.bytes = bytes;
     if (bytes - this.last.bytes >= PROGRESS_BYTES) this.emit();
   }

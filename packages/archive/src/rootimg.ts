@@ -11,6 +11,7 @@ import { ImgportError, toImgportError } from '@imgport/runtime';
 import { decompressError, decompressed, detectCompression, peek } from './decompress.js';
 import { expandCpio, expandTar, sniffContainer } from './rootimg-containers.js';
 import { loadXattr } from './tree-fs.js';
+import type { ExpandBudget } from './expand-meter.js';
 import { TreeWriter } from './tree-writer.js';
 import { DEFAULT_LIMITS } from './types.js';
 import type { ExpandReport, Limits, ProgressFn } from './types.js';
@@ -38,6 +39,8 @@ export interface ExpandOptions {
   onProgress?: ProgressFn;
   /** Leading directory of every member to remove: 'rootimg/' for rootimgtree.gz. */
   stripPrefix?: string;
+  /** The whole bundle's budget when the root image is one of its members. */
+  budget?: ExpandBudget;
   /** Tests only: act as if not root (ownership and device nodes are then reported, not kept). */
   isRoot?: boolean;
 }
@@ -59,6 +62,7 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
     xattr: await loadXattr(),
     compressedBytes: () => counter.bytesIn,
     onProgress: opts.onProgress,
+    budget: opts.budget,
   });
   let stream: Readable | undefined;
   const onAbort = (): void => {

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ImgportError } from '@imgport/runtime';
 import { checkEntryPath, checkLinkTarget } from './entry-path.js';
-import { ExpandMeter } from './expand-meter.js';
+import { ExpandMeter, type ExpandBudget } from './expand-meter.js';
 import { KnownDirs } from './known-dirs.js';
 import type { DirMeta } from './known-dirs.js';
 import { DropNotes, mknodSync } from './tree-fs.js';
@@ -31,6 +31,8 @@ export interface TreeWriterOptions {
   /** Compressed bytes consumed so far, for the maxRatio check. */
   compressedBytes?: () => number;
   onProgress?: ProgressFn;
+  /** The whole bundle's budget, shared with its other members. */
+  budget?: ExpandBudget;
 }
 
 interface OpenFile {
@@ -67,7 +69,7 @@ export class TreeWriter {
     this.root = path.resolve(destDir);
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.isRoot = opts.isRoot ?? this.uid === 0;
-    this.meter = new ExpandMeter(this.limits, opts.compressedBytes, opts.onProgress);
+    this.meter = new ExpandMeter(this.limits, opts.compressedBytes, opts.onProgress, opts.budget);
     this.dirs = new KnownDirs(this.root, this.umask);
   }
 

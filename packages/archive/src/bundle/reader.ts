@@ -5,6 +5,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { normalizeMemberName } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
+import { ExpandBudget } from '../expand-meter.js';
 import { expandRootImage, rootImageKind } from '../rootimg.js';
 import { DEFAULT_LIMITS, type ExpandReport, type Limits, type ProgressFn } from '../types.js';
 import type { Compression } from '../decompress.js';
@@ -47,20 +48,21 @@ const EXCL = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constan
 export async function stageBundle(input: Readable, stagingDir: string, opts: StageOptions = {}): Promise<StagedBundle> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   mkdirSync(stagingDir, { recursive: false });
+  const at: { member?: string | undefined } = {};
   try {
-    return await stage(input, stagingDir, limits, opts);
+    return await stage(input, stagingDir, limits, opts, at);
   } catch (err) {
     input.destroy();
     rmSync(stagingDir, { recursive: true, force: true });
-    throw err;
+    throw tarError(err, at.member);
   }
 }
 
-async function stage(input: Readable, stagingDir: string, limits: Limits, opts: StageOptions): Promise<StagedBundle> {
+async function stage(input: Readable, stagingDir: string, limits: Limits, opts: StageOptions, at: { member?: string | undefined }): Promise<StagedBundle> {
   const counter = new ByteCounter(limits.maxBundleBytes, 'the bundle');
   input.on('error', (err) => counter.destroy(err));
   input.pipe(counter);
-  const { stream, compression } = await openDecompressed(counter);
+  const { stream, compression, consumed } = await openDecompressed(counter);
   const extractor = tarExtract();
   stream.on('error', (err) => extractor.destroy(err));
   stream.pipe(extractor);
@@ -68,14 +70,18 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
   const filesDir = join(stagingDir, 'files');
   mkdirSync(filesDir);
   const seen = new Set<string>();
+  const kinds = new Map<string, 'file' | 'dir'>();
   const members: StagedMember[] = [];
   const result: StagedBundle = { compression, bytesIn: 0, members };
   let bytesOut = 0;
+  // One budget for every member and the root image expanded from one of them (SPEC §9).
+  const budget = new ExpandBudget(limits, consumed);
   const progress = () => opts.onProgress?.({ bytesIn: counter.bytes, bytesOut, entries: members.length });
 
   for await (const entry of extractor) {
     opts.signal?.throwIfAborted();
-    const name = checkMember(entry.header, seen, members.length, limits);
+    const name = checkMember(entry.header, seen, kinds, members.length, limits);
+    at.member = name;
     const path = join(filesDir, name);
     if (entry.header.type === 'directory') {
       mkdirSync(path, { recursive: true });
@@ -86,12 +92,13 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
     mkdirSync(dirname(path), { recursive: true });
     const guess = opts.expandOnTheFly !== false && !result.expanded ? rootImageGuess(name) : undefined;
     const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), ...guess } : undefined;
-    const meta = { mode: entry.header.mode ?? 0o644, mtime: entry.header.mtime };
-    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, meta, expandInto, limits, opts, counter);
+    const meta = { name, mode: entry.header.mode ?? 0o644, mtime: entry.header.mtime };
+    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, meta, expandInto, limits, opts, counter, budget);
     bytesOut += size;
     members.push({ stored: name, type: 'file', size, sha256, path });
     if (expandInto && report) result.expanded = { stored: name, dir: expandInto.dir, report };
     progress();
+    at.member = undefined;
   }
   result.bytesIn = counter.bytes;
   if (members.length === 0) throw new ImgportError('BUNDLE_INVALID', 'the bundle is empty: no tar members found');
@@ -99,13 +106,17 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
 }
 
 /** The outer bundle may hold only regular files and directories with safe, unique names. */
-function checkMember(h: Header, seen: Set<string>, count: number, limits: Limits): string {
+function checkMember(h: Header, seen: Set<string>, kinds: Map<string, 'file' | 'dir'>, count: number, limits: Limits): string {
   const raw = h.name;
   if (count + 1 > limits.maxEntries) {
     throw new ImgportError('LIMIT_EXCEEDED', `the bundle has more than ${limits.maxEntries} members (at "${raw}")`);
   }
   if (h.type !== 'file' && h.type !== 'directory' && h.type !== 'contiguous-file') {
-    throw new ImgportError('BUNDLE_INVALID', `bundle member "${raw}" is a ${h.type ?? 'unknown type'}; only regular files and directories are allowed`, { where: raw });
+    throw new ImgportError(
+      'BUNDLE_INVALID',
+      `bundle member "${raw}" is ${TYPE_NAMES[h.type ?? ''] ?? 'of a tar entry type imgport does not know'}; a bundle may hold only regular files and directories (links and devices belong inside the root image)`,
+      { where: raw },
+    );
   }
   if (h.pax && Object.keys(h.pax).some((k) => k.startsWith('GNU.sparse'))) {
     throw new ImgportError('BUNDLE_INVALID', `bundle member "${raw}" is a GNU sparse file, which is not allowed`, { where: raw });
@@ -114,9 +125,42 @@ function checkMember(h: Header, seen: Set<string>, count: number, limits: Limits
   if (seen.has(name)) {
     throw new ImgportError('BUNDLE_INVALID', `bundle member "${name}" appears twice`, { where: name });
   }
+  // A member below a file, or a file where earlier members made a directory, cannot be staged.
+  for (let i = name.indexOf('/'); i > 0; i = name.indexOf('/', i + 1)) {
+    const up = name.slice(0, i);
+    if (kinds.get(up) === 'file') {
+      throw new ImgportError('BUNDLE_INVALID', `bundle member "${name}" lies below "${up}", which is a file in the bundle`, { where: name });
+    }
+    if (!kinds.has(up)) kinds.set(up, 'dir');
+  }
+  if (h.type !== 'directory' && kinds.get(name) === 'dir') {
+    throw new ImgportError('BUNDLE_INVALID', `bundle member "${name}" is a file, but earlier members are below it`, { where: name });
+  }
   seen.add(name);
+  kinds.set(name, h.type === 'directory' ? 'dir' : 'file');
   return name;
 }
+
+/** tar-stream's own errors (plain Errors, no errno) are the bundle's fault: say what and where. */
+function tarError(err: unknown, member: string | undefined): unknown {
+  if (err instanceof ImgportError || !(err instanceof Error) || (err as NodeJS.ErrnoException).code !== undefined) return err;
+  const at = member === undefined ? 'between members' : `in member "${member}"`;
+  if (/unexpected end of data/i.test(err.message)) {
+    return new ImgportError('BUNDLE_INVALID', `the bundle ends ${at}: it is truncated (an interrupted copy or download?); fetch it again`, { cause: err, ...(member ? { where: member } : {}) });
+  }
+  if (/invalid tar header|invalid header/i.test(err.message)) {
+    return new ImgportError('BUNDLE_INVALID', `the bundle is not a valid tar archive ${member === undefined ? 'at its start or between members' : `after member "${member}"`}: ${err.message}`, { cause: err, ...(member ? { where: member } : {}) });
+  }
+  return err;
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  symlink: 'a symlink',
+  link: 'a link (a hard link)',
+  'character-device': 'a character device',
+  'block-device': 'a block device',
+  fifo: 'a FIFO',
+};
 
 /**
  * Only a member at the top, or directly inside one image directory, can be the root image; it
@@ -133,11 +177,12 @@ function rootImageGuess(name: string): { stripPrefix?: string } | undefined {
 async function copyMember(
   entry: Readable,
   path: string,
-  meta: { mode: number; mtime?: Date },
+  meta: { name: string; mode: number; mtime?: Date },
   expandInto: { dir: string; stripPrefix?: string } | undefined,
   limits: Limits,
   opts: StageOptions,
   counter: ByteCounter,
+  budget: ExpandBudget,
 ): Promise<{ size: number; sha256: string; report?: ExpandReport }> {
   const hash = createHash('sha256');
   // The member's permission bits, less setuid/setgid/sticky and group/other write: boot files
@@ -151,6 +196,7 @@ async function copyMember(
     feed = new PassThrough({ highWaterMark: 256 * 1024 });
     expansion = expandRootImage(feed, expandInto.dir, {
       limits,
+      budget,
       ...(expandInto.stripPrefix ? { stripPrefix: expandInto.stripPrefix } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.onProgress ? { onProgress: (p) => opts.onProgress?.({ ...p, bytesIn: counter.bytes }) } : {}),
@@ -162,9 +208,7 @@ async function copyMember(
     for await (const chunk of entry) {
       const buf = chunk as Buffer;
       size += buf.length;
-      if (size > limits.maxExpandedBytes) {
-        throw new ImgportError('LIMIT_EXCEEDED', `bundle member exceeds the expanded-size limit of ${limits.maxExpandedBytes} bytes`);
-      }
+      budget.charge(buf.length, meta.name);
       hash.update(buf);
       writeAll(fd, buf);
       if (feed && !feed.write(buf)) await Promise.race([onceDrain(feed), expansion]);

@@ -22,7 +22,7 @@ export class ByteCounter extends Transform {
 }
 
 /** The bundle's tar stream, decompressed according to its magic bytes (SPEC §3), never its name. */
-export async function openDecompressed(input: Readable): Promise<{ stream: Readable; compression: Compression }> {
+export async function openDecompressed(input: Readable): Promise<{ stream: Readable; compression: Compression; consumed: () => number }> {
   const compression = detectCompression(await peek(input, 6));
   const counter = { bytesIn: 0 };
   // The outer stream only feeds the tar parser: a small read-ahead keeps memory flat, and the
@@ -32,5 +32,5 @@ export async function openDecompressed(input: Readable): Promise<{ stream: Reada
   const out = new Transform({ transform: (c, _e, cb) => cb(null, c) });
   stream.on('error', (err) => out.destroy(decompressError(err) as Error));
   stream.pipe(out);
-  return { stream: out, compression };
+  return { stream: out, compression, consumed: () => counter.bytesIn };
 }
