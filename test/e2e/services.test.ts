@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openTableStore, type TableStore } from '@imgport/tables';
 import { makeNativeBundle } from '../support/bundles.js';
-import { api, settled, startCluster, type Cluster, job, waitFor } from './services-helpers.js';
+import { api, freePort, settled, startCluster, type Cluster, job, waitFor } from './services-helpers.js';
 
 let c: Cluster & { logs: string[] };
 let tables: TableStore;
@@ -30,8 +30,11 @@ async function post(path: string, body: unknown): Promise<{ status: number; body
 }
 
 describe('services end to end', () => {
+  // The one origin the API may fetch bundles from (IMGPORT_URL_ALLOW): a test's file server.
+  let urlPort: number;
   before(async () => {
-    c = await startCluster(2);
+    urlPort = await freePort();
+    c = await startCluster(2, { IMGPORT_URL_ALLOW: `http://127.0.0.1:${urlPort}/` });
     tables = await openTableStore(c.dbUrl, { create: true });
   });
   after(async () => {
@@ -99,10 +102,9 @@ describe('services end to end', () => {
       }
       res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': bundle.length }).end(bundle);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => server.listen(urlPort, '127.0.0.1', () => r()));
     try {
-      const port = (server.address() as { port: number }).port;
-      const r = await post('/v1/imports', { source: `http://127.0.0.1:${port}/svc-retry.tgz` });
+      const r = await post('/v1/imports', { source: `http://127.0.0.1:${urlPort}/svc-retry.tgz` });
       const done = await settled(c, r.body.id, 90_000);
       assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
       assert.ok(done.attempts >= 2, `attempts ${done.attempts}`);

@@ -43,6 +43,8 @@ const schema = z.object({
   IMGPORT_ALLOW: list,
   // Directories that POST /v1/imports {"source": path} may read from (comma-separated).
   IMGPORT_SOURCE_DIRS: list,
+  // URL prefixes POST /v1/imports {"source": url} may fetch from (comma-separated); none: URLs refused.
+  IMGPORT_URL_ALLOW: list,
   // The exporting node's install directory assumed for absolute manifest paths.
   IMGPORT_FROM_ROOT: z.string().min(1).default('/install'),
   // Limits on untrusted bundles (bytes / counts).
@@ -70,6 +72,8 @@ export interface Config {
   logLevel: RawConfig['LOG_LEVEL'];
   allow: string[];
   sourceDirs: string[];
+  /** URL prefixes the API accepts as import sources (normalised); empty: none. */
+  urlAllow: string[];
   fromRoot: string;
   limits: { maxBundleBytes: number; maxExpandedBytes: number; maxEntries: number; maxPathLength: number };
   keepSnapshots: number;
@@ -107,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: c.LOG_LEVEL,
     allow: c.IMGPORT_ALLOW,
     sourceDirs: c.IMGPORT_SOURCE_DIRS,
+    urlAllow: c.IMGPORT_URL_ALLOW.map((p) => urlPrefix(p)),
     fromRoot: c.IMGPORT_FROM_ROOT,
     limits: {
       maxBundleBytes: c.IMGPORT_MAX_BUNDLE_BYTES,
@@ -116,6 +121,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     keepSnapshots: c.IMGPORT_KEEP_SNAPSHOTS,
   };
+}
+
+/** An IMGPORT_URL_ALLOW entry: an http(s) URL with a host, normalised as URL.href writes it. */
+function urlPrefix(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ImgportError('CONFIG_INVALID', `invalid configuration: IMGPORT_URL_ALLOW: ${JSON.stringify(raw)} is not a URL`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.host || url.username || url.password) {
+    throw new ImgportError('CONFIG_INVALID', `invalid configuration: IMGPORT_URL_ALLOW: ${JSON.stringify(raw)} must be an http(s):// URL with a host and no credentials`);
+  }
+  return url.href;
+}
+
+/**
+ * Whether an http(s) URL lies under one of the IMGPORT_URL_ALLOW prefixes: compared as URL.href
+ * writes both, and only at a boundary ("http://repo/b" allows "http://repo/b/x" and
+ * "http://repo/b?x", never "http://repo/bx"; a bare origin is its "/" and allows all of it).
+ */
+export function urlAllowed(url: string, prefixes: readonly string[]): boolean {
+  let href: string;
+  try {
+    href = new URL(url).href;
+  } catch {
+    return false;
+  }
+  return prefixes.some((p) => href === p || (href.startsWith(p) && (p.endsWith('/') || '/?#'.includes(href[p.length] ?? ''))));
 }
 
 /** Names of every variable the schema reads, for checks of deploy files and .env.example. */

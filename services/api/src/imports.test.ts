@@ -192,6 +192,15 @@ describe('POST /v1/imports: JSON sources', () => {
     assert.match((await errorOf(await post({ source: 'https://u:p@example.org/x' }))).message, /credentials/);
   });
 
+  test('a URL outside IMGPORT_URL_ALLOW is refused (no blind SSRF into the network)', async () => {
+    for (const source of ['http://127.0.0.1:6379/', 'http://169.254.169.254/latest/meta-data/', 'https://example.org/bx/img.tgz', 'https://example.org.evil.test/b/img.tgz']) {
+      const e = await errorOf(await post({ source }));
+      assert.equal(e.status, 400, source);
+      assert.match(e.message, /is not under an allowed URL prefix \(IMGPORT_URL_ALLOW/, source);
+    }
+    assert.equal(h.fake.submitted.length, 0);
+  });
+
   test('body errors name the field; bad JSON is 400', async () => {
     assert.deepEqual(await errorOf(await post({ source: '/x', force: 'yes' })), {
       status: 400,
@@ -207,7 +216,12 @@ describe('POST /v1/imports: JSON sources', () => {
 describe('POST /v1/imports: no source directories configured', () => {
   let h: Harness;
   before(async () => {
-    h = await startApi({ env: { IMGPORT_SOURCE_DIRS: '' } });
+    h = await startApi({ env: { IMGPORT_SOURCE_DIRS: '', IMGPORT_URL_ALLOW: '' } });
+  });
+
+  test('without IMGPORT_URL_ALLOW every URL is refused, saying the setting is empty', async () => {
+    const res = await h.call('/v1/imports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ source: 'https://example.org/b/img.tgz' }) });
+    assert.match((await errorOf(res)).message, /URL sources are not accepted: IMGPORT_URL_ALLOW is empty/);
   });
   after(() => h.close());
 

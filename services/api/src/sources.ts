@@ -4,7 +4,7 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { ImgportError } from '@imgport/runtime';
+import { ImgportError, urlAllowed } from '@imgport/runtime';
 import type { ImportSource } from '@imgport/jobs';
 
 export function isInside(dir: string, path: string): boolean {
@@ -12,7 +12,7 @@ export function isInside(dir: string, path: string): boolean {
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }
 
-function urlSource(source: string): ImportSource {
+function urlSource(source: string, urlAllow: readonly string[]): ImportSource {
   let url: URL;
   try {
     url = new URL(source);
@@ -21,6 +21,13 @@ function urlSource(source: string): ImportSource {
   }
   if (url.username || url.password) {
     throw new ImgportError('BAD_REQUEST', 'body.source: credentials in the URL are not accepted', { where: 'source' });
+  }
+  // The worker fetches what it is given, from inside the network: only what the operator allowed.
+  if (urlAllow.length === 0) {
+    throw new ImgportError('BAD_REQUEST', `body.source: URL sources are not accepted: IMGPORT_URL_ALLOW is empty, so the server fetches no URL; upload the bundle instead`, { where: 'source' });
+  }
+  if (!urlAllowed(url.href, urlAllow)) {
+    throw new ImgportError('BAD_REQUEST', `body.source: ${url.href} is not under an allowed URL prefix (IMGPORT_URL_ALLOW: ${urlAllow.join(', ')})`, { where: 'source' });
   }
   return { kind: 'url', url: url.href };
 }
@@ -47,6 +54,6 @@ async function realDirs(dirs: readonly string[]): Promise<Array<{ given: string;
   return Promise.all(dirs.map(async (d) => ({ given: resolve(d), real: await realpath(d).catch(() => resolve(d)) })));
 }
 
-export async function resolveSource(source: string, sourceDirs: readonly string[]): Promise<ImportSource> {
-  return /^https?:\/\//i.test(source) ? urlSource(source) : pathSource(source, sourceDirs);
+export async function resolveSource(source: string, sourceDirs: readonly string[], urlAllow: readonly string[] = []): Promise<ImportSource> {
+  return /^https?:\/\//i.test(source) ? urlSource(source, urlAllow) : pathSource(source, sourceDirs);
 }

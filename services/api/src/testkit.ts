@@ -54,6 +54,7 @@ export async function startApi(opts: HarnessOptions = {}): Promise<Harness> {
     IMGPORT_DATA: dirs.data,
     IMGPORT_TOKENS: TOKEN,
     IMGPORT_SOURCE_DIRS: dirs.sources,
+    IMGPORT_URL_ALLOW: 'https://example.org/b/',
     ...opts.env,
   });
   const tables = await openTableStore(config.xcatDb, { create: true });

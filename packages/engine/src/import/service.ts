@@ -13,7 +13,7 @@ import { checkPlan } from './check.js';
 import { commit, missingParents, recover, type Journal } from './journal.js';
 import { lockImage } from './lock.js';
 import { planImport, type ImportPlan } from './plan.js';
-import { openSource } from './source.js';
+import { openSource, type DownloadOptions } from './source.js';
 
 export interface ImportDeps extends EngineDeps {
   /** Takes the snapshot of an image that --force replaces. */
@@ -23,6 +23,8 @@ export interface ImportDeps extends EngineDeps {
    * Default: a lock file in the install root (one host); the workers pass a Redis lock.
    */
   lockImage?: (image: string, signal?: AbortSignal) => Promise<() => void | Promise<void>>;
+  /** Timeouts and allowed URL prefixes for URL sources. */
+  download?: DownloadOptions;
 }
 
 /**
@@ -50,7 +52,7 @@ export class ImportService {
   async run(source: string | Readable, opts: ImportOptions = {}): Promise<ImportResult> {
     const started = Date.now();
     if (!this.recovered) await this.recover();
-    const input = typeof source === 'string' ? await openSource(source, opts.signal) : { stream: source, size: opts.sizeHint };
+    const input = typeof source === 'string' ? await openSource(source, opts.signal, this.deps.download) : { stream: source, size: opts.sizeHint };
     const total = opts.sizeHint ?? input.size ?? 0;
     const report = (phase: JobProgress['phase'], done: number, pct?: number) =>
       opts.onProgress?.({ phase, percent: pct ?? (total > 0 ? Math.min(99, Math.floor((done / total) * 95)) : 0), bytesDone: done, bytesTotal: total });

@@ -50,7 +50,7 @@ async function fromJson(ctx: Ctx, req: Request, res: Response): Promise<void> {
     throw new ImgportError('BAD_REQUEST', 'query: with a JSON body, give the options in the body, not the query string');
   }
   const { source, ...rest } = parse(importJson, req.body, 'body');
-  const payload: ImportPayload = { source: await resolveSource(source, ctx.deps.config.sourceDirs), ...options(rest) };
+  const payload: ImportPayload = { source: await resolveSource(source, ctx.deps.config.sourceDirs, ctx.deps.config.urlAllow), ...options(rest) };
   // A file on shared storage is identified by path, size and mtime: a retried POST finds its
   // job. A URL's content can change behind the same name, so each URL request is a new job.
   const id = payload.source.kind === 'path' ? importJobId(payload) : newJobId('imp');
