@@ -144,10 +144,18 @@ function checkReferences(m: BundleManifest, files: Map<string, StagedMember>): v
 /** A file or directory member; a directory may exist only through the files below it. */
 export function hasMember(files: Map<string, StagedMember>, name: string): boolean {
   if (files.has(name)) return true;
-  const prefix = `${name}/`;
-  for (const key of files.keys()) if (key.startsWith(prefix)) return true;
-  return false;
+  // Every directory implied by a member name, built once per map: one lookup per extra, not a scan.
+  let cached = IMPLIED_DIRS.get(files);
+  if (cached?.size !== files.size) {
+    const dirs = new Set<string>();
+    for (const key of files.keys()) for (let i = key.indexOf('/'); i > 0; i = key.indexOf('/', i + 1)) dirs.add(key.slice(0, i));
+    cached = { size: files.size, dirs };
+    IMPLIED_DIRS.set(files, cached);
+  }
+  return cached.dirs.has(name);
 }
+
+const IMPLIED_DIRS = new WeakMap<Map<string, StagedMember>, { size: number; dirs: Set<string> }>();
 
 /** The archive the manifest names for expansion: rootimg, or xCAT statelite's rootimgtree. */
 function expandable(m: BundleManifest): { ref: FileRef; stripPrefix?: string } | undefined {

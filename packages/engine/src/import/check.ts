@@ -27,6 +27,7 @@ export async function checkPlan(plan: ImportPlan, ctx: CheckContext): Promise<vo
   checkConsistent(plan);
   const owners = await otherImages(plan, ctx);
   const work = workDir(posix.normalize(ctx.installRoot));
+  const walked = new Set<string>();
   for (const mv of plan.moves) {
     if (isInside(work, mv.to)) {
       throw new ImgportError('UNSAFE_PATH', `${mv.to} (${mv.what}) lies inside imgport's own work area ${work}: bundles may not place files there`, { where: mv.to });
@@ -52,7 +53,7 @@ export async function checkPlan(plan: ImportPlan, ctx: CheckContext): Promise<vo
         );
       }
     }
-    const st = assertConfined(ctx.installRoot, mv.to, ctx.allow);
+    const st = assertConfined(ctx.installRoot, mv.to, ctx.allow, walked);
     checkKind(mv, st);
     const owner = owners.files.get(mv.to);
     if (owner && st && !(st.isFile() && mv.sha256 && (await sha256(mv.to)) === mv.sha256)) {

@@ -31,15 +31,17 @@ export function confinementBase(installRoot: string, path: string, allow: readon
  * or an allow-listed directory) is a real directory, not a symlink. The last component may be
  * missing, or anything that is not a symlink to pass through: a rename replaces it, never
  * follows it. Missing components are fine (the commit creates them, checking each again).
- * Returns what the last component is now: undefined when it does not exist.
+ * Returns what the last component is now: undefined when it does not exist. `known` caches the
+ * directories already walked within one check (a plan of many files), never across a commit.
  */
-export function assertConfined(installRoot: string, path: string, allow: readonly string[] = []): Stats | undefined {
+export function assertConfined(installRoot: string, path: string, allow: readonly string[] = [], known?: Set<string>): Stats | undefined {
   const base = confinementBase(installRoot, path, allow);
   const rest = posix.relative(base, path).split('/').filter(Boolean);
   let at = base;
   for (let i = -1; i < rest.length; i++) {
     // The base itself first: the operator's own directory, trusted as it is but possibly absent.
     if (i >= 0) at = posix.join(at, rest[i] as string);
+    if (known?.has(at) && i < rest.length - 1) continue;
     let st: Stats;
     try {
       st = i < 0 ? statSync(at) : lstatSync(at);
@@ -60,6 +62,7 @@ export function assertConfined(installRoot: string, path: string, allow: readonl
     if (!st.isDirectory()) {
       throw new ImgportError('CONFLICT', `${path} cannot be created: ${at} exists and is not a directory`, { where: at });
     }
+    known?.add(at);
   }
   return undefined;
 }
