@@ -24,16 +24,20 @@ function clientEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: c.dir, IMGPORT_SERVER: c.base, IMGPORT_TOKEN: TOKEN, ...extra };
 }
 
+/** The one origin the API may fetch from (IMGPORT_URL_ALLOW): serve()'s port. */
+let urlPort: number;
+
 async function serve(file: string): Promise<{ server: Server; url: string }> {
   const body = readFileSync(file);
   const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': body.length }).end(body));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/bundles/remote-url.tgz` };
+  await new Promise<void>((r) => server.listen(urlPort, '127.0.0.1', () => r()));
+  return { server, url: `http://127.0.0.1:${urlPort}/bundles/remote-url.tgz` };
 }
 
 describe('xcatimport / xcatexport / imgport --server', () => {
   before(async () => {
-    c = await startCluster(1);
+    urlPort = await freePort();
+    c = await startCluster(1, { IMGPORT_URL_ALLOW: `http://127.0.0.1:${urlPort}/bundles/` });
     tables = await openTableStore(c.dbUrl, { create: true });
     env = clientEnv();
   });

@@ -197,3 +197,36 @@ describe('placement attacks', () => {
     rmSync(join(imgDir(s), 'rootimg/v2'));
   });
 });
+
+describe('path columns carried by a bundle', () => {
+  test('path columns pointing anywhere (pkgdir /etc, kerneldir /) are not written; under the exporting root they are rebased', async () => {
+    const s = await site();
+    try {
+      const b = await hostileBundle(s.dir, {
+        name: 'img-cols',
+        lines: [
+          'linuximage.pkgdir /etc',
+          'linuximage.kerneldir /',
+          'osimage.cfmdir /tmp/evil',
+          'linuximage.otherpkgdir /install/post/otherpkgs,/srv/elsewhere,/opt/xcat/share/xcat/netboot/rh',
+          'linuximage.driverupdatesrc dud:../../etc/passwd',
+          'linuximage.kernelver /opt/not-a-path-column',
+        ],
+      });
+      const r = await s.service().run(b);
+      const row = (await s.tables.getImage('img-cols')).linuximage!;
+      assert.equal(row.pkgdir, null);
+      assert.equal(row.kerneldir, null);
+      assert.equal((await s.tables.getImage('img-cols')).osimage?.cfmdir, null);
+      assert.equal(row.driverupdatesrc, null);
+      assert.equal(row.otherpkgdir, `${join(s.root, 'post/otherpkgs')},/opt/xcat/share/xcat/netboot/rh`);
+      assert.equal(row.kernelver, '/opt/not-a-path-column');
+      for (const col of ['linuximage.pkgdir /etc', 'linuximage.kerneldir /', 'osimage.cfmdir /tmp/evil', 'linuximage.otherpkgdir /srv/elsewhere']) {
+        assert.ok(r.warnings.some((w) => w.includes(`${col} lies outside`)), `${col}: ${r.warnings.join(' | ')}`);
+      }
+      assert.ok(r.warnings.some((w) => w.includes('driverupdatesrc dud:../../etc/passwd climbs out')), r.warnings.join(' | '));
+    } finally {
+      await s.close();
+    }
+  });
+});

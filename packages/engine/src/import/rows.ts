@@ -3,7 +3,7 @@
  * the install root, then the columns the import itself decides. No I/O.
  */
 import { isAbsolute } from 'node:path';
-import { LIST_TABLE, rebaseOrigin, type BundleManifest } from '@imgport/format';
+import { LIST_TABLE, isInside, rebaseOrigin, type BundleManifest } from '@imgport/format';
 import { COLUMNS, type ImageRows, type Row } from '@imgport/tables';
 import type { PlanContext } from './plan.js';
 
@@ -51,21 +51,47 @@ function carried(table: 'osimage' | 'linuximage', cols: Record<string, string>, 
       continue;
     }
     if (value === '') continue;
-    out[col] = PATH_COLUMNS.has(col) ? rebaseList(value, r.ctx) : value;
+    if (!PATH_COLUMNS.has(col)) {
+      out[col] = value;
+      continue;
+    }
+    const kept = rebaseList(`${table}.${col}`, value, r);
+    if (kept !== '') out[col] = kept;
   }
   return out;
 }
 
-function rebaseList(value: string, ctx: RowInputs['ctx']): string {
-  return value
-    .split(',')
-    .map((token) => {
-      const m = /^([a-z]:)?(.*)$/.exec(token.trim());
-      const tag = m?.[1] ?? '';
-      const p = m?.[2] ?? token;
-      if (!isAbsolute(p)) return token.trim();
-      const r = rebaseOrigin(p, { fromRoot: ctx.fromRoot, installRoot: ctx.installRoot, allow: ctx.allow });
-      return r.kind === 'outside' ? token.trim() : tag + r.path;
-    })
-    .join(',');
+/** xCAT's own share directory: the same stock files on every management node. */
+const XCAT_SHARE = '/opt/xcat/share/xcat';
+
+/**
+ * A path column's comma list: each path under the exporting root rebased onto the install root;
+ * under IMGPORT_ALLOW or xCAT's share directory kept; anything else (`pkgdir /etc`, `kerneldir
+ * /`, a relative path with "..") is not written, with a warning: xCAT runs, reads and exports
+ * what these columns name, so a bundle may not point them anywhere it likes (SPEC §9).
+ */
+function rebaseList(column: string, value: string, r: RowInputs): string {
+  const ctx = r.ctx;
+  const kept: string[] = [];
+  for (const raw of value.split(',')) {
+    const token = raw.trim();
+    if (token === '') continue;
+    const m = /^([a-z]:)?(.*)$/.exec(token);
+    const tag = m?.[1] ?? '';
+    const p = m?.[2] ?? token;
+    if (!isAbsolute(p)) {
+      if (p.split('/').includes('..')) r.warnings.push(`${column} ${token} climbs out with "..": not written; set it with chdef if it is meant`);
+      else kept.push(token);
+      continue;
+    }
+    const rebased = p.includes('\0') || p.split('/').includes('..') ? ({ kind: 'outside' } as const) : rebaseOrigin(p, { fromRoot: ctx.fromRoot, installRoot: ctx.installRoot, allow: ctx.allow });
+    if (rebased.kind !== 'outside') kept.push(tag + rebased.path);
+    else if (isInside(XCAT_SHARE, p)) kept.push(token);
+    else {
+      r.warnings.push(
+        `${column} ${token} lies outside the exporting node's install directory (${ctx.fromRoot}): not written; set it with chdef if this node has it, or allow the directory with IMGPORT_ALLOW`,
+      );
+    }
+  }
+  return kept.join(',');
 }
