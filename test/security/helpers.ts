@@ -53,6 +53,8 @@ export interface HostileSpec {
   lines?: string[];
   /** Extra bundle members (name → content). */
   members?: Record<string, string>;
+  /** A root image made by the test (bytes of rootimg.cpio.gz) instead of one packed from `tree`. */
+  rootimg?: Buffer;
 }
 
 /** A native netboot bundle made in the test: kernel, initrd, a cpio root image, extras. */
@@ -65,7 +67,8 @@ export async function hostileBundle(dir: string, spec: HostileSpec): Promise<str
     mkdirSync(join(tree, 'etc'));
     writeFileSync(join(tree, 'etc/hostname'), `${spec.name}\n`);
   }
-  await packRootImage(tree, createWriteStream(join(work, 'rootimg.cpio.gz')));
+  if (spec.rootimg) writeFileSync(join(work, 'rootimg.cpio.gz'), spec.rootimg);
+  else await packRootImage(tree, createWriteStream(join(work, 'rootimg.cpio.gz')));
   const lines = [`name ${spec.name}`, 'os rhels8.5.0', 'arch x86_64', `profile ${spec.profile ?? 'compute'}`, 'method netboot'];
   lines.push('kernel kernel', 'initrd initrd-stateless.gz', 'rootimg rootimg.cpio.gz');
   const entries: BundleEntry[] = [
@@ -128,9 +131,9 @@ export async function refused(p: Promise<unknown>, code: ErrorCode, pattern: Reg
 export const imgDir = (s: Site, profile = 'compute'): string => join(s.root, 'netboot/rhels8.5.0/x86_64', profile);
 
 /** A ustar header block, written by hand so a test can declare any size or type it likes. */
-export function tarHeader(name: string, size: number, typeflag = '0'): Buffer {
+export function tarHeader(name: string | Buffer, size: number, typeflag = '0'): Buffer {
   const h = Buffer.alloc(512);
-  h.write(name, 0, 100, 'utf8');
+  Buffer.from(name).copy(h, 0, 0, 100);
   h.write('0000644\0', 100);
   h.write('0000000\0', 108);
   h.write('0000000\0', 116);

@@ -25,6 +25,9 @@ export function checkEntryPath(raw: string, policy: PathPolicy): string {
   if (raw.length > policy.maxPathLength || (raw.length * 3 > policy.maxPathLength && Buffer.byteLength(raw) > policy.maxPathLength)) {
     throw new ImgportError('LIMIT_EXCEEDED', `maxPathLength: member ${shown} is longer than ${policy.maxPathLength} bytes`, { where: raw.slice(0, 200) });
   }
+  // The parsers decode names as UTF-8; bytes that are not come out as U+FFFD, and two such
+  // names would collapse into one file. Refused rather than merged (SPEC §9).
+  if (raw.includes('\uFFFD')) throw notUtf8(`member ${shown}`, raw);
   if (raw.startsWith('/')) throw unsafe(`member ${shown} is an absolute path`, raw);
   let parts = raw.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw unsafe(`member ${shown} has a '..' component`, raw);
@@ -47,6 +50,15 @@ export function checkLinkTarget(target: string, member: string): void {
   if (target === '' || target.includes('\0') || Buffer.byteLength(target) > 4095) {
     throw unsafe(`symlink ${JSON.stringify(member)} has an empty, over-long or NUL-containing target`, member);
   }
+  if (target.includes('\uFFFD')) throw notUtf8(`the target of symlink ${JSON.stringify(member)}`, member);
+}
+
+function notUtf8(what: string, where: string): ImgportError {
+  return new ImgportError(
+    'UNSAFE_PATH',
+    `${what} is not valid UTF-8 (shown with U+FFFD for the bytes that are not): imgport keeps root image names as UTF-8 and refuses others rather than merge two names into one; rename it in the source image (e.g. with convmv) and pack it again`,
+    { where: where.slice(0, 200) },
+  );
 }
 
 function unsafe(message: string, where: string): ImgportError {
