@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
+import { expandRootImage } from '@imgport/archive';
 import { hostileBundle, refused, site, tarHeader, tarPad, type Site } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -68,6 +69,12 @@ describe('bundle attacks', () => {
     const bundle = gzipSync(Buffer.concat([tarHeader('kernel', 1024 * MiB), Buffer.alloc(MiB, 1)]));
     await refused(s.service().run(Readable.from([bundle])), 'BUNDLE_INVALID', /the bundle ends in member "kernel": it is truncated/);
     assert.deepEqual(readdirSync(s.root), []);
+  });
+
+  test('truncated tar root image is a clear BUNDLE_INVALID naming the entry, not "[INTERNAL] Unexpected end of data"', async () => {
+    const dest = join(s.dir, 'x/rootimg');
+    const tar = gzipSync(Buffer.concat([tarHeader('usr/lib/big.so', 1024 * MiB), Buffer.alloc(MiB, 1)]));
+    await refused(expandRootImage(Readable.from([tar]), dest), 'BUNDLE_INVALID', /tar root image: ends in entry "usr\/lib\/big\.so": it is truncated/);
   });
 
   test('bundle member file x then x/y is refused naming both, not "mkdir failed: EEXIST"', async () => {

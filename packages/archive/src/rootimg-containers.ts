@@ -59,14 +59,24 @@ export async function expandCpio(chunks: AsyncIterable<Buffer>, writer: TreeWrit
 export async function expandTar(chunks: AsyncIterable<Buffer>, writer: TreeWriter, signal?: AbortSignal): Promise<void> {
   const extract = tarStream.extract();
   const drop = (reason: string): void => writer.drop(reason);
+  let current: string | undefined;
   const consumed = (async () => {
     for await (const entry of extract) {
+      current = entry.header.name;
       const t = tarEntry(entry.header, drop);
       if (t) writer.begin(t);
       for await (const chunk of entry) if (t) writer.write(chunk as Buffer);
       if (t) writer.endEntry();
+      current = undefined;
     }
-  })();
+  })().catch((err: unknown) => {
+    // tar-stream's own errors (plain Errors without errno) are the archive's fault.
+    if (err instanceof Error && !(err instanceof ImgportError) && (err as NodeJS.ErrnoException).code === undefined && /unexpected end of data|invalid tar header/i.test(err.message)) {
+      const at = current === undefined ? 'between entries' : `in entry ${JSON.stringify(current.slice(0, 200))}`;
+      throw new ImgportError('BUNDLE_INVALID', `tar root image: ${/end of data/i.test(err.message) ? `ends ${at}: it is truncated` : `${err.message} (${at})`}`, { cause: err, ...(current ? { where: current.slice(0, 200) } : {}) });
+    }
+    throw err;
+  });
   let failed = false;
   consumed.catch(() => {
     failed = true;
