@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CONFIG_VARIABLES, ImgportError, loadConfig, redactUrl } from '@imgport/runtime';
+import { CONFIG_VARIABLES, ImgportError, loadConfig, redactUrl, urlAllowed } from '@imgport/runtime';
 
 test('defaults follow SPEC §10', () => {
   const c = loadConfig({});
@@ -51,4 +51,17 @@ test('empty optional variables count as unset; a bad server URL is named', () =>
   assert.equal(loadConfig({ IMGPORT_SERVER: 'http://mn1:8080' }).server, 'http://mn1:8080');
   assert.throws(() => loadConfig({ IMGPORT_SERVER: 'not a url' }), /IMGPORT_SERVER/);
   assert.throws(() => loadConfig({ IMGPORT_QUEUE_PREFIX: 'a:b' }), /IMGPORT_QUEUE_PREFIX/);
+});
+
+test('IMGPORT_URL_ALLOW: http(s) prefixes only, matched at a path boundary', () => {
+  assert.deepEqual(loadConfig({}).urlAllow, []);
+  const c = loadConfig({ IMGPORT_URL_ALLOW: 'http://repo:8080, https://Mirror.example/bundles/,https://h.example/b' });
+  assert.deepEqual(c.urlAllow, ['http://repo:8080/', 'https://mirror.example/bundles/', 'https://h.example/b']);
+  const ok = ['http://repo:8080/x.tgz', 'https://mirror.example/bundles/a/b.tgz', 'https://h.example/b', 'https://h.example/b/c.tgz', 'https://h.example/b?x=1'];
+  const no = ['http://repo:8081/x.tgz', 'http://repo:8080.evil/x', 'https://mirror.example/bundles', 'https://h.example/bx.tgz', 'http://h.example/b/c.tgz', 'not a url'];
+  for (const u of ok) assert.ok(urlAllowed(u, c.urlAllow), u);
+  for (const u of no) assert.ok(!urlAllowed(u, c.urlAllow), u);
+  for (const bad of ['file:///etc', 'ftp://x/', 'http://u:p@x/', 'nonsense']) {
+    assert.throws(() => loadConfig({ IMGPORT_URL_ALLOW: bad }), (e: unknown) => e instanceof ImgportError && e.code === 'CONFIG_INVALID' && /IMGPORT_URL_ALLOW/.test(e.message), bad);
+  }
 });
