@@ -162,6 +162,13 @@ describe('placement attacks', () => {
     assert.deepEqual(fingerprint(s.root), []);
   });
 
+  test("extra into the rootimg/ of an image whose rows are gone (standard layout) is refused", async () => {
+    mkdirSync(join(imgDir(s, 'orphan'), 'rootimg/etc'), { recursive: true });
+    const b = await hostileBundle(s.dir, { name: 'img-b', extras: [{ file: 'shadow', content: 'root::0:0', dest: '/install/netboot/rhels8.5.0/x86_64/orphan/rootimg/etc' }] });
+    await refused(s.service().run(b, { force: true }), 'UNSAFE_PATH', /inside the root filesystem .*orphan\/rootimg/);
+    assert.equal(existsSync(join(imgDir(s, 'orphan'), 'rootimg/etc/shadow')), false);
+  });
+
   test('extra below another extra of the same bundle (a file and a directory at one path) is refused', async () => {
     const b = await hostileBundle(s.dir, {
       name: 'img-b',

@@ -32,18 +32,6 @@ export async function checkPlan(plan: ImportPlan, ctx: CheckContext): Promise<vo
     if (isInside(work, mv.to)) {
       throw new ImgportError('UNSAFE_PATH', `${mv.to} (${mv.what}) lies inside imgport's own work area ${work}: bundles may not place files there`, { where: mv.to });
     }
-    const tree = isOwnTree(mv);
-    if (!tree) {
-      for (const dir of ownRootimgDirs(plan)) {
-        if (isInside(dir, mv.to)) {
-          throw new ImgportError(
-            'UNSAFE_PATH',
-            `${mv.to} (${mv.what}) lies inside the image's root filesystem ${dir}: only the root image itself is expanded there; put the file into the root image, or place it elsewhere`,
-            { where: mv.to },
-          );
-        }
-      }
-    }
     for (const o of owners.dirs) {
       if (isInside(o.dir, mv.to) || isInside(mv.to, o.dir)) {
         throw new ImgportError(
@@ -51,6 +39,18 @@ export async function checkPlan(plan: ImportPlan, ctx: CheckContext): Promise<vo
           `${mv.to} (${mv.what}) would touch ${o.dir}, which belongs to the image ${o.image}: an import never changes another image; import under another profile (--profile) or name`,
           { where: mv.to },
         );
+      }
+    }
+    const tree = isOwnTree(mv);
+    if (!tree) {
+      for (const dir of ownRootimgDirs(plan, ctx.installRoot, mv.to)) {
+        if (isInside(dir, mv.to)) {
+          throw new ImgportError(
+            'UNSAFE_PATH',
+            `${mv.to} (${mv.what}) lies inside the root filesystem ${dir}: only an image's own root image is expanded there; put the file into the root image, or place it elsewhere`,
+            { where: mv.to },
+          );
+        }
       }
     }
     const st = assertConfined(ctx.installRoot, mv.to, ctx.allow, walked);
@@ -102,9 +102,16 @@ function isOwnTree(mv: Move): boolean {
   return mv.dir && mv.what === 'rootimg/';
 }
 
-/** The image's own rootimg/ directories: where its expansion goes, by the plan and by layout. */
-function ownRootimgDirs(plan: ImportPlan): string[] {
+/**
+ * rootimg/ directories no file of this import may go into: its own expansion's, and any in xCAT's
+ * standard layout (`netboot/<os>/<arch>/<profile>/rootimg`), rows or not (an image whose rows
+ * were removed still has its tree).
+ */
+function ownRootimgDirs(plan: ImportPlan, installRoot: string, to: string): string[] {
   const out = plan.moves.filter(isOwnTree).map((m) => m.to);
+  const root = posix.normalize(installRoot);
+  const parts = isInside(root, to) ? posix.relative(root, to).split('/') : [];
+  if (parts[0] === 'netboot' && parts[4] === 'rootimg') out.push(posix.join(root, ...parts.slice(0, 5)));
   const dir = plan.rows.linuximage.rootimgdir;
   if (dir && posix.isAbsolute(dir)) out.push(posix.join(posix.normalize(dir), 'rootimg'));
   return out;
