@@ -32,14 +32,13 @@ export async function checkPlan(plan: ImportPlan, ctx: CheckContext): Promise<vo
     if (isInside(work, mv.to)) {
       throw new ImgportError('UNSAFE_PATH', `${mv.to} (${mv.what}) lies inside imgport's own work area ${work}: bundles may not place files there`, { where: mv.to });
     }
-    for (const o of owners.dirs) {
-      if (isInside(o.dir, mv.to) || isInside(mv.to, o.dir)) {
-        throw new ImgportError(
-          'CONFLICT',
-          `${mv.to} (${mv.what}) would touch ${o.dir}, which belongs to the image ${o.image}: an import never changes another image; import under another profile (--profile) or name`,
-          { where: mv.to },
-        );
-      }
+    const o = ownerOf(owners, mv.to);
+    if (o) {
+      throw new ImgportError(
+        'CONFLICT',
+        `${mv.to} (${mv.what}) would touch ${o.dir}, which belongs to the image ${o.image}: an import never changes another image; import under another profile (--profile) or name`,
+        { where: mv.to },
+      );
     }
     const tree = isOwnTree(mv);
     if (!tree) {
@@ -130,20 +129,26 @@ function checkKind(mv: Move, st: Stats | undefined): void {
 
 interface Owners {
   /** Directories of other images (their rootimgdir): nothing of this import goes in or over them. */
-  dirs: Array<{ dir: string; image: string }>;
+  dirs: Map<string, string>;
+  /** Every directory above one of those, with the owned directory below it. */
+  above: Map<string, { dir: string; image: string }>;
   /** Files other images' rows name (template, lists), by path. */
   files: Map<string, { image: string; column: string }>;
 }
 
 /** What the rows of every other image point at. A forced import replaces only its own image. */
 async function otherImages(plan: ImportPlan, ctx: CheckContext): Promise<Owners> {
-  const owners: Owners = { dirs: [], files: new Map() };
+  const owners: Owners = { dirs: new Map(), above: new Map(), files: new Map() };
   for (const img of await ctx.tables.listImages()) {
     const image = img.osimage.imagename;
     if (!image || image === plan.name) continue;
     const linux: Row = img.linuximage ?? {};
     const dir = linux.rootimgdir;
-    if (dir && posix.isAbsolute(dir) && posix.normalize(dir) !== '/') owners.dirs.push({ dir: posix.normalize(dir), image });
+    if (dir && posix.isAbsolute(dir) && posix.normalize(dir) !== '/') {
+      const d = posix.normalize(dir).replace(/\/+$/, '');
+      owners.dirs.set(d, image);
+      for (let up = posix.dirname(d); up !== posix.dirname(up); up = posix.dirname(up)) owners.above.set(up, { dir: d, image });
+    }
     for (const column of OWNED_FILE_COLUMNS) {
       const value = linux[column] ?? img.osimage[column];
       for (const token of (value ?? '').split(',')) {
@@ -153,6 +158,17 @@ async function otherImages(plan: ImportPlan, ctx: CheckContext): Promise<Owners>
     }
   }
   return owners;
+}
+
+/** The other image whose directory `to` lies in, is, or lies above; linear in the path's depth. */
+function ownerOf(owners: Owners, to: string): { dir: string; image: string } | undefined {
+  const below = owners.above.get(to);
+  if (below) return below;
+  for (let d = to; d !== posix.dirname(d); d = posix.dirname(d)) {
+    const image = owners.dirs.get(d);
+    if (image) return { dir: d, image };
+  }
+  return undefined;
 }
 
 async function sha256(path: string): Promise<string> {
