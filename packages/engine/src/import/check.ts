@@ -28,6 +28,7 @@ export async function checkPlan(plan: ImportPlan, ctx: CheckContext): Promise<vo
   const owners = await otherImages(plan, ctx);
   const work = workDir(posix.normalize(ctx.installRoot));
   const walked = new Set<string>();
+  const ownTrees = ownRootimgDirs(plan);
   for (const mv of plan.moves) {
     if (isInside(work, mv.to)) {
       throw new ImgportError('UNSAFE_PATH', `${mv.to} (${mv.what}) lies inside imgport's own work area ${work}: bundles may not place files there`, { where: mv.to });
@@ -42,7 +43,7 @@ export async function checkPlan(plan: ImportPlan, ctx: CheckContext): Promise<vo
     }
     const tree = isOwnTree(mv);
     if (!tree) {
-      for (const dir of ownRootimgDirs(plan, ctx.installRoot, mv.to)) {
+      for (const dir of rootimgDirs(ownTrees, ctx.installRoot, mv.to)) {
         if (isInside(dir, mv.to)) {
           throw new ImgportError(
             'UNSAFE_PATH',
@@ -106,11 +107,17 @@ function isOwnTree(mv: Move): boolean {
  * standard layout (`netboot/<os>/<arch>/<profile>/rootimg`), rows or not (an image whose rows
  * were removed still has its tree).
  */
-function ownRootimgDirs(plan: ImportPlan, installRoot: string, to: string): string[] {
-  const out = plan.moves.filter(isOwnTree).map((m) => m.to);
+function rootimgDirs(own: readonly string[], installRoot: string, to: string): string[] {
+  const out = [...own];
   const root = posix.normalize(installRoot);
   const parts = isInside(root, to) ? posix.relative(root, to).split('/') : [];
   if (parts[0] === 'netboot' && parts[4] === 'rootimg') out.push(posix.join(root, ...parts.slice(0, 5)));
+  return out;
+}
+
+/** The image's own rootimg/: where its expansion goes, by the plan and by its rows. */
+function ownRootimgDirs(plan: ImportPlan): string[] {
+  const out = plan.moves.filter(isOwnTree).map((m) => m.to);
   const dir = plan.rows.linuximage.rootimgdir;
   if (dir && posix.isAbsolute(dir)) out.push(posix.join(posix.normalize(dir), 'rootimg'));
   return out;
