@@ -49,6 +49,16 @@ export function normalizeMemberName(raw: string, maxPathLength = 4096): string {
   return parts.join('/');
 }
 
+/**
+ * Whether a bundle member names the archive's own top directory ("." or "./", as
+ * `tar -C dir .` and stock imgexport write first): such a member is skipped, not refused.
+ * Absolute names ("/") and anything with ".." or NUL are never the root.
+ */
+export function isRootMemberName(raw: string): boolean {
+  if (raw === '' || raw.startsWith('/') || raw.includes('\0')) return false;
+  return raw.split('/').every((s) => s === '' || s === '.');
+}
+
 /** A file a manifest names: a normalised member that is not one of the bundle's own names. */
 export function normalizeFileMember(raw: string, maxPathLength = 4096): string {
   const name = normalizeMemberName(raw, maxPathLength);

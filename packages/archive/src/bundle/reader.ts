@@ -3,7 +3,7 @@ import { closeSync, constants, fchmodSync, futimesSync, mkdirSync, openSync, rmS
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { normalizeMemberName } from '@imgport/format';
+import { isRootMemberName, normalizeMemberName } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import { expandRootImage, rootImageKind } from '../rootimg.js';
 import { DEFAULT_LIMITS, type ExpandReport, type Limits, type ProgressFn } from '../types.js';
@@ -75,6 +75,11 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
 
   for await (const entry of extractor) {
     opts.signal?.throwIfAborted();
+    if (entry.header.type === 'directory' && isRootMemberName(entry.header.name)) {
+      // "./" from `tar -C dir .`: the bundle's own top directory, nothing to stage.
+      entry.resume();
+      continue;
+    }
     const name = checkMember(entry.header, seen, members.length, limits);
     const path = join(filesDir, name);
     if (entry.header.type === 'directory') {

@@ -36,7 +36,8 @@ export function buildRows(m: BundleManifest, r: RowInputs): ImageRows {
     (LIST_TABLE[kind as keyof typeof LIST_TABLE] === 'osimage' ? osimage : linuximage)[kind] = value ?? null;
   }
   if (m.method === 'install') delete linuximage.rootimgdir;
-  const litefile = r.ctx.litefile.map((row) => ({ ...row, image: r.name }));
+  // Stock imgimport sets only image, file and options: an empty comments/disable stays NULL.
+  const litefile = r.ctx.litefile.map((row) => ({ ...row, image: r.name, comments: row.comments || null, disable: row.disable || null }));
   return { osimage, linuximage, litefile };
 }
 

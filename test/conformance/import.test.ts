@@ -1,0 +1,228 @@
+/**
+ * Bundles and root images made by the standard tools import exactly: `tar czf b.tgz -C dir .`
+ * (first member "./"), plain and xz tar, bsdtar, pax with xattrs; root images from
+ * `find . | cpio -H newc -o` (a "." entry) through gzip, pigz and xz, and tar root images with
+ * "./" names; stock imgexport's `./<imagename>/manifest.xml` layout from the shared fixtures.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { parseManifestXml, referencedMembers } from '@imgport/format';
+import { ImportService } from '@imgport/engine';
+import { ImgportError } from '@imgport/runtime';
+import type { TableStore } from '@imgport/tables';
+import { openStore } from '../support/stores.js';
+import {
+  fixture,
+  fresh,
+  listing,
+  makeRootTree,
+  packOuter,
+  packRoot,
+  paths,
+  pipe,
+  ROOTIMG_NAME,
+  setColumns,
+  tempDir,
+  tool,
+  writeSha256Sums,
+  type OuterPacker,
+  type RootPacker,
+} from './tools.js';
+
+const dir = tempDir('imgport-conf-');
+const source = join(dir, 'rootsrc');
+let tables: TableStore;
+let n = 0;
+
+before(async () => {
+  tables = await openStore(`sqlite:${join(dir, 'xcatdb')}`);
+  makeRootTree(source, 8);
+});
+after(async () => {
+  await tables.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function world() {
+  const root = join(dir, `install${n++}`);
+  mkdirSync(root);
+  return { root, service: new ImportService({ tables, installRoot: root, dataDir: join(dir, `data${n}`) }) };
+}
+
+/** A native bundle directory: manifest.cfg, boot files, a root image packed by `how`, SHA256SUMS from sha256sum. */
+function nativeDir(name: string, how: RootPacker): string {
+  const d = fresh(join(dir, `stage-${name}`));
+  const rootimg = ROOTIMG_NAME[how];
+  writeFileSync(join(d, 'manifest.cfg'), [`name ${name}`, 'os rhels8.5.0', 'arch x86_64', 'profile compute', 'method netboot', 'kernel kernel', 'initrd initrd-stateless.gz', `rootimg ${rootimg}`, ''].join('\n'));
+  writeFileSync(join(d, 'kernel'), 'vmlinuz\n');
+  writeFileSync(join(d, 'initrd-stateless.gz'), gzipSync('initrd'));
+  packRoot(source, join(d, rootimg), how);
+  writeSha256Sums(d);
+  return d;
+}
+
+const NATIVE_ROWS = (name: string) => ({
+  osimage: { imagename: name, imagetype: 'linux', osname: 'Linux', osvers: 'rhels8.5.0', osarch: 'x86_64', profile: 'compute', provmethod: 'netboot' },
+  linuximage: { imagename: name, rootimgdir: '' },
+});
+
+describe('outer bundles packed with tar -C dir . (first member "./")', () => {
+  const cases: Array<[OuterPacker, RootPacker]> = [
+    ['tar czf', 'cpio|gzip'],
+    ['tar cf', 'cpio|pigz'],
+    ['tar cJf', 'cpio|xz'],
+    ['bsdtar czf', 'tar-gz'],
+    ['tar --xattrs --format=posix czf', 'tar-xz-posix-xattrs'],
+  ];
+  for (const [outer, inner] of cases) {
+    test(`${outer} of a native bundle, root image by ${inner}: exact tree and rows`, async () => {
+      const name = `conf-${n}-netboot-compute`;
+      const d = nativeDir(name, inner);
+      const bundle = join(dir, `${name}.bundle`);
+      packOuter(d, bundle, outer);
+      assert.equal(tool(outer.startsWith('bsdtar') ? 'bsdtar' : 'tar', ['tf', bundle]).split('\n')[0], './', 'the tool wrote a "./" member first');
+      const { root, service } = world();
+      const r = await service.run(bundle);
+      const img = join(root, 'netboot/rhels8.5.0/x86_64/compute');
+      assert.deepEqual(listing(join(img, 'rootimg')), listing(source));
+      assert.deepEqual(paths(root), [
+        'netboot',
+        'netboot/rhels8.5.0',
+        'netboot/rhels8.5.0/x86_64',
+        'netboot/rhels8.5.0/x86_64/compute',
+        'netboot/rhels8.5.0/x86_64/compute/initrd-stateless.gz',
+        'netboot/rhels8.5.0/x86_64/compute/kernel',
+        'netboot/rhels8.5.0/x86_64/compute/rootimg',
+        `netboot/rhels8.5.0/x86_64/compute/${ROOTIMG_NAME[inner]}`,
+      ]);
+      assert.equal(readFileSync(join(img, 'kernel'), 'utf8'), 'vmlinuz\n');
+      const rec = await tables.getImage(name);
+      const want = NATIVE_ROWS(name);
+      want.linuximage.rootimgdir = img;
+      assert.deepEqual({ osimage: setColumns(rec.osimage), linuximage: setColumns(rec.linuximage), litefile: rec.litefile }, { ...want, litefile: [] });
+      assert.deepEqual(r.warnings, []);
+    });
+  }
+
+  test('unsafe names stay refused when packed the same way', async () => {
+    const d = nativeDir(`conf-${n}-bad`, 'cpio|gzip');
+    const bundle = join(dir, 'evil.tgz');
+    // GNU tar keeps "../" only when told to; the member name is what an attacker would send.
+    pipe('cd "$1"; tar czf "$2" --transform="s,^./kernel,./../kernel," .', d, bundle);
+    assert.match(tool('tar', ['tzf', bundle]), /^\.\/\.\.\/kernel$/m);
+    const { root, service } = world();
+    await assert.rejects(service.run(bundle), (e: unknown) => e instanceof ImgportError && e.code === 'UNSAFE_PATH');
+    assert.deepEqual(paths(root), []);
+  });
+});
+
+/** Stock imgexport's layout: `<tmp>/<imagename>/manifest.xml` + files flat, packed with `tar czf b.tgz .`. */
+function stockDir(fixtureName: string, how: RootPacker = 'cpio|gzip'): { dir: string; name: string; xml: string } {
+  const xml = fixture(fixtureName);
+  const m = parseManifestXml(xml);
+  const top = fresh(join(dir, `stock-${n++}`));
+  const d = join(top, m.name);
+  mkdirSync(d, { mode: 0o755 });
+  writeFileSync(join(d, 'manifest.xml'), xml);
+  for (const member of referencedMembers(m)) {
+    if (member === m.rootimg?.member) packRoot(source, join(d, member), how);
+    else if (member === m.rootimgtree?.member) {
+      // imgexport: cd $rootimgdir; find rootimg | cpio -H newc -o | gzip
+      const parent = fresh(join(dir, `rt-${n}`));
+      tool('cp', ['-a', source, join(parent, 'rootimg')]);
+      pipe('cd "$1"; find rootimg | cpio -H newc -o --quiet | gzip -c > "$2"', parent, join(d, member));
+    } else if (member === m.litefile?.member) {
+      writeFileSync(join(d, member), `"${m.name}","/etc/adjtime","tmpfs",,\n"${m.name}","/var/log/","persistent",,\n`);
+    } else writeFileSync(join(d, member), `content of ${member}\n`);
+  }
+  if (m.extras.length) {
+    mkdirSync(join(d, 'extra'));
+    for (const e of m.extras) writeFileSync(join(d, 'extra', e.member.split('/').pop()!), `extra ${e.member}\n`);
+  }
+  return { dir: top, name: m.name, xml };
+}
+
+describe("stock imgexport's ./<imagename>/ layout (shared fixtures)", () => {
+  test('netboot.manifest.xml: files placed, tree exact, rows as stock imgimport writes them', async () => {
+    const s = stockDir('netboot.manifest.xml');
+    const bundle = join(dir, 'stock-netboot.tgz');
+    packOuter(s.dir, bundle, 'tar czf');
+    assert.deepEqual(tool('tar', ['tzf', bundle]).split('\n').slice(0, 2), ['./', `./${s.name}/`]);
+    const { root, service } = world();
+    await service.run(bundle);
+    const img = join(root, 'netboot/rhels8.5.0/x86_64/compute');
+    assert.deepEqual(listing(join(img, 'rootimg')), listing(source));
+    assert.equal(readFileSync(join(root, 'postscripts/myscript1'), 'utf8'), 'extra extra/myscript1\n');
+    const rec = await tables.getImage(s.name);
+    assert.deepEqual(setColumns(rec.osimage), {
+      imagename: s.name,
+      imagetype: 'linux',
+      osarch: 'x86_64',
+      osdistroname: 'rhels8.5.0-x86_64',
+      osname: 'Linux',
+      osvers: 'rhels8.5.0',
+      profile: 'compute',
+      provmethod: 'netboot',
+      synclists: join(root, 'custom/netboot/rh/compute.synclist'),
+      // Stock writes these to the postscripts table only with -p <nodes>; we keep them on the image.
+      postscripts: 'syslog,remoteshell,syncfiles,myscript1',
+      postbootscripts: 'otherpkgs',
+    });
+    assert.deepEqual(setColumns(rec.linuximage), {
+      imagename: s.name,
+      exlist: join(root, 'custom/netboot/rh/compute.rhels8.x86_64.exlist'),
+      pkgdir: join(root, 'rhels8.5.0/x86_64'),
+      pkglist: join(root, 'custom/netboot/rh/compute.rhels8.x86_64.pkglist'),
+      postinstall: join(root, 'custom/netboot/rh/compute.rhels8.x86_64.postinstall'),
+      rootimgdir: img,
+    });
+  });
+
+  test('install.manifest.xml: template and pkglist in custom/install/rh/, media required', async () => {
+    const s = stockDir('install.manifest.xml');
+    const bundle = join(dir, 'stock-install.tgz');
+    packOuter(s.dir, bundle, 'tar czf');
+    const { root, service } = world();
+    await service.run(bundle);
+    assert.deepEqual(paths(root), ['custom', 'custom/install', 'custom/install/rh', 'custom/install/rh/compute.rhels8.pkglist', 'custom/install/rh/compute.rhels8.tmpl']);
+    const rec = await tables.getImage(s.name);
+    assert.deepEqual(setColumns(rec.linuximage), {
+      imagename: s.name,
+      pkglist: join(root, 'custom/install/rh/compute.rhels8.pkglist'),
+      template: join(root, 'custom/install/rh/compute.rhels8.tmpl'),
+    });
+    assert.equal(setColumns(rec.osimage)?.provmethod, 'install');
+  });
+
+  test('statelite.manifest.xml: rootimgtree.gz from find rootimg | cpio, litefile rows', async () => {
+    const s = stockDir('statelite.manifest.xml');
+    const bundle = join(dir, 'stock-statelite.tgz');
+    packOuter(s.dir, bundle, 'bsdtar czf');
+    const { root, service } = world();
+    await service.run(bundle);
+    const img = join(root, 'netboot/sles15.4/x86_64/compute');
+    assert.deepEqual(listing(join(img, 'rootimg')), listing(source));
+    const rec = await tables.getImage(s.name);
+    assert.deepEqual(
+      rec.litefile.map((r) => setColumns(r)),
+      [
+        { image: s.name, file: '/etc/adjtime', options: 'tmpfs' },
+        { image: s.name, file: '/var/log/', options: 'persistent' },
+      ],
+    );
+  });
+
+  test('netboot-2.7-flat.manifest.xml with a legacy rootimg.gz (find . | cpio | gzip)', async () => {
+    const s = stockDir('netboot-2.7-flat.manifest.xml');
+    const bundle = join(dir, 'stock-27.tgz');
+    packOuter(s.dir, bundle, 'tar czf');
+    const { root, service } = world();
+    await service.run(bundle);
+    const img = join(root, 'netboot/centos6.3/x86_64/compute');
+    assert.deepEqual(listing(join(img, 'rootimg')), listing(source));
+    assert.equal(setColumns((await tables.getImage(s.name)).linuximage)?.rootimgdir, img);
+  });
+});
