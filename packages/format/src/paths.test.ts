@@ -4,6 +4,7 @@ import { ImgportError } from '@imgport/runtime';
 import {
   customPlacement,
   isInside,
+  isRootMemberName,
   normalizeAbsolutePath,
   normalizeDestDir,
   normalizeFileMember,
@@ -155,4 +156,9 @@ test('customPlacement: <root>/custom/<install|netboot>/<platform>/<basename>', (
   rejects(() => customPlacement('/i', 'install', 'rh', 'a/b.tmpl'), 'UNSAFE_PATH', '"a/b.tmpl"');
   rejects(() => customPlacement('/i', 'install', 'rh', '..'), 'UNSAFE_PATH', '".."');
   rejects(() => customPlacement('/i', 'install', '../x', 'a'), 'MANIFEST_INVALID', 'os or platform', '"../x"');
+});
+
+test('isRootMemberName: only ".", "./" and the like name the archive top; "/", "..", NUL never do', () => {
+  for (const ok of ['.', './', './/', '././']) assert.equal(isRootMemberName(ok), true, ok);
+  for (const no of ['', '/', '/.', '..', './..', 'a', './a', '.\0', '...']) assert.equal(isRootMemberName(no), false, no);
 });
