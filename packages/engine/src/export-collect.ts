@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { formatLitefileCsv, LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type FileRef, type ListKind, type LitefileRow, type Method } from '@imgport/format';
+import { formatLitefileCsv, toBundlePath, LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type FileRef, type ListKind, type LitefileRow, type Method } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import type { ImageRows, Row } from '@imgport/tables';
 import { collectExtras } from './export-extras.js';
@@ -102,12 +102,12 @@ async function requireFile(path: string, column: string, installRoot: string): P
 async function fileRef(members: Members, opts: CollectOptions, path: string, column: string, precompressed = false): Promise<FileRef> {
   const abs = await requireFile(path, column, opts.installRoot);
   const member = members.addFile(basename(abs), abs, column, precompressed);
-  return ref(opts.format, member, abs);
+  return ref(opts, member, abs);
 }
 
-/** Native manifests name members only; xCAT ones name the file's path on this node. */
-function ref(format: BundleFormat, member: string, origin: string): FileRef {
-  return format === 'xcat' ? { member, origin } : { member };
+/** Native manifests name members only; xCAT ones name the file's path, in the bundle's /install/ spelling. */
+function ref(opts: Pick<CollectOptions, 'format' | 'installRoot'>, member: string, origin: string): FileRef {
+  return opts.format === 'xcat' ? { member, origin: toBundlePath(origin, opts.installRoot) } : { member };
 }
 
 async function collectBootFiles(img: ImageFacts, opts: CollectOptions, members: Members, refs: Collection['refs']): Promise<void> {
@@ -117,13 +117,13 @@ async function collectBootFiles(img: ImageFacts, opts: CollectOptions, members: 
   if (img.method === 'statelite' && opts.format === 'xcat') {
     // Stock imgimport requires rootimgtree.gz for statelite and expands it into rootimgdir.
     const tree = await requireTree(dir);
-    refs.rootimgtree = ref('xcat', members.addPack('rootimgtree.gz', { tree, layout: 'rootimgtree' }, 'linuximage.rootimgdir'), join(dir, 'rootimgtree.gz'));
+    refs.rootimgtree = ref(opts, members.addPack('rootimgtree.gz', { tree, layout: 'rootimgtree' }, 'linuximage.rootimgdir'), join(dir, 'rootimgtree.gz'));
   } else {
     refs.rootimg = await rootImage(dir, opts, members);
   }
   if (img.method === 'statelite') {
-    const csv = formatLitefileCsv(img.rows.litefile.map((r) => litefileRow(img.name, r)));
-    refs.litefile = ref(opts.format, members.addData('litefile.csv', csv, 'litefile'), join(dir, 'litefile.csv'));
+    const csv = formatLitefileCsv(img.rows.litefile.filter((r) => r.file).map((r) => litefileRow(img.name, r, opts.format)));
+    refs.litefile = ref(opts, members.addData('litefile.csv', csv, 'litefile'), join(dir, 'litefile.csv'));
   }
 }
 
@@ -134,10 +134,12 @@ async function rootImage(dir: string, opts: CollectOptions, members: Members): P
     if (st?.isFile()) return fileRef(members, opts, join(dir, name), 'linuximage.rootimgdir', true);
   }
   const tree = await requireTree(dir);
-  return ref(opts.format, members.addPack('rootimg.cpio.gz', { tree, layout: 'cpio' }, 'linuximage.rootimgdir'), join(dir, 'rootimg.cpio.gz'));
+  return ref(opts, members.addPack('rootimg.cpio.gz', { tree, layout: 'cpio' }, 'linuximage.rootimgdir'), join(dir, 'rootimg.cpio.gz'));
 }
 
-function litefileRow(image: string, r: Row): LitefileRow {
+/** xCAT bundles: as stock imgexport prints them, options defaulting to tmpfs, no comments or disable. */
+function litefileRow(image: string, r: Row, format: BundleFormat): LitefileRow {
+  if (format === 'xcat') return { image, file: r.file ?? '', options: r.options || 'tmpfs', comments: '', disable: '' };
   return { image, file: r.file ?? '', options: r.options ?? '', comments: r.comments ?? '', disable: r.disable ?? '' };
 }
 

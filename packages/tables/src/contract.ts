@@ -122,6 +122,20 @@ export function storeContract(h: Harness): void {
       });
     });
 
+    test('litefileRows: the rows of each image asked for, in that order, each sorted by file', async () => {
+      await using(async (s, url) => {
+        await s.writeImage('img', image('img', 'rhels8.5.0', 'x86_64', 'statelite'));
+        // xCAT's own tools file shared rows under ALL (or '' for none).
+        await h.exec(url, 'litefile', `INSERT INTO ${q('litefile')} (${q('image')}, ${q('file')}, ${q('options')}) VALUES ('ALL', '/etc/b', 'tmpfs'), ('ALL', '/etc/a', NULL), ('', '/etc/e', NULL)`);
+        assert.deepEqual(await s.litefileRows(['', 'ALL']), [
+          full('litefile', { image: '', file: '/etc/e' }),
+          full('litefile', { image: 'ALL', file: '/etc/a' }),
+          full('litefile', { image: 'ALL', file: '/etc/b', options: 'tmpfs' }),
+        ]);
+        assert.deepEqual(await s.litefileRows(['nothing']), []);
+      });
+    });
+
     test('unknown column: BAD_REQUEST naming column and table, nothing written', async () => {
       await using(async (s) => {
         const bad = { ...image('x'), linuximage: { rootimgdir: '/r', kernelopts: 'quiet' } };

@@ -59,6 +59,11 @@ export interface TableStore {
   /** Where the tables are, for logs and errors; never contains a password. */
   readonly description: string;
   getImage(name: string): Promise<ImageRecord>;
+  /**
+   * litefile rows filed under any of `images` ('' also matches NULL), in that order: what
+   * stock imgexport adds to an image's own rows (the '' and `ALL` rows, or its groups' rows).
+   */
+  litefileRows(images: readonly string[]): Promise<Row[]>;
   /** Images matching the filter, sorted by name (code point order on both backends). */
   listImages(filter?: ImageFilter): Promise<Array<{ osimage: Row; linuximage?: Row }>>;
   /** Replace every row of one image (osimage, linuximage, and its litefile rows) in ONE transaction. Idempotent. */

@@ -7,7 +7,7 @@ import mysql from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromMysqlError } from './errors.js';
 import { TABLES, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { assembleImage, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
 import { checkKeys } from './present.js';
 import { createTableSql, quoteIdent } from './schema.js';
 import { Statements } from './sql.js';
@@ -151,6 +151,14 @@ class MysqlStore implements TableStore {
         await run('litefile', this.stmts.selectImage('litefile'), [name]),
       ),
     );
+  }
+
+  async litefileRows(images: readonly string[]) {
+    return this.tx(async (run) => {
+      const per: RawRows[] = [];
+      for (const i of images) per.push(await run('litefile', this.stmts.selectImage('litefile'), [i]));
+      return assembleLitefile(per);
+    });
   }
 
   async listImages(filter?: ImageFilter) {

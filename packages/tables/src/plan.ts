@@ -75,3 +75,8 @@ export function assembleList(
       return l ? { osimage: o, linuximage: l } : { osimage: o };
     });
 }
+
+/** litefile rows read image by image, in the order the images were asked for. */
+export function assembleLitefile(perImage: RawRows[]): Row[] {
+  return perImage.flatMap((rows) => rows.map((r) => fromDb('litefile', r)).sort((a, b) => compareNames(a.file ?? '', b.file ?? '')));
+}

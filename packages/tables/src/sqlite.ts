@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { ImgportError } from '@imgport/runtime';
 import { fromSqliteError } from './errors.js';
 import { TABLES, type ImageFilter, type ImageRows, type OpenOptions, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { assembleImage, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
 import { quoteIdent, createTableSql } from './schema.js';
 import { Statements } from './sql.js';
 import { checkKeys } from './present.js';
@@ -148,6 +148,12 @@ class SqliteStore implements TableStore {
           this.all(at, 'litefile', this.stmts.selectImage('litefile'), [name]),
         ),
       )(),
+    );
+  }
+
+  async litefileRows(images: readonly string[]) {
+    return this.guard((at) =>
+      this.db.transaction(() => assembleLitefile(images.map((i) => this.all(at, 'litefile', this.stmts.selectImage('litefile'), [i]))))(),
     );
   }
 

@@ -2,8 +2,7 @@
  * The rows an import writes (SPEC §4): the columns the bundle carries, path columns rebased onto
  * the install root, then the columns the import itself decides. No I/O.
  */
-import { isAbsolute } from 'node:path';
-import { LIST_TABLE, rebaseOrigin, type BundleManifest } from '@imgport/format';
+import { LIST_TABLE, mapPathList, PATH_COLUMNS, rebaseOrigin, type BundleManifest } from '@imgport/format';
 import { COLUMNS, type ImageRows, type Row } from '@imgport/tables';
 import type { PlanContext } from './plan.js';
 
@@ -41,9 +40,6 @@ export function buildRows(m: BundleManifest, r: RowInputs): ImageRows {
   return { osimage, linuximage, litefile };
 }
 
-/** Columns xCAT stores as paths (comma lists, optionally with a `s:`/`d:` tag as partitionfile has). */
-const PATH_COLUMNS = new Set(['pkgdir', 'otherpkgdir', 'kerneldir', 'partitionfile', 'driverupdatesrc', 'cfmdir', 'template', 'rootimgdir', 'pkglist', 'otherpkglist', 'exlist', 'postinstall', 'synclists']);
-
 function carried(table: 'osimage' | 'linuximage', cols: Record<string, string>, r: RowInputs): Row {
   const out: Row = {};
   for (const [col, value] of Object.entries(cols)) {
@@ -58,15 +54,8 @@ function carried(table: 'osimage' | 'linuximage', cols: Record<string, string>, 
 }
 
 function rebaseList(value: string, ctx: RowInputs['ctx']): string {
-  return value
-    .split(',')
-    .map((token) => {
-      const m = /^([a-z]:)?(.*)$/.exec(token.trim());
-      const tag = m?.[1] ?? '';
-      const p = m?.[2] ?? token;
-      if (!isAbsolute(p)) return token.trim();
-      const r = rebaseOrigin(p, { fromRoot: ctx.fromRoot, installRoot: ctx.installRoot, allow: ctx.allow });
-      return r.kind === 'outside' ? token.trim() : tag + r.path;
-    })
-    .join(',');
+  return mapPathList(value, (p) => {
+    const r = rebaseOrigin(p, { fromRoot: ctx.fromRoot, installRoot: ctx.installRoot, allow: ctx.allow });
+    return r.kind === 'outside' ? p : r.path;
+  });
 }
