@@ -120,8 +120,8 @@ describe('outer bundles packed with tar -C dir . (first member "./")', () => {
 });
 
 /** Stock imgexport's layout: `<tmp>/<imagename>/manifest.xml` + files flat, packed with `tar czf b.tgz .`. */
-function stockDir(fixtureName: string, how: RootPacker = 'cpio|gzip'): { dir: string; name: string; xml: string } {
-  const xml = fixture(fixtureName);
+function stockDir(fixtureName: string, how: RootPacker = 'cpio|gzip', edit = (x: string) => x): { dir: string; name: string; xml: string } {
+  const xml = edit(fixture(fixtureName));
   const m = parseManifestXml(xml);
   const top = fresh(join(dir, `stock-${n++}`));
   const d = join(top, m.name);
@@ -224,5 +224,49 @@ describe("stock imgexport's ./<imagename>/ layout (shared fixtures)", () => {
     const img = join(root, 'netboot/centos6.3/x86_64/compute');
     assert.deepEqual(listing(join(img, 'rootimg')), listing(source));
     assert.equal(setColumns((await tables.getImage(s.name)).linuximage)?.rootimgdir, img);
+  });
+});
+
+describe('re-profiling a stock bundle (-f) as stock imgimport does', () => {
+  test('list files renamed in their own directories; two re-profiles share no file; rows point at them', async () => {
+    const s = stockDir('netboot.manifest.xml');
+    const bundle = join(dir, 'stock-reprofile.tgz');
+    packOuter(s.dir, bundle, 'tar czf');
+    const { root, service } = world();
+    const gpu = await service.run(bundle, { profile: 'gpu' });
+    const big = await service.run(bundle, { profile: 'bigmem' });
+    assert.deepEqual([gpu.name, big.name], ['rhels8.5.0-x86_64-netboot-gpu', 'rhels8.5.0-x86_64-netboot-bigmem']);
+    const custom = join(root, 'custom/netboot/rh');
+    assert.deepEqual(paths(join(root, 'custom')), [
+      'netboot',
+      'netboot/rh',
+      'netboot/rh/bigmem.rhels8.x86_64.exlist',
+      'netboot/rh/bigmem.rhels8.x86_64.pkglist',
+      'netboot/rh/bigmem.rhels8.x86_64.postinstall',
+      'netboot/rh/bigmem.synclist',
+      'netboot/rh/gpu.rhels8.x86_64.exlist',
+      'netboot/rh/gpu.rhels8.x86_64.pkglist',
+      'netboot/rh/gpu.rhels8.x86_64.postinstall',
+      'netboot/rh/gpu.synclist',
+    ]);
+    const rec = await tables.getImage(gpu.name);
+    assert.equal(rec.osimage?.synclists, join(custom, 'gpu.synclist'));
+    assert.equal(rec.osimage?.profile, 'gpu');
+    assert.deepEqual(
+      [rec.linuximage?.pkglist, rec.linuximage?.exlist, rec.linuximage?.postinstall, rec.linuximage?.rootimgdir],
+      [join(custom, 'gpu.rhels8.x86_64.pkglist'), join(custom, 'gpu.rhels8.x86_64.exlist'), join(custom, 'gpu.rhels8.x86_64.postinstall'), join(root, 'netboot/rhels8.5.0/x86_64/gpu')],
+    );
+    assert.equal(readFileSync(join(custom, 'bigmem.synclist'), 'utf8'), 'content of compute.synclist\n');
+  });
+
+  test('install: the template renamed in custom/install/rh/; a list without the profile in its name gets it in front', async () => {
+    const s = stockDir('install.manifest.xml', 'cpio|gzip', (x) => x.replace('compute.rhels8.pkglist', 'rhels8.pkglist'));
+    const bundle = join(dir, 'stock-install-f.tgz');
+    packOuter(s.dir, bundle, 'tar czf');
+    const { root, service } = world();
+    const r = await service.run(bundle, { profile: 'login' });
+    assert.deepEqual(paths(root), ['custom', 'custom/install', 'custom/install/rh', 'custom/install/rh/login.rhels8.pkglist', 'custom/install/rh/login.rhels8.tmpl']);
+    const linux = (await tables.getImage(r.name)).linuximage;
+    assert.deepEqual([linux?.template, linux?.pkglist], [join(root, 'custom/install/rh/login.rhels8.tmpl'), join(root, 'custom/install/rh/login.rhels8.pkglist')]);
   });
 });

@@ -1,4 +1,4 @@
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   LIST_KINDS,
   extraMemberCandidates,
@@ -66,7 +66,10 @@ export function planImport(bundle: OpenedBundle, ctx: PlanContext): ImportPlan {
     ctx.name ? '--name' : ctx.profile ? '--profile' : 'manifest name',
   );
   const standard = m.flavor === 'native' || ctx.name !== undefined || ctx.profile !== undefined;
-  const place = new Placer(bundle, ctx, standard, m.os, m.arch, m.method);
+  const reprofile = ctx.profile !== undefined && ctx.profile !== m.profile ? { from: m.profile, to: ctx.profile } : undefined;
+  // Templates and lists: a re-profiled xCAT bundle keeps their (rebased) directories, as stock's -f does.
+  const standardFiles = m.flavor === 'native' || (ctx.name !== undefined && reprofile === undefined);
+  const place = new Placer(bundle, ctx, standard, standardFiles, reprofile, m.os, m.arch, m.method);
   const warnings: string[] = [];
   const linux: Row = {};
   let rootimgdir: string | undefined;
@@ -116,6 +119,8 @@ class Placer {
     private readonly bundle: OpenedBundle,
     private readonly ctx: PlanContext,
     private readonly standard: boolean,
+    private readonly standardFiles: boolean,
+    private readonly reprofile: { from: string; to: string } | undefined,
     private readonly os: string,
     private readonly arch: string,
     private readonly method: Method,
@@ -144,18 +149,31 @@ class Placer {
     return this.add(ref.member, to, what);
   }
 
-  /** Templates and lists: outside the exporter's install root they go to xCAT's custom dir. */
+  /**
+   * Templates and lists: outside the exporter's install root they go to xCAT's custom dir.
+   * Re-profiled (-f), the file keeps its directory and its name follows the profile, as stock
+   * imgimport renames it: the old profile in the name becomes the new one (compute.synclist →
+   * gpu.synclist), a name without it gets the new profile in front (gpu.base.pkglist).
+   */
   file(ref: FileRef, what: string, standardDir: string, warnings: string[]): string {
-    let to = join(standardDir, basename(ref.member));
-    if (!this.standard && ref.origin) {
+    let to = join(standardDir, this.renamed(basename(ref.member)));
+    if (!this.standardFiles && ref.origin) {
+      const name = this.renamed(basename(ref.origin));
       const r = this.rebase(ref.origin);
-      if (r.kind !== 'outside') to = r.path;
+      if (r.kind !== 'outside') to = join(dirname(r.path), name);
       else {
-        to = customPlacement(this.ctx.installRoot, this.method, this.os, basename(ref.origin));
+        to = customPlacement(this.ctx.installRoot, this.method, this.os, name);
         warnings.push(`${what} ${ref.origin} lies outside the exporting node's install directory: placed at ${to}`);
       }
     }
     return this.add(ref.member, to, what);
+  }
+
+  private renamed(file: string): string {
+    if (!this.reprofile) return file;
+    const { from, to } = this.reprofile;
+    const at = file.indexOf(from);
+    return at < 0 ? `${to}.${file}` : file.slice(0, at) + to + file.slice(at + from.length);
   }
 
   tree(from: string, to: string): void {
