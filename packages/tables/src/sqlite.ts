@@ -4,8 +4,12 @@
  * single transaction spans all three (SQLite commits attached files atomically through a
  * super-journal while the journal mode is a rollback journal, which is xCAT's default; we
  * never change it). better-sqlite3 is synchronous: each use is one short transaction.
+ *
+ * Nothing is created until the first write: while a table file is missing, reads find no rows
+ * (so an export, a listing or a dry run on a fresh node leaves no empty `<table>.sqlite`), and
+ * the first writeImage/deleteImage creates the directory and the tables as xCAT would.
  */
-import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ImgportError } from '@imgport/runtime';
@@ -25,6 +29,47 @@ const SCHEMA: Record<TableName, string> = { osimage: 'main', linuximage: 'linuxi
 const q = (name: string) => quoteIdent('sqlite', name);
 
 export async function openSqliteStore(dir: string, opts: OpenOptions = {}): Promise<TableStore> {
+  const description = `sqlite:${dir}`;
+  const timeout = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const missingDir = !dirExists(dir, description, opts.create === true);
+  // Every file is looked at (not just up to the first missing one): a damaged one fails the open.
+  if (missingDir || TABLES.map((t) => hasTable(dir, t, timeout)).includes(false)) {
+    return new DeferredSqliteStore(dir, description, timeout, () => openFullStore(dir, { ...opts, create: true }));
+  }
+  return openFullStore(dir, opts);
+}
+
+/** Whether the directory exists; a missing one is an error unless it may be created later. */
+function dirExists(dir: string, description: string, create: boolean): boolean {
+  try {
+    if (statSync(dir).isDirectory()) return true;
+    throw new ImgportError('DB_UNAVAILABLE', `database ${description} unavailable: not a directory`);
+  } catch (err) {
+    if (err instanceof ImgportError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
+      throw new ImgportError('DB_UNAVAILABLE', `database ${description} unavailable: ${(err as Error).message}`, { cause: err });
+    }
+    return false;
+  }
+}
+
+/** Whether `<table>.sqlite` holds its table, looked at read-only; a file that is no database is an error naming the table. */
+function hasTable(dir: string, table: TableName, timeout: number): boolean {
+  const file = join(dir, `${table}.sqlite`);
+  if (!existsSync(file)) return false;
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true, timeout });
+    try {
+      return db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(table) !== undefined;
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    throw fromSqliteError(err, { db: `sqlite:${dir}`, table });
+  }
+}
+
+async function openFullStore(dir: string, opts: OpenOptions): Promise<TableStore> {
   const description = `sqlite:${dir}`;
   const timeout = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   ensureDir(dir, description, opts.create === true);
@@ -185,5 +230,87 @@ class SqliteStore implements TableStore {
 
   async close() {
     if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * The store while some table file is missing: reads open each existing file read-only and
+ * find no rows where a table is missing; the first write opens the full store (creating the
+ * directory and the missing tables) and everything goes there from then on.
+ */
+class DeferredSqliteStore implements TableStore {
+  readonly kind = 'sqlite' as const;
+  private full: Promise<TableStore> | undefined;
+
+  constructor(
+    private readonly dir: string,
+    readonly description: string,
+    private readonly timeout: number,
+    private readonly open: () => Promise<TableStore>,
+  ) {}
+
+  private store(): Promise<TableStore> {
+    this.full ??= this.open().catch((err: unknown) => {
+      this.full = undefined;
+      throw err;
+    });
+    return this.full;
+  }
+
+  /** Rows of `table` from its file opened read-only, or none when the file or table is missing. */
+  private read(table: TableName, pick: (stmts: Statements) => string, params: unknown[]): RawRows {
+    if (!hasTable(this.dir, table, this.timeout)) return [];
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(join(this.dir, `${table}.sqlite`), { readonly: true, fileMustExist: true, timeout: this.timeout });
+      const info = db.pragma(`table_info(${q(table)})`) as Array<{ name: string }>;
+      const present = { osimage: new Set<string>(), linuximage: new Set<string>(), litefile: new Set<string>() } as Record<TableName, ReadonlySet<string>>;
+      present[table] = checkKeys(table, info.map((c) => c.name), this.description);
+      return db.prepare(pick(new Statements('sqlite', present, (t) => q(t)))).all(...params) as RawRows;
+    } catch (err) {
+      throw fromSqliteError(err, { db: this.description, table });
+    } finally {
+      db?.close();
+    }
+  }
+
+  async getImage(name: string) {
+    if (this.full) return (await this.full).getImage(name);
+    return assembleImage(
+      this.read('osimage', (s) => s.selectImage('osimage'), [name]),
+      this.read('linuximage', (s) => s.selectImage('linuximage'), [name]),
+      this.read('litefile', (s) => s.selectImage('litefile'), [name]),
+    );
+  }
+
+  async litefileRows(images: readonly string[]) {
+    if (this.full) return (await this.full).litefileRows(images);
+    return assembleLitefile(images.map((i) => this.read('litefile', (s) => s.selectImage('litefile'), [i])));
+  }
+
+  async listImages(filter?: ImageFilter) {
+    if (this.full) return (await this.full).listImages(filter);
+    return assembleList(this.read('osimage', (s) => s.selectAll('osimage'), []), this.read('linuximage', (s) => s.selectAll('linuximage'), []), filter);
+  }
+
+  async writeImage(name: string, rec: ImageRows) {
+    await (await this.store()).writeImage(name, rec);
+  }
+
+  async deleteImage(name: string) {
+    // Nothing to delete from tables that do not exist yet: no reason to create them.
+    if (!this.full && TABLES.every((t) => !hasTable(this.dir, t, this.timeout))) return;
+    await (await this.store()).deleteImage(name);
+  }
+
+  async ping() {
+    if (this.full) return (await this.full).ping();
+    for (const table of TABLES) this.read(table, (s) => s.probe(table), []);
+  }
+
+  async close() {
+    const full = this.full;
+    this.full = undefined;
+    if (full) await (await full).close();
   }
 }

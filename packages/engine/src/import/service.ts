@@ -107,7 +107,7 @@ export class ImportService {
     } finally {
       input.stream.destroy();
       rmSync(txDir, { recursive: true, force: true });
-      removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), this.work);
+      removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), join(this.work, 'journal'), this.work);
     }
   }
 
