@@ -63,5 +63,5 @@ test('a successful import leaves no .imgport directory behind', async () => {
     await tables.close();
   }
   assert.deepEqual(readdirSync(join(node, 'install')), ['netboot']);
-  assert.deepEqual(readdirSync(join(node, 'etc-xcat')).sort(), ['linuximage.sqlite', 'litefile.sqlite', 'osimage.sqlite']);
+  assert.deepEqual(readdirSync(join(node, 'etc-xcat')).sort(), ['kit', 'kitcomponent', 'kitrepo', 'linuximage', 'litefile', 'osimage'].map((t) => `${t}.sqlite`));
 });

@@ -62,7 +62,7 @@ export function storeContract(h: Harness): void {
       await using(async (s, url) => {
         assert.equal(s.kind, h.kind);
         await s.writeImage('first', image('first'));
-        for (const table of ['osimage', 'linuximage', 'litefile'] as const) {
+        for (const table of ['osimage', 'linuximage', 'litefile', 'kit', 'kitrepo', 'kitcomponent'] as const) {
           assert.deepEqual(await h.columns(url, table), COLUMNS[table].map((c) => [c, columnType(table, c)]));
           assert.deepEqual(await h.primaryKey(url, table), KEYS[table]);
         }
@@ -134,6 +134,29 @@ export function storeContract(h: Harness): void {
           full('litefile', { image: 'ALL', file: '/etc/b', options: 'tmpfs' }),
         ]);
         assert.deepEqual(await s.litefileRows(['nothing']), []);
+      });
+    });
+
+    test('kit rows travel with the image in one transaction, each replacing the row of its key; deleteImage keeps them', async () => {
+      await using(async (s) => {
+        const kits = {
+          kit: [{ kitname: 'cuda-12.4-1', basename: 'cuda', kitdir: '/install/kits/cuda-12.4-1', version: '12.4' }],
+          kitrepo: [{ kitreponame: 'cuda-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1', kitrepodir: '/install/kits/cuda-12.4-1/repos/x' }],
+          kitcomponent: [
+            { kitcompname: 'cuda_compute-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1', kitreponame: 'cuda-12.4-1-rhels-8-x86_64' },
+            { kitcompname: 'cuda_devel-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1' },
+          ],
+        };
+        await s.writeImage('gpu', { ...image('gpu'), kits });
+        await s.writeImage('gpu2', { ...image('gpu2'), kits: { kit: [{ kitname: 'cuda-12.4-1', basename: 'cuda', description: 'new' }], kitrepo: [], kitcomponent: [] } });
+        assert.deepEqual(await s.kitRows('kit', 'kitname', 'cuda-12.4-1'), [full('kit', { kitname: 'cuda-12.4-1', basename: 'cuda', description: 'new' })]);
+        assert.deepEqual(await s.kitRows('kitcomponent', 'kitname', 'cuda-12.4-1'), kits.kitcomponent.map((r) => full('kitcomponent', r)));
+        assert.deepEqual(await s.kitRows('kitrepo', 'kitname', 'none'), []);
+        await s.deleteImage('gpu');
+        assert.equal((await s.kitRows('kitcomponent', 'kitname', 'cuda-12.4-1')).length, 2);
+        await rejectsWith(s.writeImage('bad', { ...image('bad'), kits: { kit: [{ kitname: 'k' }, { kitname: 'k' }], kitrepo: [], kitcomponent: [] } }), 'BAD_REQUEST', /appears twice/);
+        await rejectsWith(s.writeImage('bad', { ...image('bad'), kits: { kit: [{ kitname: 'k', kitdirx: '/x' }], kitrepo: [], kitcomponent: [] } }), 'BAD_REQUEST', /kitdirx/);
+        assert.deepEqual(await s.getImage('bad'), { litefile: [] });
       });
     });
 

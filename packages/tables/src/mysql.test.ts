@@ -68,7 +68,7 @@ test('a database that does not exist: DB_UNAVAILABLE without create, created wit
     'SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME',
     [db],
   );
-  assert.deepEqual(rows.map((r) => r.t), ['linuximage', 'litefile', 'osimage']);
+  assert.deepEqual(rows.map((r) => r.t), ['kit', 'kitcomponent', 'kitrepo', 'linuximage', 'litefile', 'osimage']);
 });
 
 test('access denied: DB_UNAVAILABLE, and the description never carries the password', async () => {
@@ -88,7 +88,7 @@ test('created tables use InnoDB, so writes are transactional', async () => {
     'SELECT TABLE_NAME AS t, ENGINE AS e FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME',
     [DB],
   );
-  assert.deepEqual(rows.map((r) => [r.t, r.e]), [['linuximage', 'InnoDB'], ['litefile', 'InnoDB'], ['osimage', 'InnoDB']]);
+  assert.deepEqual(rows.map((r) => [r.t, r.e]), ['kit', 'kitcomponent', 'kitrepo', 'linuximage', 'litefile', 'osimage'].map((t) => [t, 'InnoDB']));
 });
 
 test('a connection killed by the server: the next call fails DB_UNAVAILABLE or recovers, never INTERNAL', async () => {

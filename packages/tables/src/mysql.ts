@@ -6,8 +6,8 @@
 import mysql from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromMysqlError } from './errors.js';
-import { TABLES, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { TABLES, type KitTableName, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
+import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
 import { checkKeys } from './present.js';
 import { createTableSql, quoteIdent } from './schema.js';
 import { Statements } from './sql.js';
@@ -62,7 +62,7 @@ async function ensureTables(pool: mysql.Pool, db: string): Promise<Record<TableN
   const columns = async () => {
     const [rows] = await pool.execute<mysql.RowDataPacket[]>(
       `SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS
-        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?, ?) ORDER BY ORDINAL_POSITION`,
+        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${TABLES.map(() => '?').join(', ')}) ORDER BY ORDINAL_POSITION`,
       [...TABLES],
     );
     const byTable = new Map<string, string[]>();
@@ -159,6 +159,10 @@ class MysqlStore implements TableStore {
       for (const i of images) per.push(await run('litefile', this.stmts.selectImage('litefile'), [i]));
       return assembleLitefile(per);
     });
+  }
+
+  async kitRows(table: KitTableName, column: string, value: string) {
+    return this.tx(async (run) => assembleKitRows(table, await run(table, this.stmts.selectWhere(table, column), [value])));
   }
 
   async listImages(filter?: ImageFilter) {

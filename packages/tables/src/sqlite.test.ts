@@ -54,8 +54,8 @@ test('xCAT layout: one <table>.sqlite per table, holding exactly that table, pri
   const s = await openTableStore(`sqlite:${dir}`);
   await s.writeImage('a', image('a'));
   await s.close();
-  assert.deepEqual(readdirSync(dir).sort(), ['linuximage.sqlite', 'litefile.sqlite', 'osimage.sqlite']);
-  for (const table of ['osimage', 'linuximage', 'litefile'] as const) {
+  assert.deepEqual(readdirSync(dir).sort(), ['kit.sqlite', 'kitcomponent.sqlite', 'kitrepo.sqlite', 'linuximage.sqlite', 'litefile.sqlite', 'osimage.sqlite']);
+  for (const table of ['osimage', 'linuximage', 'litefile', 'kit', 'kitrepo', 'kitcomponent'] as const) {
     const names = raw(`sqlite:${dir}`, table, (db) => db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all());
     assert.deepEqual(names, [table]);
     assert.equal(statSync(join(dir, `${table}.sqlite`)).mode & 0o777, 0o600);

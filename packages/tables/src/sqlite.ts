@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ImgportError } from '@imgport/runtime';
 import { fromSqliteError } from './errors.js';
-import { TABLES, type ImageFilter, type ImageRows, type OpenOptions, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { TABLES, type KitTableName, type ImageFilter, type ImageRows, type OpenOptions, type TableName, type TableStore } from './model.js';
+import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
 import { quoteIdent, createTableSql } from './schema.js';
 import { Statements } from './sql.js';
 import { checkKeys } from './present.js';
@@ -24,7 +24,7 @@ import { checkKeys } from './present.js';
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 /** The schema name each table's file is attached under; osimage.sqlite is the main file. */
-const SCHEMA: Record<TableName, string> = { osimage: 'main', linuximage: 'linuximage', litefile: 'litefile' };
+const SCHEMA: Record<TableName, string> = { osimage: 'main', linuximage: 'linuximage', litefile: 'litefile', kit: 'kit', kitrepo: 'kitrepo', kitcomponent: 'kitcomponent' };
 
 const q = (name: string) => quoteIdent('sqlite', name);
 
@@ -202,6 +202,10 @@ class SqliteStore implements TableStore {
     );
   }
 
+  async kitRows(table: KitTableName, column: string, value: string) {
+    return this.guard((at) => assembleKitRows(table, this.all(at, table, this.stmts.selectWhere(table, column), [value])));
+  }
+
   async listImages(filter?: ImageFilter) {
     return this.guard((at) =>
       this.db.transaction(() =>
@@ -264,7 +268,7 @@ class DeferredSqliteStore implements TableStore {
     try {
       db = new Database(join(this.dir, `${table}.sqlite`), { readonly: true, fileMustExist: true, timeout: this.timeout });
       const info = db.pragma(`table_info(${q(table)})`) as Array<{ name: string }>;
-      const present = { osimage: new Set<string>(), linuximage: new Set<string>(), litefile: new Set<string>() } as Record<TableName, ReadonlySet<string>>;
+      const present = Object.fromEntries(TABLES.map((t) => [t, new Set<string>()])) as unknown as Record<TableName, ReadonlySet<string>>;
       present[table] = checkKeys(table, info.map((c) => c.name), this.description);
       return db.prepare(pick(new Statements('sqlite', present, (t) => q(t)))).all(...params) as RawRows;
     } catch (err) {
@@ -286,6 +290,11 @@ class DeferredSqliteStore implements TableStore {
   async litefileRows(images: readonly string[]) {
     if (this.full) return (await this.full).litefileRows(images);
     return assembleLitefile(images.map((i) => this.read('litefile', (s) => s.selectImage('litefile'), [i])));
+  }
+
+  async kitRows(table: KitTableName, column: string, value: string) {
+    if (this.full) return (await this.full).kitRows(table, column, value);
+    return assembleKitRows(table, this.read(table, (s) => s.selectWhere(table, column), [value]));
   }
 
   async listImages(filter?: ImageFilter) {
