@@ -138,6 +138,12 @@ function stockDir(fixtureName: string, how: RootPacker = 'cpio|gzip', edit = (x:
       writeFileSync(join(d, member), `"${m.name}","/etc/adjtime","tmpfs",,\n"${m.name}","/var/log/","persistent",,\n`);
     } else writeFileSync(join(d, member), `content of ${member}\n`);
   }
+  // Kit directories as `cp -dr <kitdir> <tmp>/<image>/` leaves them.
+  for (const kit of m.kits) {
+    mkdirSync(join(d, kit.name!, 'repos', 'rhels-8-x86_64'), { recursive: true });
+    writeFileSync(join(d, kit.name!, 'kit.conf'), `kit ${kit.name}\n`);
+    writeFileSync(join(d, kit.name!, 'repos', 'rhels-8-x86_64', `${kit.basename}.rpm`), `rpm of ${kit.name}\n`);
+  }
   if (m.extras.length) {
     mkdirSync(join(d, 'extra'));
     for (const e of m.extras) writeFileSync(join(d, 'extra', e.member.split('/').pop()!), `extra ${e.member}\n`);
@@ -268,5 +274,53 @@ describe('re-profiling a stock bundle (-f) as stock imgimport does', () => {
     assert.deepEqual(paths(root), ['custom', 'custom/install', 'custom/install/rh', 'custom/install/rh/login.rhels8.pkglist', 'custom/install/rh/login.rhels8.tmpl']);
     const linux = (await tables.getImage(r.name)).linuximage;
     assert.deepEqual([linux?.template, linux?.pkglist], [join(root, 'custom/install/rh/login.rhels8.tmpl'), join(root, 'custom/install/rh/login.rhels8.pkglist')]);
+  });
+});
+
+describe('kits carried by a stock bundle', () => {
+  for (const [fixtureName, kits] of [
+    ['netboot-one-kit.manifest.xml', [['mykit-1.0-1', 'mykit']]],
+    ['netboot-two-kits-two-extras.manifest.xml', [['cuda-12.4-1', 'cuda'], ['mlnx_ofed-5.8-1', 'mlnx_ofed']]],
+  ] as const) {
+    test(`${fixtureName}: kit rows written, kit directories placed under kits/`, async () => {
+      const s = stockDir(fixtureName, fixtureName.includes('two') ? 'cpio|xz' : 'cpio|gzip');
+      await tables.deleteImage(s.name); // another test imported it into the shared tables
+      const bundle = join(dir, `kits-${n}.tgz`);
+      packOuter(s.dir, bundle, 'tar czf');
+      const { root, service } = world();
+      const r = await service.run(bundle);
+      assert.deepEqual(r.warnings.filter((w) => /kit/.test(w)), []);
+      assert.deepEqual(paths(join(root, 'kits')), kits.flatMap(([k, b]) => [k, `${k}/kit.conf`, `${k}/repos`, `${k}/repos/rhels-8-x86_64`, `${k}/repos/rhels-8-x86_64/${b}.rpm`]));
+      for (const [k, b] of kits) {
+        assert.equal(readFileSync(join(root, 'kits', k, 'repos/rhels-8-x86_64', `${b}.rpm`), 'utf8'), `rpm of ${k}\n`);
+        const [row] = await tables.kitRows('kit', 'kitname', k);
+        assert.deepEqual(setColumns(row), {
+          kitname: k,
+          basename: b,
+          kitdir: join(root, 'kits', k),
+          ...(fixtureName.includes('two') ? { ostype: 'Linux', release: '1', version: k.split('-')[1]! } : {}),
+        });
+      }
+    });
+  }
+
+  test('a kitdir outside the install root is refused and nothing is written', async () => {
+    const s = stockDir('netboot-one-kit.manifest.xml', 'cpio|gzip', (x) => x.replace('<kitdir>/install/kits/mykit-1.0-1</kitdir>', '<kitdir>/etc/cron.d/mykit-1.0-1</kitdir>'));
+    await tables.deleteImage(s.name);
+    const bundle = join(dir, 'kit-evil.tgz');
+    packOuter(s.dir, bundle, 'tar czf');
+    const { root, service } = world();
+    await assert.rejects(service.run(bundle), (e: unknown) => e instanceof ImgportError && e.code === 'UNSAFE_PATH' && /kitdir/.test(e.message));
+    assert.deepEqual(paths(root), []);
+    assert.deepEqual(await tables.getImage('rocky9.3-x86_64-netboot-compute'), { litefile: [] });
+  });
+
+  test('a kit name that is not a plain directory name is refused', async () => {
+    const s = stockDir('netboot-one-kit.manifest.xml', 'cpio|gzip', (x) => x.replace('<name>mykit-1.0-1</name>', '<name>../../etc</name>'));
+    const bundle = join(dir, 'kit-evil2.tgz');
+    packOuter(s.dir, bundle, 'tar czf');
+    const { root, service } = world();
+    await assert.rejects(service.run(bundle), (e: unknown) => e instanceof ImgportError && e.code === 'MANIFEST_INVALID');
+    assert.deepEqual(paths(root), []);
   });
 });

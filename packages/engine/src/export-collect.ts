@@ -7,8 +7,9 @@ import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { formatLitefileCsv, toBundlePath, LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type FileRef, type ListKind, type LitefileRow, type Method } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
-import type { ImageRows, Row } from '@imgport/tables';
+import type { ImageRows, Row, TableStore } from '@imgport/tables';
 import { collectExtras } from './export-extras.js';
+import { collectKits, kitComponentsOf, type KitElements } from './export-kits.js';
 import { Members, type Payload } from './export-members.js';
 import { initrdName, ROOTIMG_ARCHIVES } from './layout.js';
 
@@ -30,6 +31,8 @@ export interface CollectOptions {
   extras: readonly string[];
   installRoot: string;
   allow: readonly string[];
+  /** Where the kit rows are read from (xcat format). */
+  tables?: TableStore;
 }
 
 /** The manifest's file references, and the payload members behind them in bundle order. */
@@ -37,6 +40,7 @@ export interface Collection {
   refs: Pick<BundleManifest, 'template' | 'kernel' | 'initrd' | 'rootimg' | 'rootimgtree' | 'litefile' | 'lists' | 'extras'>;
   payload: Payload[];
   warnings: string[];
+  kits: KitElements;
 }
 
 /** A column's value, or undefined when NULL or empty (xCAT stores both). */
@@ -72,12 +76,17 @@ export async function collectFiles(img: ImageFacts, opts: CollectOptions): Promi
   }
   await collectLists(img, opts, members, refs);
   refs.extras = await collectExtras(opts.extras, { format: opts.format, installRoot: opts.installRoot, allow: opts.allow }, members, warnings);
+  let kits: KitElements = { kits: [], kitrepos: [], kitcomps: [] };
+  if (opts.format === 'xcat' && opts.tables) kits = await collectKits(img, opts.tables, opts.installRoot, members, warnings);
+  else if (kitComponentsOf(img).length > 0) {
+    warnings.push(`osimage.kitcomponents names kits; the native format does not carry them (export with --format xcat to carry the kits)`);
+  }
   for (const kind of LIST_KINDS) {
     if (!opts.include.includes(kind) && columnValue(img.rows[LIST_TABLE[kind]], kind) !== undefined) {
       warnings.push(`${LIST_TABLE[kind]}.${kind} not exported: its files are carried only when included`);
     }
   }
-  return { refs, payload: members.items, warnings };
+  return { refs, payload: members.items, warnings, kits };
 }
 
 function requireColumn(img: ImageFacts, table: 'osimage' | 'linuximage', column: string): string {

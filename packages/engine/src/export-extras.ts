@@ -101,7 +101,7 @@ function extraRef(extra: Extra, opts: ExtrasOptions): ExtraRef {
 }
 
 /** Walks a directory without following symlinks; what a bundle cannot carry is reported, not followed. */
-async function addTree(members: Members, dir: string, member: string, spec: string, warnings: string[]): Promise<void> {
+export async function addTree(members: Members, dir: string, member: string, spec: string, warnings: string[]): Promise<void> {
   const st = await lstat(dir);
   members.addDir(member, st.mode & 0o7777, st.mtime, `extra ${spec}`);
   const names = (await readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));

@@ -22,9 +22,9 @@ export function buildManifest(img: ImageFacts, files: Collection, format: Bundle
     extras: files.refs.extras,
     osimage: carried(img, 'osimage', installRoot),
     linuximage: carried(img, 'linuximage', installRoot),
-    kits: [],
-    kitrepos: [],
-    kitcomps: [],
+    kits: files.kits.kits,
+    kitrepos: files.kits.kitrepos,
+    kitcomps: files.kits.kitcomps,
   };
   // xCAT's imgexport marks every diskful image: its packages come from the OS media (copycds).
   if (img.method === 'install') m.media = 'required';

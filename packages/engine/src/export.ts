@@ -50,6 +50,7 @@ export class ExportService {
       extras: opts.extras ?? [],
       installRoot: this.deps.installRoot,
       allow: this.deps.allow ?? [],
+      tables: this.deps.tables,
     });
     opts.signal?.throwIfAborted();
     const written = await this.packAndWrite(run, img, files, dest);

@@ -4,7 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COLUMNS, KEYS, type ImageRows, type Row, type TableName, type TableStore } from './model.js';
+import { COLUMNS, KEYS, type ImageRows, type KitRows, type Row, type TableName, type TableStore } from './model.js';
 import { columnType } from './schema.js';
 import { openTableStore } from './index.js';
 
@@ -139,7 +139,7 @@ export function storeContract(h: Harness): void {
 
     test('kit rows travel with the image in one transaction, each replacing the row of its key; deleteImage keeps them', async () => {
       await using(async (s) => {
-        const kits = {
+        const kits: KitRows = {
           kit: [{ kitname: 'cuda-12.4-1', basename: 'cuda', kitdir: '/install/kits/cuda-12.4-1', version: '12.4' }],
           kitrepo: [{ kitreponame: 'cuda-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1', kitrepodir: '/install/kits/cuda-12.4-1/repos/x' }],
           kitcomponent: [

@@ -15,7 +15,7 @@ import {
 } from '@imgport/format';
 import { hasMember, type OpenedBundle } from '@imgport/archive';
 import { ImgportError } from '@imgport/runtime';
-import type { ImageRows, Row } from '@imgport/tables';
+import { KEYS, type ImageRows, type KitRows, type Row } from '@imgport/tables';
 import { customDir, defaultRootImgDir, initrdName } from '../layout.js';
 import { buildRows } from './rows.js';
 
@@ -88,10 +88,7 @@ export function planImport(bundle: OpenedBundle, ctx: PlanContext): ImportPlan {
   place.extras(m);
 
   const rows = buildRows(m, { name, profile, linux, lists, ctx, warnings });
-  if (m.kits.length > 0) {
-    const kits = m.kits.map((k) => k.kitname ?? k.name ?? '?').join(', ');
-    warnings.push(`the bundle lists kits (${kits}); imgport does not install kits: add them with addkit`);
-  }
+  if (m.kits.length + m.kitrepos.length + m.kitcomps.length > 0) rows.kits = place.kits(m, warnings);
   return { name, method: m.method, os: m.os, arch: m.arch, moves: place.moves, rows, warnings };
 }
 
@@ -202,6 +199,53 @@ class Placer {
         if (f.type === 'file' && name.startsWith(`${member}/`)) this.add(name, join(target, name.slice(member.length + 1)), `extra ${name}`);
       }
     }
+  }
+
+  /**
+   * Kits, as stock imgimport installs them: each `<kit>`'s directory (`<name>/` in the bundle)
+   * goes to `<dirname of its kitdir>/<name>` (rebased, confined like every file), and the rows
+   * of kit, kitrepo and kitcomponent are written keyed by each element's name.
+   */
+  kits(m: BundleManifest, warnings: string[]): KitRows {
+    const rows: KitRows = { kit: [], kitrepo: [], kitcomponent: [] };
+    const keyed = (table: keyof KitRows, el: Record<string, string>): Row => {
+      const key = KEYS[table][0]!;
+      const { name, ...cols } = el;
+      const value = name ?? cols[key];
+      if (!value) throw new ImgportError('MANIFEST_INVALID', `a <${table === 'kitcomponent' ? 'kitcomp' : table}> element has no name`, { where: table });
+      const row: Row = { ...cols, [key]: value };
+      for (const col of ['kitdir', 'kitrepodir']) {
+        const v = row[col];
+        if (typeof v === 'string' && v.startsWith('/')) {
+          const r = this.rebase(v);
+          if (r.kind !== 'outside') row[col] = r.path;
+        }
+      }
+      return row;
+    };
+    for (const el of m.kits) {
+      const row = keyed('kit', el);
+      const kitname = validatePathToken(row.kitname!, 'kit name');
+      rows.kit.push(row);
+      const kitdir = el.kitdir;
+      if (!kitdir) continue;
+      const r = this.rebase(kitdir);
+      if (r.kind === 'outside') throw outside(`kit ${kitname} kitdir`, kitdir);
+      const target = join(dirname(r.path), kitname);
+      row.kitdir = r.path;
+      const prefix = `${kitname}/`;
+      let placed = 0;
+      for (const [member, f] of this.bundle.files) {
+        if (f.type === 'file' && member.startsWith(prefix)) {
+          this.add(member, join(target, member.slice(prefix.length)), `kit ${kitname}`);
+          placed++;
+        }
+      }
+      if (placed === 0) warnings.push(`kit ${kitname}: the bundle carries no ${prefix} directory; only its rows are written`);
+    }
+    for (const el of m.kitrepos) rows.kitrepo.push(keyed('kitrepo', el));
+    for (const el of m.kitcomps) rows.kitcomponent.push(keyed('kitcomponent', el));
+    return rows;
   }
 
   private add(member: string, to: string, what: string): string {
