@@ -114,6 +114,71 @@ describe('xcat format as stock imgexport writes it', () => {
   });
 });
 
+describe('kits in the xcat format', () => {
+  test('kit rows and directories travel; stock layout <image>/<kit>/; another node with another root gets the same kit', async () => {
+    const name = 'rhels8.5.0-x86_64-netboot-gpu';
+    const img = join(root, 'netboot/rhels8.5.0/x86_64/gpu');
+    put('netboot/rhels8.5.0/x86_64/gpu/kernel', 'vmlinuz');
+    put('netboot/rhels8.5.0/x86_64/gpu/initrd-stateless.gz', gzipSync('initrd'));
+    const src = join(dir, 'gpu-src');
+    makeRootTree(src, 2);
+    pipe('cd "$1"; find . | cpio -H newc -o --quiet | xz -T1 -0 -c > "$2"', src, join(img, 'rootimg.cpio.xz'));
+    put('kits/cuda-12.4-1/kit.conf', 'kit cuda\n');
+    put('kits/cuda-12.4-1/repos/rhels-8-x86_64/cuda.rpm', 'rpm\n');
+    await tables.writeImage(name, {
+      osimage: { imagetype: 'linux', osarch: 'x86_64', osname: 'Linux', osvers: 'rhels8.5.0', profile: 'gpu', provmethod: 'netboot', kitcomponents: 'cuda_compute-12.4-1-rhels-8-x86_64' },
+      linuximage: { rootimgdir: img },
+      litefile: [],
+      kits: {
+        kit: [{ kitname: 'cuda-12.4-1', basename: 'cuda', kitdir: join(root, 'kits/cuda-12.4-1'), ostype: 'Linux', release: '1', version: '12.4' }],
+        kitrepo: [{ kitreponame: 'cuda-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1', kitrepodir: join(root, 'kits/cuda-12.4-1/repos/rhels-8-x86_64') }],
+        kitcomponent: [
+          { kitcompname: 'cuda_compute-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1', kitreponame: 'cuda-12.4-1-rhels-8-x86_64', basename: 'cuda_compute' },
+          { kitcompname: 'cuda_devel-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1', kitreponame: 'cuda-12.4-1-rhels-8-x86_64', basename: 'cuda_devel' },
+        ],
+      },
+    });
+    const out = join(dir, 'gpu-x.tgz');
+    const r = await exporter().run(name, { destination: out, format: 'xcat' });
+    assert.deepEqual(r.warnings, []);
+    assert.deepEqual(
+      names(tool('tar', ['tzf', out])).filter((p) => p.includes('cuda-12.4-1')),
+      ['cuda-12.4-1', 'cuda-12.4-1/kit.conf', 'cuda-12.4-1/repos', 'cuda-12.4-1/repos/rhels-8-x86_64', 'cuda-12.4-1/repos/rhels-8-x86_64/cuda.rpm'].map((p) => `${name}/${p}`),
+    );
+    const xml = tool('tar', ['xzOf', out, `${name}/manifest.xml`]);
+    assert.ok(
+      xml.includes(
+        '  <kit>\n    <name>cuda-12.4-1</name>\n    <basename>cuda</basename>\n    <kitdir>/install/kits/cuda-12.4-1</kitdir>\n' +
+          '    <kitname>cuda-12.4-1</kitname>\n    <ostype>Linux</ostype>\n    <release>1</release>\n    <version>12.4</version>\n  </kit>\n',
+      ),
+      xml,
+    );
+    assert.equal(xml.match(/<kitcomp>/g)?.length, 2);
+    assert.match(xml, /<kitrepo>\n {4}<name>cuda-12.4-1-rhels-8-x86_64<\/name>\n {4}<kitname>cuda-12.4-1<\/kitname>\n {4}<kitrepodir>\/install\/kits\/cuda-12.4-1\/repos\/rhels-8-x86_64<\/kitrepodir>/);
+
+    const other = join(dir, 'other-kits');
+    mkdirSync(other);
+    const otherTables = await openStore(`sqlite:${join(dir, 'xcatdb-kits')}`);
+    try {
+      await new ImportService({ tables: otherTables, installRoot: other, dataDir: join(dir, 'data-kits') }).run(out);
+      assert.equal(readFileSync(join(other, 'kits/cuda-12.4-1/repos/rhels-8-x86_64/cuda.rpm'), 'utf8'), 'rpm\n');
+      for (const table of ['kit', 'kitrepo', 'kitcomponent'] as const) {
+        const mine = await tables.kitRows(table, 'kitname', 'cuda-12.4-1');
+        const theirs = await otherTables.kitRows(table, 'kitname', 'cuda-12.4-1');
+        assert.deepEqual(theirs, mine.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v?.startsWith(root) ? other + v.slice(root.length) : v]))));
+      }
+      assert.equal((await otherTables.getImage(name)).osimage?.kitcomponents, 'cuda_compute-12.4-1-rhels-8-x86_64');
+    } finally {
+      await otherTables.close();
+    }
+  });
+
+  test('a native export of an image with kits says the kits are not carried', async () => {
+    const r = await exporter().run('rhels8.5.0-x86_64-netboot-gpu', { destination: join(dir, 'gpu-n.tgz') });
+    assert.deepEqual(r.warnings, ['osimage.kitcomponents names kits; the native format does not carry them (export with --format xcat to carry the kits)']);
+  });
+});
+
 describe('native format read by the standard tools', () => {
   test('a netboot image without an archive: rootimg.cpio.gz lists with cpio -t and extracts to the same tree', async () => {
     const name = 'native-nb';
