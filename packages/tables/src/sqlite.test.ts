@@ -92,6 +92,8 @@ test('reads, pings and deletes create no file while tables are missing; rows of 
   assert.deepEqual(await r.getImage('x'), { litefile: [] });
   await r.close();
   assert.deepEqual(readdirSync(dir), ['litefile.sqlite']);
+  await assert.rejects(r.ping(), { code: 'DB_UNAVAILABLE' }, 'a closed store stays closed');
+  await assert.rejects(r.getImage('x'), { code: 'DB_UNAVAILABLE' });
 });
 
 test('a file where the directory should be: DB_UNAVAILABLE', async () => {

@@ -245,6 +245,7 @@ class SqliteStore implements TableStore {
 class DeferredSqliteStore implements TableStore {
   readonly kind = 'sqlite' as const;
   private full: Promise<TableStore> | undefined;
+  private closed = false;
 
   constructor(
     private readonly dir: string,
@@ -253,7 +254,13 @@ class DeferredSqliteStore implements TableStore {
     private readonly open: () => Promise<TableStore>,
   ) {}
 
+  /** A closed store stays closed, as the full one does once its connection is gone. */
+  private open_(): void {
+    if (this.closed) throw new ImgportError('DB_UNAVAILABLE', `database ${this.description} unavailable: the store is closed`);
+  }
+
   private store(): Promise<TableStore> {
+    this.open_();
     this.full ??= this.open().catch((err: unknown) => {
       this.full = undefined;
       throw err;
@@ -263,6 +270,7 @@ class DeferredSqliteStore implements TableStore {
 
   /** Rows of `table` from its file opened read-only, or none when the file or table is missing. */
   private read(table: TableName, pick: (stmts: Statements) => string, params: unknown[]): RawRows {
+    this.open_();
     if (!hasTable(this.dir, table, this.timeout)) return [];
     let db: Database.Database | undefined;
     try {
@@ -307,6 +315,7 @@ class DeferredSqliteStore implements TableStore {
   }
 
   async deleteImage(name: string) {
+    this.open_();
     // Nothing to delete from tables that do not exist yet: no reason to create them.
     if (!this.full && TABLES.every((t) => !hasTable(this.dir, t, this.timeout))) return;
     await (await this.store()).deleteImage(name);
@@ -318,6 +327,7 @@ class DeferredSqliteStore implements TableStore {
   }
 
   async close() {
+    this.closed = true;
     const full = this.full;
     this.full = undefined;
     if (full) await (await full).close();
