@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { ExportService, ImportService } from '@imgport/engine';
 import { parseLitefileCsv } from '@imgport/format';
+import { ImgportError } from '@imgport/runtime';
 import type { TableStore } from '@imgport/tables';
 import { openStore } from '../support/stores.js';
 import { fixture, fresh, listing, makeRootTree, names, paths, pipe, setColumns, tempDir, tool } from './tools.js';
@@ -111,6 +112,27 @@ describe('xcat format as stock imgexport writes it', () => {
     const xml = readFileSync(join(x, name, 'manifest.xml'), 'utf8');
     assert.match(xml, /<rootimgtree>\/install\/netboot\/sles15.4\/x86_64\/compute\/rootimgtree.gz<\/rootimgtree>/);
     assert.deepEqual(parseLitefileCsv(readFileSync(join(x, name, 'litefile.csv'), 'utf8')).length, 3);
+  });
+});
+
+describe('list files in the xcat format', () => {
+  test('carried by default; a missing one is skipped with a warning, and is an error when asked for', async () => {
+    const name = 'rhels8.5.0-x86_64-install-lists';
+    put('custom/install/rh/lists.tmpl', '# kickstart\n');
+    put('custom/install/rh/lists.synclist', '/etc/hosts -> /etc/hosts\n');
+    await tables.writeImage(name, {
+      osimage: { imagetype: 'linux', osarch: 'x86_64', osname: 'Linux', osvers: 'rhels8.5.0', profile: 'lists', provmethod: 'install', synclists: join(root, 'custom/install/rh/lists.synclist') },
+      linuximage: { template: join(root, 'custom/install/rh/lists.tmpl'), otherpkglist: join(root, 'custom/install/rh/gone.otherpkgs.pkglist') },
+      litefile: [],
+    });
+    const out = join(dir, 'lists.tgz');
+    const r = await exporter().run(name, { destination: out, format: 'xcat' });
+    assert.deepEqual(r.warnings, [`linuximage.otherpkglist: ${join(root, 'custom/install/rh/gone.otherpkgs.pkglist')} is missing; not carried (ask for it with --include to make this an error)`]);
+    const xml = tool('tar', ['xzOf', out, `${name}/manifest.xml`]);
+    assert.match(xml, /<synclists>\/install\/custom\/install\/rh\/lists.synclist<\/synclists>/);
+    assert.doesNotMatch(xml, /otherpkglist/);
+    assert.equal(tool('tar', ['xzOf', out, `${name}/lists.synclist`]), '/etc/hosts -> /etc/hosts\n');
+    await assert.rejects(exporter().run(name, { destination: join(dir, 'lists2.tgz'), format: 'xcat', include: ['otherpkglist'] }), (e: unknown) => e instanceof ImgportError && e.code === 'FILE_MISSING');
   });
 });
 

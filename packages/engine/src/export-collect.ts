@@ -28,6 +28,8 @@ export interface ImageFacts {
 export interface CollectOptions {
   format: BundleFormat;
   include: readonly ListKind[];
+  /** The lists were not asked for (the xcat format carries them by default): a missing file is a warning. */
+  listsByDefault?: boolean;
   extras: readonly string[];
   installRoot: string;
   allow: readonly string[];
@@ -74,7 +76,7 @@ export async function collectFiles(img: ImageFacts, opts: CollectOptions): Promi
   } else {
     await collectBootFiles(img, opts, members, refs);
   }
-  await collectLists(img, opts, members, refs);
+  await collectLists(img, opts, members, refs, warnings);
   refs.extras = await collectExtras(opts.extras, { format: opts.format, installRoot: opts.installRoot, allow: opts.allow }, members, warnings);
   let kits: KitElements = { kits: [], kitrepos: [], kitcomps: [] };
   if (opts.format === 'xcat' && opts.tables) kits = await collectKits(img, opts.tables, opts.installRoot, members, warnings);
@@ -166,7 +168,7 @@ async function requireTree(dir: string): Promise<string> {
 }
 
 /** Asked-for list columns; each may name several comma-separated files. */
-async function collectLists(img: ImageFacts, opts: CollectOptions, members: Members, refs: Collection['refs']): Promise<void> {
+async function collectLists(img: ImageFacts, opts: CollectOptions, members: Members, refs: Collection['refs'], warnings: string[]): Promise<void> {
   for (const kind of LIST_KINDS) {
     if (!opts.include.includes(kind)) continue;
     const column = `${LIST_TABLE[kind]}.${kind}`;
@@ -174,7 +176,15 @@ async function collectLists(img: ImageFacts, opts: CollectOptions, members: Memb
     if (value === undefined) continue;
     const files = value.split(',').map((f) => f.trim()).filter((f) => f !== '');
     const list: FileRef[] = [];
-    for (const f of files) list.push(await fileRef(members, opts, f, column));
+    for (const f of files) {
+      try {
+        list.push(await fileRef(members, opts, f, column));
+      } catch (err) {
+        // As stock imgexport ("Couldn't find file ... Skip."), but the manifest then does not name it either.
+        if (!opts.listsByDefault || !(err instanceof ImgportError) || err.code !== 'FILE_MISSING') throw err;
+        warnings.push(`${column}: ${f} is missing; not carried (ask for it with --include to make this an error)`);
+      }
+    }
     if (list.length > 0) refs.lists[kind] = list;
   }
 }

@@ -47,6 +47,7 @@ export class ExportService {
     const files = await collectFiles(img, {
       format,
       include: includedLists(opts.include, format),
+      listsByDefault: opts.include === undefined,
       extras: opts.extras ?? [],
       installRoot: this.deps.installRoot,
       allow: this.deps.allow ?? [],
