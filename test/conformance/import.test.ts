@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
 import { parseManifestXml, referencedMembers } from '@imgport/format';
 import { ImportService } from '@imgport/engine';
 import { ImgportError } from '@imgport/runtime';
@@ -219,6 +220,27 @@ describe("stock imgexport's ./<imagename>/ layout (shared fixtures)", () => {
         { image: s.name, file: '/var/log/', options: 'persistent' },
       ],
     );
+  });
+
+  test("statelite: a row the node's ALL rows already have (same file and options) is not written again, as stock", async () => {
+    const s = stockDir('statelite.manifest.xml');
+    await tables.deleteImage(s.name);
+    const bundle = join(dir, 'stock-statelite-all.tgz');
+    packOuter(s.dir, bundle, 'tar czf');
+    const db = new Database(join(dir, 'xcatdb', 'litefile.sqlite'));
+    db.prepare('INSERT INTO litefile (image, file, options) VALUES (?, ?, ?)').run('ALL', '/etc/adjtime', 'tmpfs');
+    db.prepare('INSERT INTO litefile (image, file, options) VALUES (?, ?, ?)').run('ALL', '/var/log/', 'tmpfs');
+    db.close();
+    const { service } = world();
+    try {
+      await service.run(bundle);
+      const rows = (await tables.getImage(s.name)).litefile.map((r) => setColumns(r));
+      assert.deepEqual(rows, [{ image: s.name, file: '/var/log/', options: 'persistent' }]);
+    } finally {
+      const clean = new Database(join(dir, 'xcatdb', 'litefile.sqlite'));
+      clean.prepare("DELETE FROM litefile WHERE image = 'ALL'").run();
+      clean.close();
+    }
   });
 
   test('netboot-2.7-flat.manifest.xml with a legacy rootimg.gz (find . | cpio | gzip)', async () => {

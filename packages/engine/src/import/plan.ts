@@ -48,6 +48,8 @@ export interface PlanContext {
   profile?: string;
   /** litefile rows parsed from the bundle's CSV, image column still as exported. */
   litefile: Row[];
+  /** This node's `ALL` litefile rows: a bundle row with the same file and options is not written again (stock imgimport). */
+  sharedLitefile?: Row[];
 }
 
 /**

@@ -12,7 +12,7 @@ export interface RowInputs {
   /** Columns the plan decided (template or rootimgdir), written over carried ones. */
   linux: Row;
   lists: Partial<Record<string, string>>;
-  ctx: Pick<PlanContext, 'installRoot' | 'fromRoot' | 'allow' | 'litefile'>;
+  ctx: Pick<PlanContext, 'installRoot' | 'fromRoot' | 'allow' | 'litefile' | 'sharedLitefile'>;
   warnings: string[];
 }
 
@@ -36,7 +36,8 @@ export function buildRows(m: BundleManifest, r: RowInputs): ImageRows {
   }
   if (m.method === 'install') delete linuximage.rootimgdir;
   // Stock imgimport sets only image, file and options: an empty comments/disable stays NULL.
-  const litefile = r.ctx.litefile.map((row) => ({ ...row, image: r.name, comments: row.comments || null, disable: row.disable || null }));
+  const shared = new Set((r.ctx.sharedLitefile ?? []).map((row) => `${row.file}\0${row.options ?? ''}`));
+  const litefile = r.ctx.litefile.filter((row) => !shared.has(`${row.file}\0${row.options ?? ''}`)).map((row) => ({ ...row, image: r.name, comments: row.comments || null, disable: row.disable || null }));
   return { osimage, linuximage, litefile };
 }
 

@@ -69,6 +69,7 @@ export class ImportService {
         fromRoot: opts.fromRoot ?? '/install',
         allow: this.deps.allow ?? [],
         litefile: litefileRows(bundle),
+        ...(bundle.manifest.flavor === 'xcat' && bundle.manifest.litefile ? { sharedLitefile: await this.deps.tables.litefileRows(['ALL']) } : {}),
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.profile ? { profile: opts.profile } : {}),
       });
