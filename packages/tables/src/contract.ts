@@ -160,6 +160,21 @@ export function storeContract(h: Harness): void {
       });
     });
 
+    test('a store opened before the tables existed sees what another store writes later', async () => {
+      const url = await h.fresh();
+      const early = await openTableStore(url, { create: true });
+      const writer = await openTableStore(url, { create: true });
+      try {
+        assert.deepEqual(await early.getImage('later'), { litefile: [] });
+        await writer.writeImage('later', image('later'));
+        assert.equal((await early.getImage('later')).osimage?.imagename, 'later');
+        assert.deepEqual((await early.listImages()).map((i) => i.osimage.imagename), ['later']);
+      } finally {
+        await early.close();
+        await writer.close();
+      }
+    });
+
     test('unknown column: BAD_REQUEST naming column and table, nothing written', async () => {
       await using(async (s) => {
         const bad = { ...image('x'), linuximage: { rootimgdir: '/r', kernelopts: 'quiet' } };

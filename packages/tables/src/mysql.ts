@@ -21,10 +21,15 @@ export async function openMysqlStore(target: MysqlTarget, opts: { create?: boole
   const conn = { host: target.host, port: target.port, user: target.user, password: target.password, connectTimeout: 10_000 };
   // Nothing is created until the first write: a missing database reads as empty until then.
   if (opts.create && !(await databaseExists(conn, target))) {
-    return new EmptyUntilWritten(target.description, async () => {
-      await ensureDatabase(conn, target);
-      return openPool(target, conn);
-    });
+    return new EmptyUntilWritten(
+      target.description,
+      () => databaseExists(conn, target),
+      () => openPool(target, conn),
+      async () => {
+        await ensureDatabase(conn, target);
+        return openPool(target, conn);
+      },
+    );
   }
   return openPool(target, conn);
 }
@@ -130,6 +135,17 @@ class MysqlStore implements TableStore {
     this.stmts = new Statements('mysql', present, (t) => quoteIdent('mysql', t));
   }
 
+  /** Another process may have created a missing table since: look again (only while some are missing). */
+  private async refresh(): Promise<void> {
+    if (this.missing.size === 0) return;
+    const { present, missing } = await readTables(this.pool, this.description).catch((err: unknown) => {
+      throw fromMysqlError(err, { db: this.description });
+    });
+    this.present = present;
+    this.missing = missing;
+    this.stmts = new Statements('mysql', present, (t) => quoteIdent('mysql', t));
+  }
+
   private async createMissing(): Promise<void> {
     if (this.missing.size === 0) return;
     const { present, missing } = await createTables(this.pool, this.description, this.missing);
@@ -184,6 +200,7 @@ class MysqlStore implements TableStore {
   }
 
   async getImage(name: string) {
+    await this.refresh();
     // One transaction: InnoDB reads all three tables from one snapshot.
     return this.tx(async (run) =>
       assembleImage(
@@ -195,6 +212,7 @@ class MysqlStore implements TableStore {
   }
 
   async litefileRows(images: readonly string[]) {
+    await this.refresh();
     return this.tx(async (run) => {
       const per: RawRows[] = [];
       for (const i of images) per.push(await run('litefile', this.stmts.selectImage('litefile'), [i]));
@@ -203,10 +221,12 @@ class MysqlStore implements TableStore {
   }
 
   async kitRows(table: KitTableName, column: string, value: string) {
+    await this.refresh();
     return this.tx(async (run) => assembleKitRows(table, await run(table, this.stmts.selectWhere(table, column), [value])));
   }
 
   async listImages(filter?: ImageFilter) {
+    await this.refresh();
     return this.tx(async (run) =>
       assembleList(
         await run('osimage', this.stmts.selectAll('osimage'), []),
@@ -222,6 +242,7 @@ class MysqlStore implements TableStore {
   }
 
   async deleteImage(name: string) {
+    await this.refresh();
     await this.runSteps(deleteSteps(this.stmts, name));
   }
 
@@ -249,8 +270,25 @@ class EmptyUntilWritten implements TableStore {
 
   constructor(
     readonly description: string,
+    private readonly exists: () => Promise<boolean>,
+    private readonly openExisting: () => Promise<TableStore>,
     private readonly open: () => Promise<TableStore>,
   ) {}
+
+  /** The real store once the database exists (another process may have created it since). */
+  private async existing(): Promise<TableStore | undefined> {
+    this.check();
+    if (!this.full && (await this.exists())) this.remember(this.openExisting());
+    return this.full;
+  }
+
+  private remember(p: Promise<TableStore>): Promise<TableStore> {
+    this.full = p.catch((err: unknown) => {
+      this.full = undefined;
+      throw err;
+    });
+    return this.full;
+  }
 
   private check(): void {
     if (this.closed) throw new ImgportError('DB_UNAVAILABLE', `database ${this.description} unavailable: the store is closed`);
@@ -258,31 +296,27 @@ class EmptyUntilWritten implements TableStore {
 
   private store(): Promise<TableStore> {
     this.check();
-    this.full ??= this.open().catch((err: unknown) => {
-      this.full = undefined;
-      throw err;
-    });
-    return this.full;
+    return this.full ?? this.remember(this.open());
   }
 
   async getImage(name: string) {
-    this.check();
-    return this.full ? (await this.full).getImage(name) : { litefile: [] };
+    const s = await this.existing();
+    return s ? s.getImage(name) : { litefile: [] };
   }
 
   async litefileRows(images: readonly string[]) {
-    this.check();
-    return this.full ? (await this.full).litefileRows(images) : [];
+    const s = await this.existing();
+    return s ? s.litefileRows(images) : [];
   }
 
   async kitRows(table: KitTableName, column: string, value: string) {
-    this.check();
-    return this.full ? (await this.full).kitRows(table, column, value) : [];
+    const s = await this.existing();
+    return s ? s.kitRows(table, column, value) : [];
   }
 
   async listImages(filter?: ImageFilter) {
-    this.check();
-    return this.full ? (await this.full).listImages(filter) : [];
+    const s = await this.existing();
+    return s ? s.listImages(filter) : [];
   }
 
   async writeImage(name: string, rec: ImageRows) {
@@ -290,13 +324,11 @@ class EmptyUntilWritten implements TableStore {
   }
 
   async deleteImage(name: string) {
-    this.check();
-    if (this.full) await (await this.full).deleteImage(name);
+    await (await this.existing())?.deleteImage(name);
   }
 
   async ping() {
-    this.check();
-    if (this.full) await (await this.full).ping();
+    await (await this.existing())?.ping();
   }
 
   async close() {
