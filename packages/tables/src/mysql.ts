@@ -146,12 +146,24 @@ class MysqlStore implements TableStore {
     this.stmts = new Statements('mysql', present, (t) => quoteIdent('mysql', t));
   }
 
+  private creating: Promise<void> | undefined;
+
+  /** Once, however many writes start together: concurrent DDL would only contend with itself. */
   private async createMissing(): Promise<void> {
     if (this.missing.size === 0) return;
-    const { present, missing } = await createTables(this.pool, this.description, this.missing);
-    this.present = present;
-    this.missing = missing;
-    this.stmts = new Statements('mysql', present, (t) => quoteIdent('mysql', t));
+    this.creating ??= createTables(this.pool, this.description, this.missing).then(
+      ({ present, missing }) => {
+        this.present = present;
+        this.missing = missing;
+        this.stmts = new Statements('mysql', present, (t) => quoteIdent('mysql', t));
+        this.creating = undefined;
+      },
+      (err: unknown) => {
+        this.creating = undefined;
+        throw err;
+      },
+    );
+    await this.creating;
   }
 
   /**
