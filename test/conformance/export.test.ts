@@ -226,7 +226,10 @@ describe('native format read by the standard tools', () => {
     assert.deepEqual(names(tool('cpio', ['-t', '--quiet', '-F', cpio])), Object.keys(listing(join(img, 'rootimg'))).sort());
     const unpacked = fresh(join(dir, 'cpio-i'));
     tool('cpio', ['-idm', '--quiet', '-F', cpio], unpacked);
-    assert.deepEqual(listing(unpacked), listing(join(img, 'rootimg')));
+    // GNU cpio -m does not set a symlink's own mtime: compare those without it.
+    const noLinkTimes = (l: ReturnType<typeof listing>) =>
+      Object.fromEntries(Object.entries(l).map(([k, e]) => [k, e.type === 'symlink' ? { ...e, mtime: 0 } : e]));
+    assert.deepEqual(noLinkTimes(listing(unpacked)), noLinkTimes(listing(join(img, 'rootimg'))));
     assert.match(readFileSync(join(x, 'manifest.cfg'), 'utf8'), /^linuximage\.rootimgdir \/install\/netboot\/rhels8\.5\.0\/x86_64\/nbc$/m);
   });
 
