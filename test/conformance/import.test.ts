@@ -108,6 +108,40 @@ describe('outer bundles packed with tar -C dir . (first member "./")', () => {
     });
   }
 
+  test('tar --xattrs --format=posix root image: a user xattr set with setfattr arrives', async () => {
+    const tree = fresh(join(dir, 'xattr-src'));
+    makeRootTree(tree, 2);
+    tool('setfattr', ['-n', 'user.imgport', '-v', 'kept', join(tree, 'etc/hostname')]);
+    const name = `conf-${n}-xattr`;
+    const d = fresh(join(dir, `stage-${name}`));
+    writeFileSync(join(d, 'manifest.cfg'), [`name ${name}`, 'os rhels8.5.0', 'arch x86_64', 'profile xattr', 'method netboot', 'kernel kernel', 'initrd initrd-stateless.gz', 'rootimg rootimg.tar.xz', ''].join('\n'));
+    writeFileSync(join(d, 'kernel'), 'vmlinuz\n');
+    writeFileSync(join(d, 'initrd-stateless.gz'), gzipSync('initrd'));
+    packRoot(tree, join(d, 'rootimg.tar.xz'), 'tar-xz-posix-xattrs');
+    writeSha256Sums(d);
+    const bundle = join(dir, `${name}.tar`);
+    packOuter(d, bundle, 'tar --xattrs --format=posix czf');
+    const { root, service } = world();
+    await service.run(bundle);
+    const img = join(root, 'netboot/rhels8.5.0/x86_64/xattr/rootimg');
+    assert.deepEqual(listing(img), listing(tree));
+    assert.equal(tool('getfattr', ['--only-values', '-n', 'user.imgport', join(img, 'etc/hostname')]), 'kept');
+  });
+
+  test('absolute names (tar -P) and a symlink member stay refused', async () => {
+    const d = nativeDir(`conf-${n}-abs`, 'cpio|gzip');
+    const abs = join(dir, 'abs.tgz');
+    pipe('cd "$1"; tar czPf "$2" --transform="s,^./kernel,/tmp/kernel," .', d, abs);
+    assert.match(tool('tar', ['tzPf', abs]), /^\/tmp\/kernel$/m);
+    const link = join(dir, 'link.tgz');
+    pipe('cd "$1"; ln -s /etc/passwd evil; tar czf "$2" .', d, link);
+    for (const [bundle, code] of [[abs, 'UNSAFE_PATH'], [link, 'BUNDLE_INVALID']] as const) {
+      const { root, service } = world();
+      await assert.rejects(service.run(bundle), (e: unknown) => e instanceof ImgportError && e.code === code, bundle);
+      assert.deepEqual(paths(root), []);
+    }
+  });
+
   test('unsafe names stay refused when packed the same way', async () => {
     const d = nativeDir(`conf-${n}-bad`, 'cpio|gzip');
     const bundle = join(dir, 'evil.tgz');
