@@ -70,7 +70,7 @@ describe('xcatexport', () => {
     assert.match(r.stdout, new RegExp(`bundle: ${join(dir, NAME)}\\.tgz \\([\\d.]+ KiB, sha256 [0-9a-f]{64}\\)`));
   });
 
-  test('--format xcat writes <name>/manifest.xml, which imports with --from-root', async (t) => {
+  test('--format xcat writes <name>/manifest.xml, which imports on a node with another install root, no flag', async (t) => {
     const w = await imported(t);
     const out = join(w.dir, 'xcat.tgz');
     const r = await run('xcatexport', [NAME, out, '--format', 'xcat'], w.env);
@@ -78,10 +78,12 @@ describe('xcatexport', () => {
     const { stdout } = await exec('tar', ['tzf', out]);
     assert.ok(stdout.split('\n').includes(`${NAME}/manifest.xml`), stdout);
 
-    // Its paths are absolute on the exporting node; --from-root maps them onto this install root.
+    // Its paths spell the install directory /install/, as xCAT does; each node maps it onto its own root.
+    const xml = (await exec('tar', ['xzOf', out, `${NAME}/manifest.xml`])).stdout;
+    assert.ok(xml.includes('<rootimgdir>/install/netboot/') && !xml.includes(w.installRoot), xml);
     const other = world();
     t.after(other.cleanup);
-    const back = await run('xcatimport', [out, '--from-root', w.installRoot, '--json'], other.env);
+    const back = await run('xcatimport', [out, '--json'], other.env);
     assert.equal(back.code, 0, back.stderr);
     assertImageFiles(other, v1);
   });

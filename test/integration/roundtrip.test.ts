@@ -76,8 +76,8 @@ for (const backend of BACKENDS) {
           extras: [`${a.root}/postscripts/setup.sh:postscripts`],
         });
         assert.equal(exported.path, out);
-        // xCAT bundles carry absolute paths of the exporting node: its install root is --from-root.
-        await new ImportService({ tables: b.tables, installRoot: b.root, dataDir: b.data }).run(out, c.format === 'xcat' ? { fromRoot: a.root } : {});
+        // Both nodes have their own install root, neither /install: bundles spell it /install/, no flag needed.
+        await new ImportService({ tables: b.tables, installRoot: b.root, dataDir: b.data }).run(out);
 
         const ra = await a.tables.getImage(name);
         const rb = await b.tables.getImage(name);

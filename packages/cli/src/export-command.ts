@@ -19,7 +19,7 @@ export function defineExport(cmd: Command, cli: Cli): Command {
     .argument('[destination]', 'bundle file or directory (default ./<image>.tgz)')
     .option('-e, --extra <src[:destdir]>', 'also carry SRC, to be placed in DESTDIR on import (repeatable)', collect, [])
     .addOption(new Option('--format <format>', 'bundle format').choices(['native', 'xcat']).default('native'))
-    .option('--include <list>', `optional list files to carry: all, or a comma list of ${LIST_KINDS.join(', ')}`, parseInclude);
+    .option('--include <list>', `list files to carry (native: none by default; xcat: all by default): all, or a comma list of ${LIST_KINDS.join(', ')}`, parseInclude);
   return withCommonFlags(cmd).action(async (image: string, destination: string | undefined, flags: ExportFlags) => {
     cli.exit = await execute(cli, flags, {
       inline: async (s, ui) => {

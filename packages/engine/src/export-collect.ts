@@ -5,10 +5,11 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { formatLitefileCsv, LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type FileRef, type ListKind, type LitefileRow, type Method } from '@imgport/format';
+import { formatLitefileCsv, toBundlePath, LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type FileRef, type ListKind, type LitefileRow, type Method } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
-import type { ImageRows, Row } from '@imgport/tables';
+import type { ImageRows, Row, TableStore } from '@imgport/tables';
 import { collectExtras } from './export-extras.js';
+import { collectKits, kitComponentsOf, type KitElements } from './export-kits.js';
 import { Members, type Payload } from './export-members.js';
 import { initrdName, ROOTIMG_ARCHIVES } from './layout.js';
 
@@ -27,9 +28,13 @@ export interface ImageFacts {
 export interface CollectOptions {
   format: BundleFormat;
   include: readonly ListKind[];
+  /** The lists were not asked for (the xcat format carries them by default): a missing file is a warning. */
+  listsByDefault?: boolean;
   extras: readonly string[];
   installRoot: string;
   allow: readonly string[];
+  /** Where the kit rows are read from (xcat format). */
+  tables?: TableStore;
 }
 
 /** The manifest's file references, and the payload members behind them in bundle order. */
@@ -37,6 +42,7 @@ export interface Collection {
   refs: Pick<BundleManifest, 'template' | 'kernel' | 'initrd' | 'rootimg' | 'rootimgtree' | 'litefile' | 'lists' | 'extras'>;
   payload: Payload[];
   warnings: string[];
+  kits: KitElements;
 }
 
 /** A column's value, or undefined when NULL or empty (xCAT stores both). */
@@ -70,14 +76,19 @@ export async function collectFiles(img: ImageFacts, opts: CollectOptions): Promi
   } else {
     await collectBootFiles(img, opts, members, refs);
   }
-  await collectLists(img, opts, members, refs);
+  await collectLists(img, opts, members, refs, warnings);
   refs.extras = await collectExtras(opts.extras, { format: opts.format, installRoot: opts.installRoot, allow: opts.allow }, members, warnings);
+  let kits: KitElements = { kits: [], kitrepos: [], kitcomps: [] };
+  if (opts.format === 'xcat' && opts.tables) kits = await collectKits(img, opts.tables, opts.installRoot, members, warnings);
+  else if (kitComponentsOf(img).length > 0) {
+    warnings.push(`osimage.kitcomponents names kits; the native format does not carry them (export with --format xcat to carry the kits)`);
+  }
   for (const kind of LIST_KINDS) {
     if (!opts.include.includes(kind) && columnValue(img.rows[LIST_TABLE[kind]], kind) !== undefined) {
       warnings.push(`${LIST_TABLE[kind]}.${kind} not exported: its files are carried only when included`);
     }
   }
-  return { refs, payload: members.items, warnings };
+  return { refs, payload: members.items, warnings, kits };
 }
 
 function requireColumn(img: ImageFacts, table: 'osimage' | 'linuximage', column: string): string {
@@ -102,12 +113,12 @@ async function requireFile(path: string, column: string, installRoot: string): P
 async function fileRef(members: Members, opts: CollectOptions, path: string, column: string, precompressed = false): Promise<FileRef> {
   const abs = await requireFile(path, column, opts.installRoot);
   const member = members.addFile(basename(abs), abs, column, precompressed);
-  return ref(opts.format, member, abs);
+  return ref(opts, member, abs);
 }
 
-/** Native manifests name members only; xCAT ones name the file's path on this node. */
-function ref(format: BundleFormat, member: string, origin: string): FileRef {
-  return format === 'xcat' ? { member, origin } : { member };
+/** Native manifests name members only; xCAT ones name the file's path, in the bundle's /install/ spelling. */
+function ref(opts: Pick<CollectOptions, 'format' | 'installRoot'>, member: string, origin: string): FileRef {
+  return opts.format === 'xcat' ? { member, origin: toBundlePath(origin, opts.installRoot) } : { member };
 }
 
 async function collectBootFiles(img: ImageFacts, opts: CollectOptions, members: Members, refs: Collection['refs']): Promise<void> {
@@ -117,13 +128,13 @@ async function collectBootFiles(img: ImageFacts, opts: CollectOptions, members: 
   if (img.method === 'statelite' && opts.format === 'xcat') {
     // Stock imgimport requires rootimgtree.gz for statelite and expands it into rootimgdir.
     const tree = await requireTree(dir);
-    refs.rootimgtree = ref('xcat', members.addPack('rootimgtree.gz', { tree, layout: 'rootimgtree' }, 'linuximage.rootimgdir'), join(dir, 'rootimgtree.gz'));
+    refs.rootimgtree = ref(opts, members.addPack('rootimgtree.gz', { tree, layout: 'rootimgtree' }, 'linuximage.rootimgdir'), join(dir, 'rootimgtree.gz'));
   } else {
     refs.rootimg = await rootImage(dir, opts, members);
   }
   if (img.method === 'statelite') {
-    const csv = formatLitefileCsv(img.rows.litefile.map((r) => litefileRow(img.name, r)));
-    refs.litefile = ref(opts.format, members.addData('litefile.csv', csv, 'litefile'), join(dir, 'litefile.csv'));
+    const csv = formatLitefileCsv(img.rows.litefile.filter((r) => r.file).map((r) => litefileRow(img.name, r, opts.format)));
+    refs.litefile = ref(opts, members.addData('litefile.csv', csv, 'litefile'), join(dir, 'litefile.csv'));
   }
 }
 
@@ -134,10 +145,12 @@ async function rootImage(dir: string, opts: CollectOptions, members: Members): P
     if (st?.isFile()) return fileRef(members, opts, join(dir, name), 'linuximage.rootimgdir', true);
   }
   const tree = await requireTree(dir);
-  return ref(opts.format, members.addPack('rootimg.cpio.gz', { tree, layout: 'cpio' }, 'linuximage.rootimgdir'), join(dir, 'rootimg.cpio.gz'));
+  return ref(opts, members.addPack('rootimg.cpio.gz', { tree, layout: 'cpio' }, 'linuximage.rootimgdir'), join(dir, 'rootimg.cpio.gz'));
 }
 
-function litefileRow(image: string, r: Row): LitefileRow {
+/** xCAT bundles: as stock imgexport prints them, options defaulting to tmpfs, no comments or disable. */
+function litefileRow(image: string, r: Row, format: BundleFormat): LitefileRow {
+  if (format === 'xcat') return { image, file: r.file ?? '', options: r.options || 'tmpfs', comments: '', disable: '' };
   return { image, file: r.file ?? '', options: r.options ?? '', comments: r.comments ?? '', disable: r.disable ?? '' };
 }
 
@@ -155,7 +168,7 @@ async function requireTree(dir: string): Promise<string> {
 }
 
 /** Asked-for list columns; each may name several comma-separated files. */
-async function collectLists(img: ImageFacts, opts: CollectOptions, members: Members, refs: Collection['refs']): Promise<void> {
+async function collectLists(img: ImageFacts, opts: CollectOptions, members: Members, refs: Collection['refs'], warnings: string[]): Promise<void> {
   for (const kind of LIST_KINDS) {
     if (!opts.include.includes(kind)) continue;
     const column = `${LIST_TABLE[kind]}.${kind}`;
@@ -163,7 +176,15 @@ async function collectLists(img: ImageFacts, opts: CollectOptions, members: Memb
     if (value === undefined) continue;
     const files = value.split(',').map((f) => f.trim()).filter((f) => f !== '');
     const list: FileRef[] = [];
-    for (const f of files) list.push(await fileRef(members, opts, f, column));
+    for (const f of files) {
+      try {
+        list.push(await fileRef(members, opts, f, column));
+      } catch (err) {
+        // As stock imgexport ("Couldn't find file ... Skip."), but the manifest then does not name it either.
+        if (!opts.listsByDefault || !(err instanceof ImgportError) || err.code !== 'FILE_MISSING') throw err;
+        warnings.push(`${column}: ${f} is missing; not carried (ask for it with --include to make this an error)`);
+      }
+    }
     if (list.length > 0) refs.lists[kind] = list;
   }
 }

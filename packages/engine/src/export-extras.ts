@@ -7,7 +7,7 @@
  */
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { isInside, xcatExtraDirMember, xcatExtraFileMember, type ExtraRef } from '@imgport/format';
+import { fromBundlePath, isInside, toBundlePath, xcatExtraDirMember, xcatExtraFileMember, type ExtraRef } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import type { Members } from './export-members.js';
 
@@ -28,7 +28,7 @@ export async function collectExtras(specs: readonly string[], opts: ExtrasOption
   const refs: ExtraRef[] = [];
   for (const spec of specs) {
     const extra = await checkExtra(spec, opts);
-    const member = memberName(extra, opts.format);
+    const member = memberName(extra, opts);
     if (extra.isDir) await addTree(members, extra.src, member, spec, warnings);
     else members.addFile(member, await realpath(extra.src), `extra ${spec}`);
     refs.push(extraRef(extra, opts));
@@ -41,7 +41,8 @@ async function checkExtra(spec: string, opts: ExtrasOptions): Promise<Extra> {
   const rawSrc = colon < 0 ? spec : spec.slice(0, colon);
   const rawDest = colon < 0 ? '' : spec.slice(colon + 1);
   if (rawSrc === '') throw new ImgportError('BAD_REQUEST', `extra "${spec}": expected SRC[:DESTDIR]`, { where: 'extra' });
-  const src = resolve(rawSrc);
+  // `/install/...` is xCAT's spelling of the install directory, whatever this node's root is.
+  const src = fromBundlePath(resolve(rawSrc), opts.installRoot, opts.allow);
   // The one place a symlink is followed: the operator named SRC, and we check where it really is.
   const st = await stat(src).catch(() => undefined);
   if (!st || !(st.isFile() || st.isDirectory())) {
@@ -49,7 +50,7 @@ async function checkExtra(spec: string, opts: ExtrasOptions): Promise<Extra> {
   }
   const real = await realpath(src);
   // SPEC §4: a relative DESTDIR is relative to the install root, not to the current directory.
-  const destDir = rawDest === '' ? dirname(src) : resolve(opts.installRoot, rawDest);
+  const destDir = rawDest === '' ? dirname(src) : fromBundlePath(resolve(opts.installRoot, rawDest), opts.installRoot, opts.allow);
   if (!(await permitted(real, opts))) {
     throw new ImgportError('UNSAFE_PATH', `extra ${spec}: ${real} is outside the install root (${opts.installRoot}) and the allow-list`, { where: 'extra' });
   }
@@ -75,8 +76,9 @@ async function permitted(path: string, opts: ExtrasOptions): Promise<boolean> {
  * `extra/<its absolute path>`, which is where stock imgimport looks for them (imgport.pm
  * make_bundle / moveExtra).
  */
-function memberName(extra: Extra, format: 'native' | 'xcat'): string {
-  if (format === 'xcat') return extra.isDir ? xcatExtraDirMember(extra.src) : xcatExtraFileMember(extra.src);
+function memberName(extra: Extra, opts: ExtrasOptions): string {
+  const src = toBundlePath(extra.src, opts.installRoot);
+  if (opts.format === 'xcat') return extra.isDir ? xcatExtraDirMember(src) : xcatExtraFileMember(src);
   return `extra/${basename(extra.src)}`;
 }
 
@@ -90,7 +92,8 @@ function extraRef(extra: Extra, opts: ExtrasOptions): ExtraRef {
   if (opts.format === 'xcat') {
     // The model's xCAT convention: member is the file form, origin tells where a directory sits.
     const dest = extra.isDir ? join(extra.destDir, basename(extra.src)) : extra.destDir;
-    return { member: xcatExtraFileMember(extra.src), origin: extra.src, dest };
+    const src = toBundlePath(extra.src, opts.installRoot);
+    return { member: xcatExtraFileMember(src), origin: src, dest: toBundlePath(dest, opts.installRoot) };
   }
   const root = resolve(opts.installRoot);
   const dest = isInside(root, extra.destDir) ? relative(root, extra.destDir) || '.' : extra.destDir;
@@ -98,7 +101,7 @@ function extraRef(extra: Extra, opts: ExtrasOptions): ExtraRef {
 }
 
 /** Walks a directory without following symlinks; what a bundle cannot carry is reported, not followed. */
-async function addTree(members: Members, dir: string, member: string, spec: string, warnings: string[]): Promise<void> {
+export async function addTree(members: Members, dir: string, member: string, spec: string, warnings: string[]): Promise<void> {
   const st = await lstat(dir);
   members.addDir(member, st.mode & 0o7777, st.mtime, `extra ${spec}`);
   const names = (await readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));

@@ -4,11 +4,12 @@
  * in the carried records. The serializers render it as manifest.cfg or manifest.xml.
  */
 import { COLUMNS } from '@imgport/tables';
-import { isCarriedColumn, serializeManifestCfg, serializeManifestXml, type BundleManifest } from '@imgport/format';
+import { isCarriedColumn, mapPathList, PATH_COLUMNS, serializeManifestCfg, serializeManifestXml, toBundlePath, type BundleManifest } from '@imgport/format';
 import type { BundleFormat, Collection, ImageFacts } from './export-collect.js';
 import { columnValue } from './export-collect.js';
 
-export function buildManifest(img: ImageFacts, files: Collection, format: BundleFormat): BundleManifest {
+/** `installRoot`: this node's, mapped to the bundles' `/install/` in every path column carried. */
+export function buildManifest(img: ImageFacts, files: Collection, format: BundleFormat, installRoot: string): BundleManifest {
   const m: BundleManifest = {
     format: 1,
     flavor: format,
@@ -19,11 +20,11 @@ export function buildManifest(img: ImageFacts, files: Collection, format: Bundle
     method: img.method,
     lists: files.refs.lists,
     extras: files.refs.extras,
-    osimage: carried(img, 'osimage'),
-    linuximage: carried(img, 'linuximage'),
-    kits: [],
-    kitrepos: [],
-    kitcomps: [],
+    osimage: carried(img, 'osimage', installRoot),
+    linuximage: carried(img, 'linuximage', installRoot),
+    kits: files.kits.kits,
+    kitrepos: files.kits.kitrepos,
+    kitcomps: files.kits.kitcomps,
   };
   // xCAT's imgexport marks every diskful image: its packages come from the OS media (copycds).
   if (img.method === 'install') m.media = 'required';
@@ -34,11 +35,12 @@ export function buildManifest(img: ImageFacts, files: Collection, format: Bundle
   return m;
 }
 
-function carried(img: ImageFacts, table: 'osimage' | 'linuximage'): Record<string, string> {
+function carried(img: ImageFacts, table: 'osimage' | 'linuximage', installRoot: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const column of COLUMNS[table]) {
     const v = columnValue(img.rows[table], column);
-    if (v !== undefined && isCarriedColumn(table, column)) out[column] = v;
+    if (v === undefined || !isCarriedColumn(table, column)) continue;
+    out[column] = PATH_COLUMNS.has(column) ? mapPathList(v, (p) => toBundlePath(p, installRoot)) : v;
   }
   return out;
 }

@@ -99,7 +99,8 @@ for (const makeBackend of BACKENDS) {
           kernel: { member: 'kernel' },
           initrd: { member: 'initrd-stateless.gz' },
           rootimg: { member: 'rootimg.cpio.gz' },
-          linuximage: { rootimgdir: img.rootimgdir, kernelver: '4.18.0-348.el8.x86_64', nodebootif: 'eth0' },
+          // Bundles spell the install root as xCAT does, whatever this node's root is.
+          linuximage: { rootimgdir: '/install/netboot/rhels8.5.0/x86_64/nbarch', kernelver: '4.18.0-348.el8.x86_64', nodebootif: 'eth0' },
         }),
       );
     });
@@ -137,7 +138,8 @@ for (const makeBackend of BACKENDS) {
       await writeFile(join(tools, 'sub', 'b'), 'b\n');
       await symlink('a.sh', join(tools, 'link'));
       const res = await exporter.run('xnb', { destination: join(w.out, 'xnb.tgz'), format: 'xcat', extras: [tools] });
-      const toolsMember = `extra${tools}`;
+      const toolsMember = 'extra/install/custom/files/tools';
+      const xdir = '/install/netboot/rhels8.5.0/x86_64/xnb';
       assert.deepEqual(await tarList(res.path), [
         'xnb/', 'xnb/manifest.xml', 'xnb/kernel', 'xnb/initrd-stateless.gz', 'xnb/rootimg.cpio.gz',
         'xnb/extra/', `xnb/${toolsMember}/`, `xnb/${toolsMember}/a.sh`, `xnb/${toolsMember}/sub/`, `xnb/${toolsMember}/sub/b`, 'xnb/SHA256SUMS',
@@ -147,14 +149,15 @@ for (const makeBackend of BACKENDS) {
       const dir = await extract(res.path, join(w.base, 'x-xnb'));
       await run('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: join(dir, 'xnb') });
       const xml = await readFile(join(dir, 'xnb', 'manifest.xml'), 'utf8');
-      assert.ok(xml.includes(`<kernel>${img.rootimgdir}/kernel</kernel>`), xml);
+      assert.ok(xml.includes(`<kernel>${xdir}/kernel</kernel>`), xml);
       const m = parseManifestXml(xml);
       assert.deepEqual([m.name, m.method, m.flavor], ['xnb', 'netboot', 'xcat']);
-      assert.deepEqual(m.kernel, { member: 'kernel', origin: join(img.rootimgdir, 'kernel') });
-      assert.deepEqual(m.initrd, { member: 'initrd-stateless.gz', origin: join(img.rootimgdir, 'initrd-stateless.gz') });
-      assert.deepEqual(m.rootimg, { member: 'rootimg.cpio.gz', origin: join(img.rootimgdir, 'rootimg.cpio.gz') });
-      assert.deepEqual(m.extras, [{ member: 'extra/tools', origin: tools, dest: tools }]);
-      assert.equal(m.linuximage.rootimgdir, img.rootimgdir);
+      assert.deepEqual(m.kernel, { member: 'kernel', origin: join(xdir, 'kernel') });
+      assert.deepEqual(m.initrd, { member: 'initrd-stateless.gz', origin: join(xdir, 'initrd-stateless.gz') });
+      assert.deepEqual(m.rootimg, { member: 'rootimg.cpio.gz', origin: join(xdir, 'rootimg.cpio.gz') });
+      assert.deepEqual(m.extras, [{ member: 'extra/tools', origin: '/install/custom/files/tools', dest: '/install/custom/files/tools' }]);
+      assert.equal(m.linuximage.rootimgdir, xdir);
+      assert.ok(img.rootimgdir.endsWith(xdir) && img.rootimgdir !== xdir, 'the test node has its own install root');
     });
 
     test('xcat statelite: rootimgtree.gz holds rootimg/ as stock imgimport unpacks it (links kept)', async () => {
@@ -168,8 +171,9 @@ for (const makeBackend of BACKENDS) {
       const tree = join(dir, 'xlite', 'rootimgtree.gz');
       assert.deepEqual(await cpioList(tree), img.tree.map((n) => (n === '.' ? 'rootimg' : `rootimg/${n}`)).sort());
       const m = parseManifestXml(await readFile(join(dir, 'xlite', 'manifest.xml'), 'utf8'));
-      assert.deepEqual(m.rootimgtree, { member: 'rootimgtree.gz', origin: join(img.rootimgdir, 'rootimgtree.gz') });
-      assert.deepEqual(m.litefile, { member: 'litefile.csv', origin: join(img.rootimgdir, 'litefile.csv') });
+      const xdir = '/install/netboot/rhels8.5.0/x86_64/xlite';
+      assert.deepEqual(m.rootimgtree, { member: 'rootimgtree.gz', origin: join(xdir, 'rootimgtree.gz') });
+      assert.deepEqual(m.litefile, { member: 'litefile.csv', origin: join(xdir, 'litefile.csv') });
       // What stock imgimport does with it: zcat | cpio -idum in rootimgdir.
       const unpack = join(w.base, 'unpack-xlite');
       await mkdir(unpack);

@@ -42,14 +42,16 @@ export class ExportService {
   private async export(run: Run): Promise<ExportResult> {
     const { image, format, opts, report } = run;
     const dest = await resolveDestination(image, opts.destination);
-    const img = imageFacts(image, await this.loadRows(image));
+    const img = imageFacts(image, await this.loadRows(image, format));
     report('collect', 0, 0, true);
     const files = await collectFiles(img, {
       format,
-      include: includedLists(opts.include),
+      include: includedLists(opts.include, format),
+      listsByDefault: opts.include === undefined,
       extras: opts.extras ?? [],
       installRoot: this.deps.installRoot,
       allow: this.deps.allow ?? [],
+      tables: this.deps.tables,
     });
     opts.signal?.throwIfAborted();
     const written = await this.packAndWrite(run, img, files, dest);
@@ -69,11 +71,18 @@ export class ExportService {
   }
 
   /** Both rows are required: an image missing from either table cannot be rebuilt elsewhere. */
-  private async loadRows(image: string): Promise<ImageRows> {
+  private async loadRows(image: string, format: BundleFormat): Promise<ImageRows> {
     const rec = await this.deps.tables.getImage(image);
     if (!rec.osimage) throw notFound(image, 'osimage');
     if (!rec.linuximage) throw notFound(image, 'linuximage');
-    return { osimage: rec.osimage, linuximage: rec.linuximage, litefile: rec.litefile };
+    let litefile = rec.litefile;
+    if (format === 'xcat' && rec.osimage.provmethod === 'statelite') {
+      // As stock imgexport: the rows filed under no image, then ALL's (or the image's groups'),
+      // then the image's own, all written under the image's name.
+      const groups = rec.osimage.groups;
+      litefile = [...(await this.deps.tables.litefileRows(['', groups ? groups : 'ALL'])), ...litefile];
+    }
+    return { osimage: rec.osimage, linuximage: rec.linuximage, litefile };
   }
 
   private async packAndWrite(run: Run, img: ImageFacts, files: Collection, dest: Destination) {
@@ -81,7 +90,7 @@ export class ExportService {
     const signal = opts.signal ? { signal: opts.signal } : {};
     const packed = await packPayload(files.payload, dest, { ...signal, onProgress: (p) => report('pack', p.bytesIn, 0) });
     try {
-      const entries = bundleEntries(format, renderManifest(buildManifest(img, files, format)), packed.entries);
+      const entries = bundleEntries(format, renderManifest(buildManifest(img, files, format, this.deps.installRoot)), packed.entries);
       const prefix = format === 'xcat' ? `${img.name}/` : '';
       const total = await fileBytes(entries);
       report('write', 0, total, true);
@@ -125,8 +134,9 @@ function checkFormat(format: ExportOptions['format']): BundleFormat {
   throw new ImgportError('BAD_REQUEST', `unknown bundle format "${String(format)}" (expected native or xcat)`, { where: 'format' });
 }
 
-function includedLists(include: ExportOptions['include']): ListKind[] {
-  if (include === undefined) return [];
+/** Native bundles carry list files only when asked; xCAT ones carry them all, as stock imgexport does. */
+function includedLists(include: ExportOptions['include'], format: BundleFormat): ListKind[] {
+  if (include === undefined) return format === 'xcat' ? [...LIST_KINDS] : [];
   if (include === 'all') return [...LIST_KINDS];
   for (const kind of include) {
     if (!(LIST_KINDS as readonly string[]).includes(kind)) {

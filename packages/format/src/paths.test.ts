@@ -4,6 +4,10 @@ import { ImgportError } from '@imgport/runtime';
 import {
   customPlacement,
   isInside,
+  isRootMemberName,
+  fromBundlePath,
+  mapPathList,
+  toBundlePath,
   normalizeAbsolutePath,
   normalizeDestDir,
   normalizeFileMember,
@@ -155,4 +159,29 @@ test('customPlacement: <root>/custom/<install|netboot>/<platform>/<basename>', (
   rejects(() => customPlacement('/i', 'install', 'rh', 'a/b.tmpl'), 'UNSAFE_PATH', '"a/b.tmpl"');
   rejects(() => customPlacement('/i', 'install', 'rh', '..'), 'UNSAFE_PATH', '".."');
   rejects(() => customPlacement('/i', 'install', '../x', 'a'), 'MANIFEST_INVALID', 'os or platform', '"../x"');
+});
+
+test('isRootMemberName: only ".", "./" and the like name the archive top; "/", "..", NUL never do', () => {
+  for (const ok of ['.', './', './/', '././']) assert.equal(isRootMemberName(ok), true, ok);
+  for (const no of ['', '/', '/.', '..', './..', 'a', './a', '.\0', '...']) assert.equal(isRootMemberName(no), false, no);
+});
+
+test('toBundlePath / fromBundlePath: bundles spell the install root /install/, each node maps its own', () => {
+  assert.equal(toBundlePath('/xcatinstall/netboot/a/kernel', '/xcatinstall'), '/install/netboot/a/kernel');
+  assert.equal(toBundlePath('/xcatinstall', '/xcatinstall/'), '/install');
+  assert.equal(toBundlePath('/install/x', '/install'), '/install/x');
+  assert.equal(toBundlePath('/opt/xcat/share/xcat/netboot/rh/compute.pkglist', '/xcatinstall'), '/opt/xcat/share/xcat/netboot/rh/compute.pkglist');
+  assert.equal(toBundlePath('/xcatinstallation/x', '/xcatinstall'), '/xcatinstallation/x', 'a sibling with the same prefix is not inside');
+  assert.equal(fromBundlePath('/install/postscripts/x', '/xcatinstall'), '/xcatinstall/postscripts/x');
+  assert.equal(fromBundlePath('/install', '/xcatinstall'), '/xcatinstall');
+  assert.equal(fromBundlePath('/xcatinstall/postscripts/x', '/xcatinstall'), '/xcatinstall/postscripts/x');
+  assert.equal(fromBundlePath('/install/x', '/srv/allowed', ['/install']), '/install/x', 'an allow-listed /install is taken literally');
+  assert.equal(fromBundlePath('/etc/passwd', '/xcatinstall'), '/etc/passwd');
+  assert.equal(fromBundlePath('/installer/x', '/xcatinstall'), '/installer/x');
+  rejects(() => toBundlePath('/xcatinstall/../etc', '/xcatinstall'), 'UNSAFE_PATH');
+});
+
+test('mapPathList maps absolute entries of a comma list, keeps tags and relative ones', () => {
+  const up = (p: string) => p.toUpperCase();
+  assert.equal(mapPathList('/a,b, /c ,s:/d', up), '/A,b,/C,s:/D');
 });

@@ -49,6 +49,16 @@ export function normalizeMemberName(raw: string, maxPathLength = 4096): string {
   return parts.join('/');
 }
 
+/**
+ * Whether a bundle member names the archive's own top directory ("." or "./", as
+ * `tar -C dir .` and stock imgexport write first): such a member is skipped, not refused.
+ * Absolute names ("/") and anything with ".." or NUL are never the root.
+ */
+export function isRootMemberName(raw: string): boolean {
+  if (raw === '' || raw.startsWith('/') || raw.includes('\0')) return false;
+  return raw.split('/').every((s) => s === '' || s === '.');
+}
+
 /** A file a manifest names: a normalised member that is not one of the bundle's own names. */
 export function normalizeFileMember(raw: string, maxPathLength = 4096): string {
   const name = normalizeMemberName(raw, maxPathLength);
@@ -94,6 +104,62 @@ export function isInside(root: string, p: string): boolean {
   // A normalised relative path keeps its ".." only at the front: one more than the root has escapes it.
   if (q[r.length] === '..') return false;
   return r.length <= q.length && r.every((seg, i) => seg === q[i]);
+}
+
+/**
+ * Bundles spell the install directory as xCAT does, `/install/`, whatever this node's root:
+ * a path under `installRoot` → `/install/<rest>`; any other path is kept. Export maps every
+ * path it writes through this, import maps `/install/` back (rebaseOrigin), so an image moves
+ * between nodes with different install roots with no flag.
+ */
+export function toBundlePath(abs: string, installRoot: string): string {
+  const path = normalizeAbsolutePath(abs);
+  const root = normalizeAbsolutePath(posix.resolve(installRoot));
+  if (!isInside(root, path)) return path;
+  return posix.join(DEFAULT_FROM_ROOT, ...segmentsOf(path).slice(segmentsOf(root).length));
+}
+
+/**
+ * A path an operator wrote in xCAT's spelling (`-e /install/postscripts/x`), on this node: when
+ * it is not already inside the install root (or a directory in `keep`), `/install/<rest>` →
+ * `<installRoot>/<rest>`. Anything else is returned as it is.
+ */
+export function fromBundlePath(abs: string, installRoot: string, keep: readonly string[] = []): string {
+  const path = posix.normalize(abs);
+  const root = posix.resolve(installRoot);
+  if ([root, ...keep].some((d) => isInside(posix.resolve(d), path))) return path;
+  if (!isInside(DEFAULT_FROM_ROOT, path)) return path;
+  return posix.join(root, ...segmentsOf(path).slice(segmentsOf(DEFAULT_FROM_ROOT).length));
+}
+
+/** Columns xCAT stores as paths (comma lists, optionally with a `s:`/`d:` tag as partitionfile has). */
+export const PATH_COLUMNS: ReadonlySet<string> = new Set([
+  'pkgdir',
+  'otherpkgdir',
+  'kerneldir',
+  'partitionfile',
+  'driverupdatesrc',
+  'cfmdir',
+  'template',
+  'rootimgdir',
+  'pkglist',
+  'otherpkglist',
+  'exlist',
+  'postinstall',
+  'synclists',
+]);
+
+/** Applies `map` to every absolute path of a path column's comma list, keeping `x:` tags and relative entries. */
+export function mapPathList(value: string, map: (abs: string) => string): string {
+  return value
+    .split(',')
+    .map((token) => {
+      const m = /^([a-z]:)?(.*)$/.exec(token.trim());
+      const tag = m?.[1] ?? '';
+      const p = m?.[2] ?? token;
+      return p.startsWith('/') ? tag + map(p) : token.trim();
+    })
+    .join(',');
 }
 
 export interface RebaseOptions {

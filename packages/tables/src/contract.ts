@@ -4,7 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COLUMNS, KEYS, type ImageRows, type Row, type TableName, type TableStore } from './model.js';
+import { COLUMNS, KEYS, type ImageRows, type KitRows, type Row, type TableName, type TableStore } from './model.js';
 import { columnType } from './schema.js';
 import { openTableStore } from './index.js';
 
@@ -58,10 +58,11 @@ export function storeContract(h: Harness): void {
     });
 
   describe(`TableStore contract (${h.kind})`, () => {
-    test('creates missing tables the way xCAT does: types, order and primary key', async () => {
+    test('the first write creates missing tables the way xCAT does: types, order and primary key', async () => {
       await using(async (s, url) => {
         assert.equal(s.kind, h.kind);
-        for (const table of ['osimage', 'linuximage', 'litefile'] as const) {
+        await s.writeImage('first', image('first'));
+        for (const table of ['osimage', 'linuximage', 'litefile', 'kit', 'kitrepo', 'kitcomponent'] as const) {
           assert.deepEqual(await h.columns(url, table), COLUMNS[table].map((c) => [c, columnType(table, c)]));
           assert.deepEqual(await h.primaryKey(url, table), KEYS[table]);
         }
@@ -120,6 +121,58 @@ export function storeContract(h: Harness): void {
         assert.deepEqual(await s.getImage('a'), { litefile: [] });
         assert.equal((await s.getImage('b')).litefile.length, 2);
       });
+    });
+
+    test('litefileRows: the rows of each image asked for, in that order, each sorted by file', async () => {
+      await using(async (s, url) => {
+        await s.writeImage('img', image('img', 'rhels8.5.0', 'x86_64', 'statelite'));
+        // xCAT's own tools file shared rows under ALL (or '' for none).
+        await h.exec(url, 'litefile', `INSERT INTO ${q('litefile')} (${q('image')}, ${q('file')}, ${q('options')}) VALUES ('ALL', '/etc/b', 'tmpfs'), ('ALL', '/etc/a', NULL), ('', '/etc/e', NULL)`);
+        assert.deepEqual(await s.litefileRows(['', 'ALL']), [
+          full('litefile', { image: '', file: '/etc/e' }),
+          full('litefile', { image: 'ALL', file: '/etc/a' }),
+          full('litefile', { image: 'ALL', file: '/etc/b', options: 'tmpfs' }),
+        ]);
+        assert.deepEqual(await s.litefileRows(['nothing']), []);
+      });
+    });
+
+    test('kit rows travel with the image in one transaction, each replacing the row of its key; deleteImage keeps them', async () => {
+      await using(async (s) => {
+        const kits: KitRows = {
+          kit: [{ kitname: 'cuda-12.4-1', basename: 'cuda', kitdir: '/install/kits/cuda-12.4-1', version: '12.4' }],
+          kitrepo: [{ kitreponame: 'cuda-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1', kitrepodir: '/install/kits/cuda-12.4-1/repos/x' }],
+          kitcomponent: [
+            { kitcompname: 'cuda_compute-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1', kitreponame: 'cuda-12.4-1-rhels-8-x86_64' },
+            { kitcompname: 'cuda_devel-12.4-1-rhels-8-x86_64', kitname: 'cuda-12.4-1' },
+          ],
+        };
+        await s.writeImage('gpu', { ...image('gpu'), kits });
+        await s.writeImage('gpu2', { ...image('gpu2'), kits: { kit: [{ kitname: 'cuda-12.4-1', basename: 'cuda', description: 'new' }], kitrepo: [], kitcomponent: [] } });
+        assert.deepEqual(await s.kitRows('kit', 'kitname', 'cuda-12.4-1'), [full('kit', { kitname: 'cuda-12.4-1', basename: 'cuda', description: 'new' })]);
+        assert.deepEqual(await s.kitRows('kitcomponent', 'kitname', 'cuda-12.4-1'), kits.kitcomponent.map((r) => full('kitcomponent', r)));
+        assert.deepEqual(await s.kitRows('kitrepo', 'kitname', 'none'), []);
+        await s.deleteImage('gpu');
+        assert.equal((await s.kitRows('kitcomponent', 'kitname', 'cuda-12.4-1')).length, 2);
+        await rejectsWith(s.writeImage('bad', { ...image('bad'), kits: { kit: [{ kitname: 'k' }, { kitname: 'k' }], kitrepo: [], kitcomponent: [] } }), 'BAD_REQUEST', /appears twice/);
+        await rejectsWith(s.writeImage('bad', { ...image('bad'), kits: { kit: [{ kitname: 'k', kitdirx: '/x' }], kitrepo: [], kitcomponent: [] } }), 'BAD_REQUEST', /kitdirx/);
+        assert.deepEqual(await s.getImage('bad'), { litefile: [] });
+      });
+    });
+
+    test('a store opened before the tables existed sees what another store writes later', async () => {
+      const url = await h.fresh();
+      const early = await openTableStore(url, { create: true });
+      const writer = await openTableStore(url, { create: true });
+      try {
+        assert.deepEqual(await early.getImage('later'), { litefile: [] });
+        await writer.writeImage('later', image('later'));
+        assert.equal((await early.getImage('later')).osimage?.imagename, 'later');
+        assert.deepEqual((await early.listImages()).map((i) => i.osimage.imagename), ['later']);
+      } finally {
+        await early.close();
+        await writer.close();
+      }
     });
 
     test('unknown column: BAD_REQUEST naming column and table, nothing written', async () => {

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { storeContract, type Harness } from './contract.js';
+import { image, storeContract, type Harness } from './contract.js';
 import { openTableStore } from './index.js';
 import { TABLES, type TableName } from './model.js';
 
@@ -56,19 +56,26 @@ const harness: Harness = {
 
 storeContract(harness);
 
-test('a database that does not exist: DB_UNAVAILABLE without create, created with it', async () => {
+test('a database that does not exist: DB_UNAVAILABLE without create; with it, created by the first write only', async () => {
   const db = `imgport_t_${randomBytes(5).toString('hex')}`;
   others.push(db);
   const url = `mysql://root@${HOST}:${PORT}/${db}`;
   await assert.rejects(openTableStore(url), { code: 'DB_UNAVAILABLE' });
   const s = await openTableStore(url, { create: true });
   assert.equal(s.description, url);
+  // Reads find nothing and create nothing; the first write creates the database and its tables.
+  assert.deepEqual([await s.getImage('a'), await s.listImages(), await s.kitRows('kit', 'kitname', 'k')], [{ litefile: [] }, [], []]);
+  await s.ping();
+  const [none] = await admin.execute<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [db]);
+  assert.equal(none.length, 0);
+  await s.writeImage('a', image('a'));
   await s.close();
+  await assert.rejects(s.getImage('a'), { code: 'DB_UNAVAILABLE' }, 'closed');
   const [rows] = await admin.execute<mysql.RowDataPacket[]>(
     'SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME',
     [db],
   );
-  assert.deepEqual(rows.map((r) => r.t), ['linuximage', 'litefile', 'osimage']);
+  assert.deepEqual(rows.map((r) => r.t), ['kit', 'kitcomponent', 'kitrepo', 'linuximage', 'litefile', 'osimage']);
 });
 
 test('access denied: DB_UNAVAILABLE, and the description never carries the password', async () => {
@@ -83,12 +90,13 @@ test('access denied: DB_UNAVAILABLE, and the description never carries the passw
 
 test('created tables use InnoDB, so writes are transactional', async () => {
   const s = await openTableStore(await harness.fresh());
+  await s.writeImage('a', image('a'));
   await s.close();
   const [rows] = await admin.execute<mysql.RowDataPacket[]>(
     'SELECT TABLE_NAME AS t, ENGINE AS e FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME',
     [DB],
   );
-  assert.deepEqual(rows.map((r) => [r.t, r.e]), [['linuximage', 'InnoDB'], ['litefile', 'InnoDB'], ['osimage', 'InnoDB']]);
+  assert.deepEqual(rows.map((r) => [r.t, r.e]), ['kit', 'kitcomponent', 'kitrepo', 'linuximage', 'litefile', 'osimage'].map((t) => [t, 'InnoDB']));
 });
 
 test('a connection killed by the server: the next call fails DB_UNAVAILABLE or recovers, never INTERNAL', async () => {

@@ -5,9 +5,10 @@
  */
 import mysql from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ImgportError } from '@imgport/runtime';
 import { fromMysqlError } from './errors.js';
-import { TABLES, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { TABLES, type KitTableName, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
+import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
 import { checkKeys } from './present.js';
 import { createTableSql, quoteIdent } from './schema.js';
 import { Statements } from './sql.js';
@@ -17,9 +18,23 @@ import type { MysqlTarget } from './url.js';
 const DEADLOCK_ATTEMPTS = 5;
 
 export async function openMysqlStore(target: MysqlTarget, opts: { create?: boolean } = {}): Promise<TableStore> {
-  const ctx = { db: target.description };
   const conn = { host: target.host, port: target.port, user: target.user, password: target.password, connectTimeout: 10_000 };
-  if (opts.create) await ensureDatabase(conn, target);
+  // Nothing is created until the first write: a missing database reads as empty until then.
+  if (opts.create && !(await databaseExists(conn, target))) {
+    return new EmptyUntilWritten(
+      target.description,
+      () => databaseExists(conn, target),
+      () => openPool(target, conn),
+      async () => {
+        await ensureDatabase(conn, target);
+        return openPool(target, conn);
+      },
+    );
+  }
+  return openPool(target, conn);
+}
+
+async function openPool(target: MysqlTarget, conn: mysql.ConnectionOptions): Promise<TableStore> {
   const pool = mysql.createPool({
     ...conn,
     database: target.database,
@@ -30,11 +45,25 @@ export async function openMysqlStore(target: MysqlTarget, opts: { create?: boole
     enableKeepAlive: true,
   });
   try {
-    const present = await ensureTables(pool, target.description);
-    return new MysqlStore(pool, target.description, present);
+    const { present, missing } = await readTables(pool, target.description);
+    return new MysqlStore(pool, target.description, present, missing);
   } catch (err) {
     await pool.end().catch(() => undefined);
-    throw fromMysqlError(err, ctx);
+    throw fromMysqlError(err, { db: target.description });
+  }
+}
+
+async function databaseExists(conn: mysql.ConnectionOptions, target: MysqlTarget): Promise<boolean> {
+  try {
+    const admin = await mysql.createConnection(conn);
+    try {
+      const [found] = await admin.execute<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [target.database]);
+      return found.length > 0;
+    } finally {
+      await admin.end();
+    }
+  } catch (err) {
+    throw fromMysqlError(err, { db: target.description });
   }
 }
 
@@ -57,20 +86,29 @@ async function ensureDatabase(conn: mysql.ConnectionOptions, target: MysqlTarget
   }
 }
 
-/** Creates missing tables with xCAT's DDL, then reads the columns each table really has. */
-async function ensureTables(pool: mysql.Pool, db: string): Promise<Record<TableName, ReadonlySet<string>>> {
-  const columns = async () => {
-    const [rows] = await pool.execute<mysql.RowDataPacket[]>(
-      `SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS
-        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?, ?) ORDER BY ORDINAL_POSITION`,
-      [...TABLES],
-    );
-    const byTable = new Map<string, string[]>();
-    for (const r of rows) byTable.set(String(r.t), [...(byTable.get(String(r.t)) ?? []), String(r.c)]);
-    return byTable;
-  };
-  let found = await columns();
-  const missing = TABLES.filter((t) => !found.has(t));
+/** The columns each existing table really has, and the tables that do not exist yet. */
+async function readTables(pool: mysql.Pool, db: string): Promise<{ present: Record<TableName, ReadonlySet<string>>; missing: Set<TableName> }> {
+  const [rows] = await pool.execute<mysql.RowDataPacket[]>(
+    `SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS
+      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${TABLES.map(() => '?').join(', ')}) ORDER BY ORDINAL_POSITION`,
+    [...TABLES],
+  );
+  const found = new Map<string, string[]>();
+  for (const r of rows) found.set(String(r.t), [...(found.get(String(r.t)) ?? []), String(r.c)]);
+  const present = {} as Record<TableName, ReadonlySet<string>>;
+  const missing = new Set<TableName>();
+  for (const table of TABLES) {
+    if (found.has(table)) present[table] = checkKeys(table, found.get(table) ?? [], db);
+    else {
+      present[table] = new Set();
+      missing.add(table);
+    }
+  }
+  return { present, missing };
+}
+
+/** Creates the missing tables with xCAT's DDL (before the first write), then reads the columns again. */
+async function createTables(pool: mysql.Pool, db: string, missing: ReadonlySet<TableName>) {
   for (const table of missing) {
     try {
       await pool.query(createTableSql('mysql', table));
@@ -79,23 +117,53 @@ async function ensureTables(pool: mysql.Pool, db: string): Promise<Record<TableN
       if ((err as { code?: string }).code !== 'ER_TABLE_EXISTS_ERROR') throw fromMysqlError(err, { db, table });
     }
   }
-  if (missing.length > 0) found = await columns();
-  const present = {} as Record<TableName, ReadonlySet<string>>;
-  for (const table of TABLES) present[table] = checkKeys(table, found.get(table) ?? [], db);
-  return present;
+  return readTables(pool, db);
 }
 
 class MysqlStore implements TableStore {
   readonly kind = 'mysql' as const;
-  private readonly stmts: Statements;
+  private stmts: Statements;
   private closed = false;
 
   constructor(
     private readonly pool: mysql.Pool,
     readonly description: string,
-    private readonly present: Record<TableName, ReadonlySet<string>>,
+    private present: Record<TableName, ReadonlySet<string>>,
+    /** Tables that do not exist yet: read as empty, created by the first write. */
+    private missing: Set<TableName>,
   ) {
     this.stmts = new Statements('mysql', present, (t) => quoteIdent('mysql', t));
+  }
+
+  /** Another process may have created a missing table since: look again (only while some are missing). */
+  private async refresh(): Promise<void> {
+    if (this.missing.size === 0) return;
+    const { present, missing } = await readTables(this.pool, this.description).catch((err: unknown) => {
+      throw fromMysqlError(err, { db: this.description });
+    });
+    this.present = present;
+    this.missing = missing;
+    this.stmts = new Statements('mysql', present, (t) => quoteIdent('mysql', t));
+  }
+
+  private creating: Promise<void> | undefined;
+
+  /** Once, however many writes start together: concurrent DDL would only contend with itself. */
+  private async createMissing(): Promise<void> {
+    if (this.missing.size === 0) return;
+    this.creating ??= createTables(this.pool, this.description, this.missing).then(
+      ({ present, missing }) => {
+        this.present = present;
+        this.missing = missing;
+        this.stmts = new Statements('mysql', present, (t) => quoteIdent('mysql', t));
+        this.creating = undefined;
+      },
+      (err: unknown) => {
+        this.creating = undefined;
+        throw err;
+      },
+    );
+    await this.creating;
   }
 
   /**
@@ -111,6 +179,7 @@ class MysqlStore implements TableStore {
       await c.beginTransaction();
       const result = await fn(async (table, sql, params) => {
         at.table = table;
+        if (this.missing.has(table)) return []; // no such table yet: no rows, nothing to delete
         const [rows] = await c.execute(sql, params);
         return Array.isArray(rows) ? (rows as RawRows) : [];
       });
@@ -143,6 +212,7 @@ class MysqlStore implements TableStore {
   }
 
   async getImage(name: string) {
+    await this.refresh();
     // One transaction: InnoDB reads all three tables from one snapshot.
     return this.tx(async (run) =>
       assembleImage(
@@ -153,7 +223,22 @@ class MysqlStore implements TableStore {
     );
   }
 
+  async litefileRows(images: readonly string[]) {
+    await this.refresh();
+    return this.tx(async (run) => {
+      const per: RawRows[] = [];
+      for (const i of images) per.push(await run('litefile', this.stmts.selectImage('litefile'), [i]));
+      return assembleLitefile(per);
+    });
+  }
+
+  async kitRows(table: KitTableName, column: string, value: string) {
+    await this.refresh();
+    return this.tx(async (run) => assembleKitRows(table, await run(table, this.stmts.selectWhere(table, column), [value])));
+  }
+
   async listImages(filter?: ImageFilter) {
+    await this.refresh();
     return this.tx(async (run) =>
       assembleList(
         await run('osimage', this.stmts.selectAll('osimage'), []),
@@ -164,10 +249,12 @@ class MysqlStore implements TableStore {
   }
 
   async writeImage(name: string, rec: ImageRows) {
+    await this.createMissing();
     await this.runSteps(writeSteps(this.stmts, this.present, name, rec));
   }
 
   async deleteImage(name: string) {
+    await this.refresh();
     await this.runSteps(deleteSteps(this.stmts, name));
   }
 
@@ -181,5 +268,85 @@ class MysqlStore implements TableStore {
     if (this.closed) return;
     this.closed = true;
     await this.pool.end();
+  }
+}
+
+/**
+ * A store whose database does not exist yet: every read finds nothing, the first write creates
+ * the database and its tables (`open`) and everything goes there from then on.
+ */
+class EmptyUntilWritten implements TableStore {
+  readonly kind = 'mysql' as const;
+  private full: Promise<TableStore> | undefined;
+  private closed = false;
+
+  constructor(
+    readonly description: string,
+    private readonly exists: () => Promise<boolean>,
+    private readonly openExisting: () => Promise<TableStore>,
+    private readonly open: () => Promise<TableStore>,
+  ) {}
+
+  /** The real store once the database exists (another process may have created it since). */
+  private async existing(): Promise<TableStore | undefined> {
+    this.check();
+    if (!this.full && (await this.exists())) this.remember(this.openExisting());
+    return this.full;
+  }
+
+  private remember(p: Promise<TableStore>): Promise<TableStore> {
+    this.full = p.catch((err: unknown) => {
+      this.full = undefined;
+      throw err;
+    });
+    return this.full;
+  }
+
+  private check(): void {
+    if (this.closed) throw new ImgportError('DB_UNAVAILABLE', `database ${this.description} unavailable: the store is closed`);
+  }
+
+  private store(): Promise<TableStore> {
+    this.check();
+    return this.full ?? this.remember(this.open());
+  }
+
+  async getImage(name: string) {
+    const s = await this.existing();
+    return s ? s.getImage(name) : { litefile: [] };
+  }
+
+  async litefileRows(images: readonly string[]) {
+    const s = await this.existing();
+    return s ? s.litefileRows(images) : [];
+  }
+
+  async kitRows(table: KitTableName, column: string, value: string) {
+    const s = await this.existing();
+    return s ? s.kitRows(table, column, value) : [];
+  }
+
+  async listImages(filter?: ImageFilter) {
+    const s = await this.existing();
+    return s ? s.listImages(filter) : [];
+  }
+
+  async writeImage(name: string, rec: ImageRows) {
+    await (await this.store()).writeImage(name, rec);
+  }
+
+  async deleteImage(name: string) {
+    await (await this.existing())?.deleteImage(name);
+  }
+
+  async ping() {
+    await (await this.existing())?.ping();
+  }
+
+  async close() {
+    this.closed = true;
+    const full = this.full;
+    this.full = undefined;
+    if (full) await (await full).close();
   }
 }

@@ -3,7 +3,7 @@
  * cannot drift: the ordered statement list of a write, and how read rows become results.
  * Each backend only runs the statements in its own kind of transaction.
  */
-import { type ImageFilter, type ImageRecord, type ImageRows, type Row, type TableName } from './model.js';
+import { KIT_TABLES, KEYS, type KitTableName, type ImageFilter, type ImageRecord, type ImageRows, type ImageTableName, type Row, type TableName } from './model.js';
 import { compareNames, fromDb, imageMatcher, insertPlan, prepareImage } from './rows.js';
 import type { Statements } from './sql.js';
 
@@ -14,7 +14,7 @@ export interface Step {
 }
 
 /** Every writer touches the tables in the same order, so concurrent writers queue instead of deadlocking. */
-const DELETE_ORDER: readonly TableName[] = ['litefile', 'linuximage', 'osimage'];
+const DELETE_ORDER: readonly ImageTableName[] = ['litefile', 'linuximage', 'osimage'];
 
 export function deleteSteps(stmts: Statements, name: string): Step[] {
   return DELETE_ORDER.map((table) => ({ table, sql: stmts.deleteImage(table), params: [name] }));
@@ -41,6 +41,10 @@ export function writeSteps(
     insert('osimage', image.osimage),
     insert('linuximage', image.linuximage),
     ...image.litefile.map((row) => insert('litefile', row)),
+    // Kit rows after the image's, in table order: each replaces the row of its key.
+    ...KIT_TABLES.flatMap((table) =>
+      (image.kits?.[table] ?? []).flatMap((row) => [{ table, sql: stmts.deleteKey(table), params: [row[KEYS[table][0]!] ?? null] }, insert(table, row)]),
+    ),
   ];
 }
 
@@ -74,4 +78,14 @@ export function assembleList(
       const l = typeof o.imagename === 'string' ? linux.get(o.imagename) : undefined;
       return l ? { osimage: o, linuximage: l } : { osimage: o };
     });
+}
+
+/** litefile rows read image by image, in the order the images were asked for. */
+export function assembleLitefile(perImage: RawRows[]): Row[] {
+  return perImage.flatMap((rows) => rows.map((r) => fromDb('litefile', r)).sort((a, b) => compareNames(a.file ?? '', b.file ?? '')));
+}
+
+export function assembleKitRows(table: KitTableName, rows: RawRows): Row[] {
+  const key = KEYS[table][0]!;
+  return rows.map((r) => fromDb(table, r)).sort((a, b) => compareNames(a[key] ?? '', b[key] ?? ''));
 }

@@ -4,7 +4,7 @@
  * and the image filter.
  */
 import { ImgportError } from '@imgport/runtime';
-import { COLUMNS, IMAGE_COLUMN, KEYS, type ImageFilter, type ImageRows, type Row, type TableName } from './model.js';
+import { COLUMNS, IMAGE_COLUMN, KEYS, KIT_TABLES, type ImageFilter, type ImageRows, type ImageTableName, type KitRows, type Row, type TableName } from './model.js';
 
 /** Key columns are VARCHAR(128) in xCAT's schema; longer values fail on MySQL. */
 export const MAX_KEY_LENGTH = 128;
@@ -39,7 +39,7 @@ export function checkRow(table: TableName, row: Row, where: string = table): voi
 }
 
 /** Fills the image's key column with `name`, or rejects a row that names another image. */
-function ownRow(table: TableName, name: string, row: Row, where: string): Row {
+function ownRow(table: ImageTableName, name: string, row: Row, where: string): Row {
   checkRow(table, row, where);
   const col = IMAGE_COLUMN[table];
   const given = row[col];
@@ -66,11 +66,31 @@ export function prepareImage(name: string, rec: ImageRows): ImageRows {
     }
     return own;
   });
-  return {
+  const out: ImageRows = {
     osimage: ownRow('osimage', name, rec.osimage, 'osimage'),
     linuximage: ownRow('linuximage', name, rec.linuximage, 'linuximage'),
     litefile,
   };
+  if (rec.kits) out.kits = prepareKits(rec.kits);
+  return out;
+}
+
+/** Kit rows need their key; one key twice would make the write depend on order. */
+function prepareKits(kits: KitRows): KitRows {
+  const out = {} as KitRows;
+  for (const table of KIT_TABLES) {
+    const seen = new Set<string>();
+    out[table] = (kits[table] ?? []).map((row, i) => {
+      const where = `${table} row ${i + 1}`;
+      checkRow(table, row, where);
+      const key = row[KEYS[table][0]!];
+      if (isEmpty(key)) throw new ImgportError('BAD_REQUEST', `${where}: ${KEYS[table][0]} is required`, { where: `${table}.${KEYS[table][0]}` });
+      if (seen.has(key!)) throw new ImgportError('BAD_REQUEST', `${where}: ${KEYS[table][0]} "${key}" appears twice`, { where: `${table}.${KEYS[table][0]}` });
+      seen.add(key!);
+      return row;
+    });
+  }
+  return out;
 }
 
 /**

@@ -64,12 +64,19 @@ test('columnType follows the schema: explicit type, then key length, then TEXT',
   assert.equal(columnType('linuximage', 'rootimgdir'), 'TEXT');
 });
 
-test('column lists match SPEC §7 (counts and keys)', () => {
+test("column lists match SPEC §7 and xCAT's Schema.pm for the kit tables (counts and keys)", () => {
   assert.deepEqual(
-    [COLUMNS.osimage.length, COLUMNS.linuximage.length, COLUMNS.litefile.length],
-    [23, 24, 5],
+    [COLUMNS.osimage.length, COLUMNS.linuximage.length, COLUMNS.litefile.length, COLUMNS.kit.length, COLUMNS.kitrepo.length, COLUMNS.kitcomponent.length],
+    [23, 24, 5, 11, 10, 17],
   );
-  assert.deepEqual(KEYS, { osimage: ['imagename'], linuximage: ['imagename'], litefile: ['image', 'file'] });
+  assert.deepEqual(KEYS, {
+    osimage: ['imagename'],
+    linuximage: ['imagename'],
+    litefile: ['image', 'file'],
+    kit: ['kitname'],
+    kitrepo: ['kitreponame'],
+    kitcomponent: ['kitcompname'],
+  });
 });
 
 test('quoteIdent refuses anything but a plain identifier', () => {

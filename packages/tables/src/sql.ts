@@ -2,7 +2,7 @@
  * The few DML statements the stores run. Names come only from COLUMNS/TABLES and pass through
  * quoteIdent; every value is a `?` placeholder.
  */
-import { COLUMNS, IMAGE_COLUMN, type TableName } from './model.js';
+import { COLUMNS, IMAGE_COLUMN, KEYS, type ImageTableName, type KitTableName, type TableName } from './model.js';
 import { quoteIdent, type Dialect } from './schema.js';
 
 export class Statements {
@@ -24,15 +24,26 @@ export class Statements {
   }
 
   /** Rows of one image (`?` = image name). */
-  selectImage(table: TableName): string {
+  selectImage(table: ImageTableName): string {
     return `SELECT ${this.selectList(table)} FROM ${this.ref(table)} WHERE ${this.q(IMAGE_COLUMN[table])} = ?`;
+  }
+
+  /** Rows of a kit table by one known column (`?` = value). */
+  selectWhere(table: KitTableName, column: string): string {
+    if (!COLUMNS[table].includes(column)) throw new Error(`${table} has no column ${column}`);
+    return `SELECT ${this.selectList(table)} FROM ${this.ref(table)} WHERE ${this.q(column)} = ?`;
+  }
+
+  /** Removes the row of one key (`?` = key), before the new one is inserted. */
+  deleteKey(table: KitTableName): string {
+    return `DELETE FROM ${this.ref(table)} WHERE ${this.q(KEYS[table][0]!)} = ?`;
   }
 
   selectAll(table: TableName): string {
     return `SELECT ${this.selectList(table)} FROM ${this.ref(table)}`;
   }
 
-  deleteImage(table: TableName): string {
+  deleteImage(table: ImageTableName): string {
     return `DELETE FROM ${this.ref(table)} WHERE ${this.q(IMAGE_COLUMN[table])} = ?`;
   }
 

@@ -52,22 +52,48 @@ storeContract(harness);
 test('xCAT layout: one <table>.sqlite per table, holding exactly that table, private to its owner', async () => {
   const dir = tempDir();
   const s = await openTableStore(`sqlite:${dir}`);
+  await s.writeImage('a', image('a'));
   await s.close();
-  assert.deepEqual(readdirSync(dir).sort(), ['linuximage.sqlite', 'litefile.sqlite', 'osimage.sqlite']);
-  for (const table of ['osimage', 'linuximage', 'litefile'] as const) {
+  assert.deepEqual(readdirSync(dir).sort(), ['kit.sqlite', 'kitcomponent.sqlite', 'kitrepo.sqlite', 'linuximage.sqlite', 'litefile.sqlite', 'osimage.sqlite']);
+  for (const table of ['osimage', 'linuximage', 'litefile', 'kit', 'kitrepo', 'kitcomponent'] as const) {
     const names = raw(`sqlite:${dir}`, table, (db) => db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all());
     assert.deepEqual(names, [table]);
     assert.equal(statSync(join(dir, `${table}.sqlite`)).mode & 0o777, 0o600);
   }
 });
 
-test('missing directory: DB_UNAVAILABLE without create, created with it', async () => {
+test('missing directory: DB_UNAVAILABLE without create; with it, created by the first write only', async () => {
   const dir = join(tempDir(), 'etc', 'xcat');
   await assert.rejects(openTableStore(`sqlite:${dir}`), { code: 'DB_UNAVAILABLE' });
   assert.equal(existsSync(dir), false);
   const s = await openTableStore(`sqlite:${dir}`, { create: true });
+  assert.deepEqual(await s.getImage('a'), { litefile: [] });
+  assert.equal(existsSync(dir), false, 'a read creates nothing');
+  await s.writeImage('a', image('a'));
   await s.close();
   assert.equal(existsSync(join(dir, 'osimage.sqlite')), true);
+});
+
+test('reads, pings and deletes create no file while tables are missing; rows of the tables that exist are found', async () => {
+  const dir = tempDir();
+  const s = await openTableStore(`sqlite:${dir}`, { create: true });
+  assert.deepEqual([await s.getImage('x'), await s.listImages(), await s.litefileRows(['ALL'])], [{ litefile: [] }, [], []]);
+  await s.ping();
+  await s.deleteImage('x');
+  await s.close();
+  assert.deepEqual(readdirSync(dir), []);
+  // Only the litefile table exists, as on a node where xCAT has only ever written ALL rows.
+  raw(`sqlite:${dir}`, 'litefile', (db) => {
+    db.exec(`CREATE TABLE litefile (image VARCHAR(128) NOT NULL, file TEXT NOT NULL, options TEXT, comments TEXT, disable TEXT, PRIMARY KEY (image, file))`);
+    db.exec(`INSERT INTO litefile (image, file) VALUES ('ALL', '/etc/lvm/')`);
+  });
+  const r = await openTableStore(`sqlite:${dir}`, { create: true });
+  assert.deepEqual(await r.litefileRows(['ALL']), [{ image: 'ALL', file: '/etc/lvm/', options: null, comments: null, disable: null }]);
+  assert.deepEqual(await r.getImage('x'), { litefile: [] });
+  await r.close();
+  assert.deepEqual(readdirSync(dir), ['litefile.sqlite']);
+  await assert.rejects(r.ping(), { code: 'DB_UNAVAILABLE' }, 'a closed store stays closed');
+  await assert.rejects(r.getImage('x'), { code: 'DB_UNAVAILABLE' });
 });
 
 test('a file where the directory should be: DB_UNAVAILABLE', async () => {
@@ -115,4 +141,5 @@ test('a file that is not a database: INTERNAL naming the table', async () => {
     assert.match(e.message, /linuximage/);
     return true;
   });
+  assert.deepEqual(readdirSync(dir), ['linuximage.sqlite'], 'nothing created beside it');
 });

@@ -3,7 +3,7 @@ import { closeSync, constants, fchmodSync, futimesSync, mkdirSync, openSync, rmS
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { normalizeMemberName } from '@imgport/format';
+import { isRootMemberName, normalizeMemberName } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import { ExpandBudget } from '../expand-meter.js';
 import { expandRootImage, rootImageKind } from '../rootimg.js';
@@ -80,6 +80,11 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
 
   for await (const entry of extractor) {
     opts.signal?.throwIfAborted();
+    if (entry.header.type === 'directory' && isRootMemberName(entry.header.name)) {
+      // "./" from `tar -C dir .`: the bundle's own top directory, nothing to stage.
+      entry.resume();
+      continue;
+    }
     const name = checkMember(entry.header, seen, kinds, members.length, limits);
     at.member = name;
     const path = join(filesDir, name);

@@ -1,4 +1,4 @@
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   LIST_KINDS,
   extraMemberCandidates,
@@ -15,7 +15,7 @@ import {
 } from '@imgport/format';
 import { hasMember, type OpenedBundle } from '@imgport/archive';
 import { ImgportError } from '@imgport/runtime';
-import type { ImageRows, Row } from '@imgport/tables';
+import { KEYS, type ImageRows, type KitRows, type Row } from '@imgport/tables';
 import { customDir, defaultRootImgDir, initrdName } from '../layout.js';
 import { buildRows } from './rows.js';
 
@@ -48,6 +48,8 @@ export interface PlanContext {
   profile?: string;
   /** litefile rows parsed from the bundle's CSV, image column still as exported. */
   litefile: Row[];
+  /** This node's `ALL` litefile rows: a bundle row with the same file and options is not written again (stock imgimport). */
+  sharedLitefile?: Row[];
 }
 
 /**
@@ -66,7 +68,10 @@ export function planImport(bundle: OpenedBundle, ctx: PlanContext): ImportPlan {
     ctx.name ? '--name' : ctx.profile ? '--profile' : 'manifest name',
   );
   const standard = m.flavor === 'native' || ctx.name !== undefined || ctx.profile !== undefined;
-  const place = new Placer(bundle, ctx, standard, m.os, m.arch, m.method);
+  const reprofile = ctx.profile !== undefined && ctx.profile !== m.profile ? { from: m.profile, to: ctx.profile } : undefined;
+  // Templates and lists: a re-profiled xCAT bundle keeps their (rebased) directories, as stock's -f does.
+  const standardFiles = m.flavor === 'native' || (ctx.name !== undefined && reprofile === undefined);
+  const place = new Placer(bundle, ctx, standard, standardFiles, reprofile, m.os, m.arch, m.method);
   const warnings: string[] = [];
   const linux: Row = {};
   let rootimgdir: string | undefined;
@@ -85,10 +90,7 @@ export function planImport(bundle: OpenedBundle, ctx: PlanContext): ImportPlan {
   place.extras(m);
 
   const rows = buildRows(m, { name, profile, linux, lists, ctx, warnings });
-  if (m.kits.length > 0) {
-    const kits = m.kits.map((k) => k.kitname ?? k.name ?? '?').join(', ');
-    warnings.push(`the bundle lists kits (${kits}); imgport does not install kits: add them with addkit`);
-  }
+  if (m.kits.length + m.kitrepos.length + m.kitcomps.length > 0) rows.kits = place.kits(m, warnings);
   return { name, method: m.method, os: m.os, arch: m.arch, moves: place.moves, rows, warnings };
 }
 
@@ -116,6 +118,8 @@ class Placer {
     private readonly bundle: OpenedBundle,
     private readonly ctx: PlanContext,
     private readonly standard: boolean,
+    private readonly standardFiles: boolean,
+    private readonly reprofile: { from: string; to: string } | undefined,
     private readonly os: string,
     private readonly arch: string,
     private readonly method: Method,
@@ -144,18 +148,31 @@ class Placer {
     return this.add(ref.member, to, what);
   }
 
-  /** Templates and lists: outside the exporter's install root they go to xCAT's custom dir. */
+  /**
+   * Templates and lists: outside the exporter's install root they go to xCAT's custom dir.
+   * Re-profiled (-f), the file keeps its directory and its name follows the profile, as stock
+   * imgimport renames it: the old profile in the name becomes the new one (compute.synclist →
+   * gpu.synclist), a name without it gets the new profile in front (gpu.base.pkglist).
+   */
   file(ref: FileRef, what: string, standardDir: string, warnings: string[]): string {
-    let to = join(standardDir, basename(ref.member));
-    if (!this.standard && ref.origin) {
+    let to = join(standardDir, this.renamed(basename(ref.member)));
+    if (!this.standardFiles && ref.origin) {
+      const name = this.renamed(basename(ref.origin));
       const r = this.rebase(ref.origin);
-      if (r.kind !== 'outside') to = r.path;
+      if (r.kind !== 'outside') to = join(dirname(r.path), name);
       else {
-        to = customPlacement(this.ctx.installRoot, this.method, this.os, basename(ref.origin));
+        to = customPlacement(this.ctx.installRoot, this.method, this.os, name);
         warnings.push(`${what} ${ref.origin} lies outside the exporting node's install directory: placed at ${to}`);
       }
     }
     return this.add(ref.member, to, what);
+  }
+
+  private renamed(file: string): string {
+    if (!this.reprofile) return file;
+    const { from, to } = this.reprofile;
+    const at = file.indexOf(from);
+    return at < 0 ? `${to}.${file}` : file.slice(0, at) + to + file.slice(at + from.length);
   }
 
   tree(from: string, to: string): void {
@@ -201,6 +218,53 @@ class Placer {
       }
     }
     return this.below.get(dir) ?? [];
+  }
+
+  /**
+   * Kits, as stock imgimport installs them: each `<kit>`'s directory (`<name>/` in the bundle)
+   * goes to `<dirname of its kitdir>/<name>` (rebased, confined like every file), and the rows
+   * of kit, kitrepo and kitcomponent are written keyed by each element's name.
+   */
+  kits(m: BundleManifest, warnings: string[]): KitRows {
+    const rows: KitRows = { kit: [], kitrepo: [], kitcomponent: [] };
+    const keyed = (table: keyof KitRows, el: Record<string, string>): Row => {
+      const key = KEYS[table][0]!;
+      const { name, ...cols } = el;
+      const value = name ?? cols[key];
+      if (!value) throw new ImgportError('MANIFEST_INVALID', `a <${table === 'kitcomponent' ? 'kitcomp' : table}> element has no name`, { where: table });
+      const row: Row = { ...cols, [key]: value };
+      for (const col of ['kitdir', 'kitrepodir']) {
+        const v = row[col];
+        if (typeof v === 'string' && v.startsWith('/')) {
+          const r = this.rebase(v);
+          if (r.kind !== 'outside') row[col] = r.path;
+        }
+      }
+      return row;
+    };
+    for (const el of m.kits) {
+      const row = keyed('kit', el);
+      const kitname = validatePathToken(row.kitname!, 'kit name');
+      rows.kit.push(row);
+      const kitdir = el.kitdir;
+      if (!kitdir) continue;
+      const r = this.rebase(kitdir);
+      if (r.kind === 'outside') throw outside(`kit ${kitname} kitdir`, kitdir);
+      const target = join(dirname(r.path), kitname);
+      row.kitdir = r.path;
+      const prefix = `${kitname}/`;
+      let placed = 0;
+      for (const [member, f] of this.bundle.files) {
+        if (f.type === 'file' && member.startsWith(prefix)) {
+          this.add(member, join(target, member.slice(prefix.length)), `kit ${kitname}`);
+          placed++;
+        }
+      }
+      if (placed === 0) warnings.push(`kit ${kitname}: the bundle carries no ${prefix} directory; only its rows are written`);
+    }
+    for (const el of m.kitrepos) rows.kitrepo.push(keyed('kitrepo', el));
+    for (const el of m.kitcomps) rows.kitcomponent.push(keyed('kitcomponent', el));
+    return rows;
   }
 
   private add(member: string, to: string, what: string): string {

@@ -3,7 +3,7 @@
  * the install root, then the columns the import itself decides. No I/O.
  */
 import { isAbsolute } from 'node:path';
-import { LIST_TABLE, isInside, rebaseOrigin, type BundleManifest } from '@imgport/format';
+import { LIST_TABLE, PATH_COLUMNS, isInside, rebaseOrigin, type BundleManifest } from '@imgport/format';
 import { COLUMNS, type ImageRows, type Row } from '@imgport/tables';
 import type { PlanContext } from './plan.js';
 
@@ -13,7 +13,7 @@ export interface RowInputs {
   /** Columns the plan decided (template or rootimgdir), written over carried ones. */
   linux: Row;
   lists: Partial<Record<string, string>>;
-  ctx: Pick<PlanContext, 'installRoot' | 'fromRoot' | 'allow' | 'litefile'>;
+  ctx: Pick<PlanContext, 'installRoot' | 'fromRoot' | 'allow' | 'litefile' | 'sharedLitefile'>;
   warnings: string[];
 }
 
@@ -36,12 +36,11 @@ export function buildRows(m: BundleManifest, r: RowInputs): ImageRows {
     (LIST_TABLE[kind as keyof typeof LIST_TABLE] === 'osimage' ? osimage : linuximage)[kind] = value ?? null;
   }
   if (m.method === 'install') delete linuximage.rootimgdir;
-  const litefile = r.ctx.litefile.map((row) => ({ ...row, image: r.name }));
+  // Stock imgimport sets only image, file and options: an empty comments/disable stays NULL.
+  const shared = new Set((r.ctx.sharedLitefile ?? []).map((row) => `${row.file}\0${row.options ?? ''}`));
+  const litefile = r.ctx.litefile.filter((row) => !shared.has(`${row.file}\0${row.options ?? ''}`)).map((row) => ({ ...row, image: r.name, comments: row.comments || null, disable: row.disable || null }));
   return { osimage, linuximage, litefile };
 }
-
-/** Columns xCAT stores as paths (comma lists, optionally with a `s:`/`d:` tag as partitionfile has). */
-const PATH_COLUMNS = new Set(['pkgdir', 'otherpkgdir', 'kerneldir', 'partitionfile', 'driverupdatesrc', 'cfmdir', 'template', 'rootimgdir', 'pkglist', 'otherpkglist', 'exlist', 'postinstall', 'synclists']);
 
 function carried(table: 'osimage' | 'linuximage', cols: Record<string, string>, r: RowInputs): Row {
   const out: Row = {};

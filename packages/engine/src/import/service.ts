@@ -72,6 +72,7 @@ export class ImportService {
         fromRoot: opts.fromRoot ?? '/install',
         allow: this.deps.allow ?? [],
         litefile: litefileRows(bundle),
+        ...(bundle.manifest.flavor === 'xcat' && bundle.manifest.litefile ? { sharedLitefile: await this.deps.tables.litefileRows(['ALL']) } : {}),
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.profile ? { profile: opts.profile } : {}),
       });
@@ -111,7 +112,7 @@ export class ImportService {
     } finally {
       input.stream.destroy();
       rmSync(txDir, { recursive: true, force: true });
-      removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), this.work);
+      removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), join(this.work, 'journal'), this.work);
     }
   }
 
