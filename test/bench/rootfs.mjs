@@ -148,6 +148,10 @@ function fresh(name) {
   fs.mkdirSync(d, { recursive: true });
   return d;
 }
+/** rm -rf: faster than fs.rmSync on trees of this size. */
+function removeTree(dir) {
+  spawnSync('rm', ['-rf', '--', dir], { stdio: 'inherit' });
+}
 function syncAll() {
   spawnSync('sync');
 }
@@ -254,7 +258,7 @@ async function helpTime() {
 need('cpio', 'cpio');
 if (!fs.existsSync(TIME)) throw new Error('the benchmark needs GNU time for peak RSS: apt-get install time');
 console.log(`machine: ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine makes figures noisy)`);
-fs.rmSync(work, { recursive: true, force: true });
+removeTree(work);
 fs.mkdirSync(work, { recursive: true });
 try {
   await helpTime();
@@ -265,9 +269,9 @@ try {
     if (only && only !== (copies === 1 ? 'small' : 'large')) continue;
     const { dir } = await benchImport(copies, n);
     if (!args.includes('--no-export')) await benchExport(dir, n);
-    fs.rmSync(work, { recursive: true, force: true });
+    removeTree(work);
     fs.mkdirSync(work, { recursive: true });
   }
 } finally {
-  fs.rmSync(work, { recursive: true, force: true });
+  removeTree(work);
 }

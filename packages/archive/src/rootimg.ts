@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ImgportError, toImgportError } from '@imgport/runtime';
 import { decompressError, decompressed, detectCompression, peek } from './decompress.js';
+import type { CompressedCounter } from './decompress.js';
 import { expandCpio, expandTar, sniffContainer } from './rootimg-containers.js';
 import { loadXattr } from './tree-fs.js';
 import { TreeWriter } from './tree-writer.js';
@@ -51,13 +52,13 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   checkAborted(opts.signal);
   const created = prepareDestination(dest);
-  const counter = { bytesIn: 0 };
+  const counter: CompressedCounter = { bytesIn: 0 };
   const writer = new TreeWriter(dest, {
     limits,
     stripPrefix: opts.stripPrefix,
     isRoot: opts.isRoot,
     xattr: await loadXattr(),
-    compressedBytes: () => counter.bytesIn,
+    compressedBytes: () => counter.consumed?.() ?? counter.bytesIn,
     onProgress: opts.onProgress,
   });
   let stream: Readable | undefined;
@@ -75,9 +76,9 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
     if (sniffed.kind === 'cpio') await expandCpio(sniffed.chunks, writer, limits, opts.signal);
     else await expandTar(sniffed.chunks, writer, opts.signal);
     checkAborted(opts.signal);
-    return writer.finish();
+    return await writer.finish();
   } catch (err) {
-    writer.abort();
+    await writer.abort();
     stream?.destroy();
     input.destroy();
     removeWritten(dest, created);

@@ -1,12 +1,16 @@
 /**
  * The only code that writes an extracted tree. Fed one entry at a time (begin → write* →
- * endEntry, then finish or abort), it uses synchronous fs calls because they are the fastest
- * way here (PERFORMANCE.md): few syscalls per entry, no thread-pool round trips.
+ * endEntry, with `await drain()` between input chunks, then finish or abort), it decides here
+ * and has one worker thread do the filesystem calls, synchronously and in order (tree-ops.ts):
+ * few syscalls per entry, no thread-pool round trips, and the inflate and parsing in this
+ * thread overlap with the writes (PERFORMANCE.md).
  *
  * Safety (SPEC §9): every member path goes through checkEntryPath; a parent directory is
  * trusted only if this writer created it or lstat showed a real directory, so nothing is ever
  * written through a symlink, not even one this archive made; files are created with
- * O_EXCL|O_NOFOLLOW; hardlinks may only point at earlier regular files of this archive.
+ * O_EXCL|O_NOFOLLOW; hardlinks may only point at earlier regular files of this archive. This
+ * writer keeps what it made (directories, and the type of everything else) in memory, so the
+ * disk is only asked about paths it did not make: none, in a fresh destination.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +19,8 @@ import { checkEntryPath, checkLinkTarget } from './entry-path.js';
 import { ExpandMeter } from './expand-meter.js';
 import { KnownDirs } from './known-dirs.js';
 import type { DirMeta } from './known-dirs.js';
-import { DropNotes, mknodSync } from './tree-fs.js';
+import { DropNotes } from './tree-fs.js';
+import { Meta, Op, OpQueue } from './tree-ops.js';
 import type { XattrSetter } from './tree-fs.js';
 import { DEFAULT_LIMITS } from './types.js';
 import type { ExpandReport, Limits, ProgressFn, TreeEntry } from './types.js';
@@ -34,13 +39,18 @@ export interface TreeWriterOptions {
 }
 
 interface OpenFile {
-  fd: number;
   rel: string;
   entry: TreeEntry;
   written: number;
 }
 
-const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+/** What an xattr is waiting for: the batch that creates its file to be done. */
+interface PendingXattrs {
+  seq: number;
+  full: string;
+  rel: string;
+  entry: TreeEntry;
+}
 
 export class TreeWriter {
   private readonly root: string;
@@ -53,6 +63,13 @@ export class TreeWriter {
   private readonly dirs: KnownDirs;
   /** Regular files this archive wrote: the only valid hardlink targets. */
   private readonly files = new Set<string>();
+  /** Everything else this writer made that is not a directory, with its type. */
+  private readonly nonDirs = new Map<string, string>();
+  /** Whether the destination was empty: then everything in it is known here. */
+  private readonly fresh: boolean;
+  private readonly ops: OpQueue;
+  /** Extended attributes set (in this thread) once the worker has made their file. */
+  private readonly xattrQueue: PendingXattrs[] = [];
   private readonly notes = new DropNotes();
   private readonly report: ExpandReport = { entries: 0, bytes: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, dropped: [] };
   private readonly meter: ExpandMeter;
@@ -69,6 +86,8 @@ export class TreeWriter {
     this.isRoot = opts.isRoot ?? this.uid === 0;
     this.meter = new ExpandMeter(this.limits, opts.compressedBytes, opts.onProgress);
     this.dirs = new KnownDirs(this.root, this.umask);
+    this.fresh = fs.readdirSync(this.root).length === 0;
+    this.ops = new OpQueue((seq) => this.xattrsUpTo(seq));
   }
 
   /** Checks a member path without writing anything (used to reject deferred entries early). */
@@ -90,7 +109,7 @@ export class TreeWriter {
       this.dirs.set('', { ...this.dirMeta(entry), current: -1 });
       return this.progress();
     }
-    this.dirs.ensureParent(rel);
+    this.dirs.ensureParent(rel, (p) => this.nonDirs.get(p), (full, mode) => this.mkdirOp(full, mode), this.fresh);
     const full = `${this.root}/${rel}`;
     switch (entry.type) {
       case 'file':
@@ -113,63 +132,64 @@ export class TreeWriter {
       throw new ImgportError('INTERNAL', 'tree writer: data outside a regular file');
     }
     this.meter.bytesFor(chunk.length, f.rel);
-    let off = 0;
-    while (off < chunk.length) off += fs.writeSync(f.fd, chunk, off, chunk.length - off);
+    this.ops.data(chunk);
     f.written += chunk.length;
+  }
+
+  /** Between input chunks: hands the queued calls over and waits while too many are in flight. */
+  drain(): Promise<void> {
+    return this.ops.drain();
   }
 
   endEntry(): void {
     const f = this.cur;
     if (!f) return this.progress();
     this.cur = null;
-    try {
-      if (f.written !== f.entry.size) {
-        throw new ImgportError('BUNDLE_INVALID', `"${f.entry.path}": ${f.written} bytes of data, header says ${f.entry.size}`, { where: f.entry.path });
-      }
-      this.finishFile(f);
-    } finally {
-      fs.closeSync(f.fd);
+    if (f.written !== f.entry.size) {
+      throw new ImgportError('BUNDLE_INVALID', `"${f.entry.path}": ${f.written} bytes of data, header says ${f.entry.size}`, { where: f.entry.path });
     }
+    this.finishFile(f);
     this.progress();
   }
 
   /** Applies directory metadata deepest first, so setting one's mtime is not undone by its children. */
-  finish(): ExpandReport {
+  async finish(): Promise<ExpandReport> {
     if (this.cur) this.endEntry();
     for (const [rel, meta] of this.dirs.deepestFirst()) this.finishDir(rel === '' ? this.root : `${this.root}/${rel}`, meta);
+    await this.ops.finish();
+    this.xattrsUpTo(Infinity);
     if (!this.isRoot && this.ownershipDropped > 0) this.report.dropped.push(`ownership not kept: not running as root (${this.ownershipDropped} entries)`);
     this.report.dropped.push(...this.notes.lines());
     this.meter.emit();
     return { ...this.report, entries: this.meter.entries, bytes: this.meter.bytes };
   }
 
-  /** Closes what is open; the caller removes the partly written tree. */
-  abort(): void {
-    if (this.cur) {
-      try {
-        fs.closeSync(this.cur.fd);
-      } catch {
-        // already failing: the first error is the one that matters
-      }
-      this.cur = null;
-    }
+  /** Stops the worker (once this resolves, nothing more is written); the caller removes the partly written tree. */
+  async abort(): Promise<void> {
+    this.cur = null;
+    this.xattrQueue.length = 0;
+    await this.ops.abort();
   }
 
   private beginFile(rel: string, full: string, entry: TreeEntry): void {
     this.meter.bytesFor(entry.size, rel, false); // the declared size alone can exceed the limit
-    const fd = this.create(rel, () => fs.openSync(full, O_NEW, entry.mode & 0o777));
-    this.cur = { fd, rel, entry, written: 0 };
+    this.create(rel, 'file');
+    this.ops.begin(16 + full.length * 3);
+    this.ops.op(Op.Open).str(full).u32(entry.mode & 0o777);
+    this.cur = { rel, entry, written: 0 };
     this.files.add(rel);
     this.report.files++;
   }
 
   private finishFile(f: OpenFile): void {
     const e = f.entry;
-    // chown clears setuid/setgid and security.capability, so it comes first.
-    if (this.ownerDiffers(e)) fs.fchownSync(f.fd, e.uid, e.gid);
-    if (e.mode & 0o7000 || e.mode & 0o777 & this.umask) fs.fchmodSync(f.fd, e.mode & 0o7777);
-    if (e.xattrs) this.setXattrs(`${this.root}/${f.rel}`, e);
-    fs.futimesSync(f.fd, e.mtime, e.mtime);
+    // The worker chowns first: chown clears setuid/setgid and security.capability.
+    let flags = 0;
+    if (this.ownerDiffers(e)) flags |= Meta.Chown;
+    if (e.mode & 0o7000 || e.mode & 0o777 & this.umask) flags |= Meta.Chmod;
+    this.ops.begin(32);
+    this.ops.op(Op.Close).u8(flags).u32(e.uid).u32(e.gid).u32(e.mode & 0o7777).f64(e.mtime);
+    if (e.xattrs) this.queueXattrs(`${this.root}/${f.rel}`, f.rel, e);
   }
 
   private makeDir(rel: string, full: string, entry: TreeEntry): void {
@@ -178,18 +198,17 @@ export class TreeWriter {
     // -1: a directory we did not create, whose mode we do not know
     let current = known ? known.current : -1;
     if (known === undefined) {
-      try {
-        fs.mkdirSync(full, created);
+      const st = this.nonDirs.has(rel) || this.fresh ? undefined : fs.lstatSync(full, { throwIfNoEntry: false });
+      if (this.nonDirs.has(rel) || (st && !st.isDirectory())) {
+        throw new ImgportError('UNSAFE_PATH', `directory "${entry.path}" would replace a non-directory`, { where: entry.path });
+      }
+      if (!st) {
+        this.mkdirOp(full, created);
         current = created & ~this.umask;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        if (!fs.lstatSync(full).isDirectory()) {
-          throw new ImgportError('UNSAFE_PATH', `directory "${entry.path}" would replace a non-directory`, { where: entry.path });
-        }
       }
     }
     this.dirs.set(rel, { ...this.dirMeta(entry), current });
-    if (entry.xattrs) this.setXattrs(full, entry);
+    if (entry.xattrs) this.queueXattrs(full, rel, entry);
     this.report.dirs++;
     this.progress();
   }
@@ -198,9 +217,9 @@ export class TreeWriter {
     const target = entry.linkname ?? '';
     checkLinkTarget(target, entry.path);
     // Kept verbatim, absolute or not: it is never followed by this writer.
-    this.create(rel, () => fs.symlinkSync(target, full));
-    if (this.ownerDiffers(entry)) fs.lchownSync(full, entry.uid, entry.gid);
-    fs.lutimesSync(full, entry.mtime, entry.mtime);
+    this.create(rel, 'symlink');
+    this.ops.begin(32 + (full.length + target.length) * 3);
+    this.ops.op(Op.Symlink).str(full).str(target).u8(this.ownerDiffers(entry) ? Meta.Chown : 0).u32(entry.uid).u32(entry.gid).f64(entry.mtime);
     if (entry.xattrs) this.notes.add('xattrs on symlinks not kept');
     this.report.symlinks++;
     this.progress();
@@ -211,7 +230,10 @@ export class TreeWriter {
     if (!this.files.has(target) || target === rel) {
       throw new ImgportError('UNSAFE_PATH', `hardlink "${entry.path}" → "${entry.linkname}": target is not an earlier regular file of this archive`, { where: entry.path });
     }
-    this.create(rel, () => fs.linkSync(`${this.root}/${target}`, full));
+    this.create(rel, 'file');
+    const from = `${this.root}/${target}`;
+    this.ops.begin(16 + (from.length + full.length) * 3);
+    this.ops.op(Op.Link).str(from).str(full);
     this.files.add(rel);
     this.report.hardlinks++;
     this.progress();
@@ -224,39 +246,56 @@ export class TreeWriter {
       this.notes.add('device nodes skipped: not running as root');
       return this.progress();
     }
-    const kind = fifo ? 'p' : entry.type === 'chardev' ? 'c' : 'b';
-    this.create(rel, () => mknodSync(full, kind, entry.mode, entry.devmajor, entry.devminor));
-    if (this.ownerDiffers(entry)) fs.lchownSync(full, entry.uid, entry.gid);
-    // mknod(1) takes permission bits only; the node was just made by us, so chmod is safe.
-    if (entry.mode & 0o7000) fs.chmodSync(full, entry.mode & 0o7777);
-    if (entry.xattrs) this.setXattrs(full, entry);
-    fs.lutimesSync(full, entry.mtime, entry.mtime);
+    const kind = fifo ? 2 : entry.type === 'chardev' ? 0 : 1; // c, b, p in the worker
+    this.create(rel, entry.type);
+    let flags = 0;
+    if (this.ownerDiffers(entry)) flags |= Meta.Chown;
+    if (entry.mode & 0o7000) flags |= Meta.Chmod;
+    this.ops.begin(48 + full.length * 3);
+    this.ops.op(Op.Mknod).str(full).u8(kind).u32(entry.mode & 0o7777).u32(entry.devmajor ?? 0).u32(entry.devminor ?? 0);
+    this.ops.u8(flags).u32(entry.uid).u32(entry.gid).f64(entry.mtime);
+    if (entry.xattrs) this.queueXattrs(full, rel, entry);
     if (fifo) this.report.fifos++;
     else this.report.devices++;
     this.progress();
   }
 
   /**
-   * Runs an exclusive create; if something is in the way, replaces it when it is not a
-   * directory (a directory is never silently replaced by something else).
+   * Before an exclusive create at `rel`: if something is in the way, it is replaced when it is
+   * not a directory (a directory is never silently replaced by something else).
    */
-  private create<T>(rel: string, make: () => T): T {
-    try {
-      return make();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const full = `${this.root}/${rel}`;
-      if (fs.lstatSync(full).isDirectory()) throw new ImgportError('UNSAFE_PATH', `member "${rel}" would replace a directory`, { where: rel });
-      fs.unlinkSync(full);
-      this.files.delete(rel);
-      return make();
+  private create(rel: string, type: string): void {
+    const full = `${this.root}/${rel}`;
+    if (this.dirs.get(rel) !== undefined) throw new ImgportError('UNSAFE_PATH', `member "${rel}" would replace a directory`, { where: rel });
+    let exists = this.nonDirs.has(rel);
+    if (!exists && !this.fresh) {
+      const st = fs.lstatSync(full, { throwIfNoEntry: false });
+      if (st?.isDirectory()) throw new ImgportError('UNSAFE_PATH', `member "${rel}" would replace a directory`, { where: rel });
+      exists = st !== undefined;
     }
+    if (exists) {
+      this.ops.begin(8 + full.length * 3);
+      this.ops.op(Op.Unlink).str(full);
+      this.files.delete(rel);
+      // Attributes meant for what is replaced must not land on its successor.
+      for (const x of this.xattrQueue) if (x.rel === rel) x.rel = '';
+    }
+    this.nonDirs.set(rel, type);
+  }
+
+  private mkdirOp(full: string, mode: number): void {
+    this.ops.begin(12 + full.length * 3);
+    this.ops.op(Op.Mkdir).str(full).u32(mode);
   }
 
   private finishDir(full: string, meta: DirMeta): void {
-    if (!meta.implicit && this.ownerDiffers(meta)) fs.chownSync(full, meta.uid, meta.gid);
-    if (meta.current !== meta.mode) fs.chmodSync(full, meta.mode);
-    if (!meta.implicit) fs.utimesSync(full, meta.mtime, meta.mtime);
+    let flags = 0;
+    if (!meta.implicit && this.ownerDiffers(meta)) flags |= Meta.Chown;
+    if (meta.current !== meta.mode) flags |= Meta.Chmod;
+    if (!meta.implicit) flags |= Meta.Times;
+    if (flags === 0) return;
+    this.ops.begin(32 + full.length * 3);
+    this.ops.op(Op.DirMeta).str(full).u8(flags).u32(Math.max(meta.uid, 0)).u32(Math.max(meta.gid, 0)).u32(meta.mode).f64(meta.mtime);
   }
 
   private dirMeta(e: TreeEntry): Omit<DirMeta, 'current'> {
@@ -270,14 +309,26 @@ export class TreeWriter {
     return false;
   }
 
+  /** The xattrs are set here once the batch that made the file is done (xattrsUpTo). */
+  private queueXattrs(full: string, rel: string, e: TreeEntry): void {
+    if (!this.opts.xattr) {
+      this.notes.add('xattrs dropped: fs-xattr is not available', Object.keys(e.xattrs ?? {}).length);
+      return;
+    }
+    this.xattrQueue.push({ seq: this.ops.seq, full, rel, entry: e });
+  }
+
+  private xattrsUpTo(seq: number): void {
+    while (this.xattrQueue.length > 0 && this.xattrQueue[0]!.seq <= seq) {
+      const x = this.xattrQueue.shift()!;
+      if (x.rel !== '') this.setXattrs(x.full, x.entry);
+    }
+  }
+
   private setXattrs(full: string, e: TreeEntry): void {
     for (const [name, value] of Object.entries(e.xattrs ?? {})) {
-      if (!this.opts.xattr) {
-        this.notes.add('xattrs dropped: fs-xattr is not available');
-        continue;
-      }
       try {
-        this.opts.xattr(full, name, value);
+        this.opts.xattr!(full, name, value);
       } catch (err) {
         this.notes.add(`xattr ${name} not kept: ${(err as Error).message.split('\n')[0]}`);
       }
