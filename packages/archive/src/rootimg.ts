@@ -70,7 +70,7 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const head = await peek(input, 6);
-    stream = decompressed(input, detectCompression(head), counter);
+    stream = decompressed(input, detectCompression(head), counter, 2 * 1024 * 1024);
     const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const sniffed = await sniffContainer(chunks);
     if (sniffed.kind === 'cpio') await expandCpio(sniffed.chunks, writer, limits, opts.signal);

@@ -20,7 +20,7 @@ import { Op } from './tree-ops-codes.js';
 export { Meta, Op } from './tree-ops-codes.js';
 
 const BATCH = 1024 * 1024;
-const POOL = 4;
+const POOL = 2;
 
 export interface WorkerFailure {
   message: string;
@@ -36,10 +36,13 @@ type FromWorker = { type: 'batch'; buf: ArrayBuffer } | { type: 'error'; error: 
  * sources (the tests, under tsx) the worker registers tsx itself first: loader hooks given with
  * --import do not reach worker threads on Node 20.
  */
+/** The worker holds one batch at a time and a few path strings: a small heap is plenty. */
+const LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
+
 function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./tree-ops-worker.js', import.meta.url));
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./tree-ops-worker.js', import.meta.url), { resourceLimits: LIMITS });
   const entry = JSON.stringify(new URL('./tree-ops-worker.ts', import.meta.url).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, { eval: true });
+  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, { eval: true, resourceLimits: LIMITS });
 }
 
 export class OpQueue {
