@@ -5,11 +5,14 @@
  * the error goes back with the path, and later batches are not touched.
  */
 import fs from 'node:fs';
-import { parentPort } from 'node:worker_threads';
-import { Meta, Op } from './tree-ops-codes.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Meta, Op, Shared } from './tree-ops-codes.js';
+import type { WorkerSetup } from './tree-ops.js';
 import { mknodSync } from './tree-fs.js';
 
 const port = parentPort!;
+const setup = workerData as WorkerSetup;
+const counters = new Int32Array(setup.shared);
 const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 const KINDS = ['c', 'b', 'p'] as const;
 
@@ -129,6 +132,16 @@ function run(buf: ArrayBuffer, length: number): void {
         if (flags & Meta.Times) fs.utimesSync(current, mtime, mtime);
         break;
       }
+      case Op.Fence: {
+        // The other worker makes something this batch needs (a parent directory, a link target).
+        const w = u8();
+        const seq = u32();
+        for (let n = Atomics.load(counters, w); n < seq; n = Atomics.load(counters, w)) {
+          if (Atomics.load(counters, Shared.Stop)) throw new Error('stopped while waiting for the other writer thread');
+          Atomics.wait(counters, w, n, 100);
+        }
+        break;
+      }
       default:
         throw new Error(`unknown operation ${op} at byte ${at - 1} of a batch`);
     }
@@ -144,6 +157,8 @@ port.on('message', (m: { type: 'batch'; buf: ArrayBuffer; length: number } | { t
   }
   try {
     run(m.buf, m.length);
+    Atomics.add(counters, setup.index, 1);
+    Atomics.notify(counters, setup.index);
     port.postMessage({ type: 'batch', buf: m.buf }, [m.buf]);
   } catch (err) {
     failed = true;

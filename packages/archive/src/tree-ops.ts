@@ -15,9 +15,9 @@
 import { Worker } from 'node:worker_threads';
 import { ImgportError, toImgportError } from '@imgport/runtime';
 
-import { Op } from './tree-ops-codes.js';
+import { Op, Shared } from './tree-ops-codes.js';
 
-export { Meta, Op } from './tree-ops-codes.js';
+export { Meta, Op, Shared } from './tree-ops-codes.js';
 
 const BATCH = 1024 * 1024;
 const POOL = 2;
@@ -39,14 +39,31 @@ type FromWorker = { type: 'batch'; buf: ArrayBuffer } | { type: 'error'; error: 
 /** The worker holds one batch at a time and a few path strings: a small heap is plenty. */
 const LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
 
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./tree-ops-worker.js', import.meta.url), { resourceLimits: LIMITS });
+function startWorker(workerData: WorkerSetup): Worker {
+  const opts = { resourceLimits: LIMITS, workerData };
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./tree-ops-worker.js', import.meta.url), opts);
   const entry = JSON.stringify(new URL('./tree-ops-worker.ts', import.meta.url).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, { eval: true, resourceLimits: LIMITS });
+  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, { ...opts, eval: true });
+}
+
+export interface WorkerSetup {
+  /** Which of the writer's workers this is (0 or 1): its slot in `shared`. */
+  index: number;
+  /** Shared counters (tree-ops-codes Shared): batches each worker has done, and a stop flag. */
+  shared: SharedArrayBuffer;
+}
+
+/**
+ * The counters two queues share, so that one worker can wait (a Fence operation) for a batch
+ * of the other: a directory made by one before the files the other creates in it.
+ */
+export function sharedCounters(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4 * Shared.Length);
 }
 
 export class OpQueue {
-  private readonly worker = startWorker();
+  private readonly worker: Worker;
+  private readonly counters: Int32Array;
   private readonly free: ArrayBuffer[] = [];
   private buf: ArrayBuffer;
   private view: DataView;
@@ -61,7 +78,13 @@ export class OpQueue {
   private sent = 0;
   private doneCount = 0;
 
-  constructor(private readonly onBatchDone: (seq: number) => void = () => {}) {
+  constructor(
+    readonly index: number,
+    shared: SharedArrayBuffer,
+    private readonly onBatchDone: (seq: number) => void = () => {},
+  ) {
+    this.worker = startWorker({ index, shared });
+    this.counters = new Int32Array(shared);
     this.buf = new ArrayBuffer(BATCH);
     this.view = new DataView(this.buf);
     this.bytes = Buffer.from(this.buf);
@@ -84,6 +107,30 @@ export class OpQueue {
   /** The sequence number the batch being filled will have (for onBatchDone). */
   get seq(): number {
     return this.sent + 1;
+  }
+
+  /** Batches the worker has done. */
+  get done(): number {
+    return this.doneCount;
+  }
+
+  /** Makes this queue's worker wait until the other worker `w` has done its batch `seq` (already sent). */
+  fence(w: number, seq: number): void {
+    this.begin(8);
+    this.op(Op.Fence).u8(w).u32(seq);
+  }
+
+  /** Sends the batch being filled, if any. */
+  flush(): void {
+    if (this.at > 0) this.send();
+  }
+
+  /** Sends what is queued and waits until the worker has done all of it. */
+  async settle(): Promise<void> {
+    this.flush();
+    while (this.inFlight > 0 && !this.failure) await new Promise<void>((r) => (this.wake = r));
+    this.wake = undefined;
+    if (this.failure) throw this.failure;
   }
 
   /** The first failure of the worker, if any: thrown by the next drain()/finish(). */
@@ -180,8 +227,9 @@ export class OpQueue {
     await this.worker.terminate();
   }
 
-  /** Stops the worker; once this resolves it makes no more calls. */
+  /** Stops the worker (and the other's, should it wait at a fence); once this resolves it makes no more calls. */
   async abort(): Promise<void> {
+    Atomics.store(this.counters, Shared.Stop, 1);
     await this.worker.terminate();
   }
 

@@ -130,3 +130,32 @@ test('progress about every 256 entries', async (t) => {
   await run(dest, Array.from({ length: 600 }, (_, i) => f(`f${i}`)), { onProgress: (p) => seen.push(p.entries) });
   assert.deepEqual(seen, [256, 512, 600]);
 });
+
+test('two writer threads: deep and wide directories, hardlinks and replacements across them', async (t) => {
+  const dest = tempDir(t);
+  const entries: Array<[TreeEntry, string]> = [];
+  // Directories alternate between the two workers: a chain 12 deep, each level with files, and
+  // missing parents made on the way (implicit directories).
+  let chain = '';
+  for (let i = 0; i < 12; i++) {
+    chain = chain ? `${chain}/c${i}` : `c${i}`;
+    entries.push(d(chain), f(`${chain}/file`, `level ${i}`), f(`wide${i}/deep/er/x`, `w${i}`));
+  }
+  // Hardlinks to files made by the other worker, a file replaced, then linked to.
+  for (let i = 0; i < 12; i++) entries.push([{ ...base, path: `links/l${i}`, type: 'hardlink', linkname: `wide${i}/deep/er/x` }, '']);
+  entries.push(f('wide3/deep/er/x', 'replaced'), [{ ...base, path: `links/after`, type: 'hardlink', linkname: 'wide3/deep/er/x' }, '']);
+  const r = await run(dest, entries);
+  assert.equal(r.hardlinks, 13);
+  chain = '';
+  for (let i = 0; i < 12; i++) {
+    chain = chain ? `${chain}/c${i}` : `c${i}`;
+    assert.equal(fs.readFileSync(path.join(dest, chain, 'file'), 'utf8'), `level ${i}`);
+  }
+  assert.equal(fs.readFileSync(path.join(dest, 'links/l5'), 'utf8'), 'w5');
+  assert.equal(fs.statSync(path.join(dest, 'wide5/deep/er/x')).nlink, 2);
+  // The old wide3 file lives on through its link; the new one has its own.
+  assert.equal(fs.readFileSync(path.join(dest, 'links/l3'), 'utf8'), 'w3');
+  assert.equal(fs.readFileSync(path.join(dest, 'links/after'), 'utf8'), 'replaced');
+  assert.equal(fs.statSync(path.join(dest, 'wide3/deep/er/x')).nlink, 2);
+  assert.equal(treeListing(dest, { root: false })['wide7/deep']!.mode, '755');
+});

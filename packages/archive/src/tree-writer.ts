@@ -20,7 +20,7 @@ import { ExpandMeter } from './expand-meter.js';
 import { KnownDirs } from './known-dirs.js';
 import type { DirMeta } from './known-dirs.js';
 import { DropNotes } from './tree-fs.js';
-import { Meta, Op, OpQueue } from './tree-ops.js';
+import { Meta, Op, OpQueue, sharedCounters } from './tree-ops.js';
 import type { XattrSetter } from './tree-fs.js';
 import { DEFAULT_LIMITS } from './types.js';
 import type { ExpandReport, Limits, ProgressFn, TreeEntry } from './types.js';
@@ -39,6 +39,7 @@ export interface TreeWriterOptions {
 }
 
 interface OpenFile {
+  q: OpQueue;
   rel: string;
   entry: TreeEntry;
   written: number;
@@ -46,6 +47,7 @@ interface OpenFile {
 
 /** What an xattr is waiting for: the batch that creates its file to be done. */
 interface PendingXattrs {
+  w: number;
   seq: number;
   full: string;
   rel: string;
@@ -61,13 +63,23 @@ export class TreeWriter {
   // process.umask() without an argument only reads it (a documentation-only deprecation).
   private readonly umask = process.umask();
   private readonly dirs: KnownDirs;
-  /** Regular files this archive wrote: the only valid hardlink targets. */
-  private readonly files = new Set<string>();
+  /** Regular files this archive wrote (the only valid hardlink targets), and where each was closed. */
+  private readonly files = new Map<string, number>();
   /** Everything else this writer made that is not a directory, with its type. */
   private readonly nonDirs = new Map<string, string>();
   /** Whether the destination was empty: then everything in it is known here. */
   private readonly fresh: boolean;
-  private readonly ops: OpQueue;
+  /**
+   * Two workers share the calls: each directory belongs to one (in turn), which makes it and
+   * everything in it; a Fence makes a worker wait for the other where it needs what the other
+   * made (a parent directory, a hardlink's target). Places are encoded as worker + 2 × batch.
+   */
+  private readonly qs: [OpQueue, OpQueue];
+  /** The queue the current entry's calls go to. */
+  private ops: OpQueue;
+  private readonly owner = new Map<string, number>([['', 0]]);
+  private readonly made = new Map<string, number>();
+  private turn = 0;
   /** Extended attributes set (in this thread) once the worker has made their file. */
   private readonly xattrQueue: PendingXattrs[] = [];
   private readonly notes = new DropNotes();
@@ -87,7 +99,9 @@ export class TreeWriter {
     this.meter = new ExpandMeter(this.limits, opts.compressedBytes, opts.onProgress);
     this.dirs = new KnownDirs(this.root, this.umask);
     this.fresh = fs.readdirSync(this.root).length === 0;
-    this.ops = new OpQueue((seq) => this.xattrsUpTo(seq));
+    const shared = sharedCounters();
+    this.qs = [new OpQueue(0, shared, (seq) => this.xattrsUpTo(0, seq)), new OpQueue(1, shared, (seq) => this.xattrsUpTo(1, seq))];
+    this.ops = this.qs[0];
   }
 
   /** Checks a member path without writing anything (used to reject deferred entries early). */
@@ -110,6 +124,7 @@ export class TreeWriter {
       return this.progress();
     }
     this.dirs.ensureParent(rel, (p) => this.nonDirs.get(p), (full, mode) => this.mkdirOp(full, mode), this.fresh);
+    this.ops = this.qs[this.owner.get(parentOf(rel)) ?? 0]!;
     const full = `${this.root}/${rel}`;
     switch (entry.type) {
       case 'file':
@@ -132,13 +147,13 @@ export class TreeWriter {
       throw new ImgportError('INTERNAL', 'tree writer: data outside a regular file');
     }
     this.meter.bytesFor(chunk.length, f.rel);
-    this.ops.data(chunk);
+    f.q.data(chunk);
     f.written += chunk.length;
   }
 
   /** Between input chunks: hands the queued calls over and waits while too many are in flight. */
-  drain(): Promise<void> {
-    return this.ops.drain();
+  async drain(): Promise<void> {
+    await Promise.all([this.qs[0].drain(), this.qs[1].drain()]);
   }
 
   endEntry(): void {
@@ -155,9 +170,13 @@ export class TreeWriter {
   /** Applies directory metadata deepest first, so setting one's mtime is not undone by its children. */
   async finish(): Promise<ExpandReport> {
     if (this.cur) this.endEntry();
+    // Directory metadata last, once both workers have made everything inside.
+    await Promise.all([this.qs[0].settle(), this.qs[1].settle()]);
+    this.ops = this.qs[0];
     for (const [rel, meta] of this.dirs.deepestFirst()) this.finishDir(rel === '' ? this.root : `${this.root}/${rel}`, meta);
-    await this.ops.finish();
-    this.xattrsUpTo(Infinity);
+    await Promise.all([this.qs[0].finish(), this.qs[1].finish()]);
+    this.xattrsUpTo(0, Infinity);
+    this.xattrsUpTo(1, Infinity);
     if (!this.isRoot && this.ownershipDropped > 0) this.report.dropped.push(`ownership not kept: not running as root (${this.ownershipDropped} entries)`);
     this.report.dropped.push(...this.notes.lines());
     this.meter.emit();
@@ -168,7 +187,7 @@ export class TreeWriter {
   async abort(): Promise<void> {
     this.cur = null;
     this.xattrQueue.length = 0;
-    await this.ops.abort();
+    await Promise.all([this.qs[0].abort(), this.qs[1].abort()]);
   }
 
   private beginFile(rel: string, full: string, entry: TreeEntry): void {
@@ -176,8 +195,8 @@ export class TreeWriter {
     this.create(rel, 'file');
     this.ops.begin(16 + full.length * 3);
     this.ops.op(Op.Open).str(full).u32(entry.mode & 0o777);
-    this.cur = { rel, entry, written: 0 };
-    this.files.add(rel);
+    this.cur = { q: this.ops, rel, entry, written: 0 };
+    this.files.set(rel, -1);
     this.report.files++;
   }
 
@@ -187,8 +206,10 @@ export class TreeWriter {
     let flags = 0;
     if (this.ownerDiffers(e)) flags |= Meta.Chown;
     if (e.mode & 0o7000 || e.mode & 0o777 & this.umask) flags |= Meta.Chmod;
-    this.ops.begin(32);
-    this.ops.op(Op.Close).u8(flags).u32(e.uid).u32(e.gid).u32(e.mode & 0o7777).f64(e.mtime);
+    f.q.begin(32);
+    f.q.op(Op.Close).u8(flags).u32(e.uid).u32(e.gid).u32(e.mode & 0o7777).f64(e.mtime);
+    if (this.files.has(f.rel)) this.files.set(f.rel, f.q.index + 2 * f.q.seq);
+    this.ops = f.q;
     if (e.xattrs) this.queueXattrs(`${this.root}/${f.rel}`, f.rel, e);
   }
 
@@ -208,7 +229,8 @@ export class TreeWriter {
       }
     }
     this.dirs.set(rel, { ...this.dirMeta(entry), current });
-    if (entry.xattrs) this.queueXattrs(full, rel, entry);
+    // After the batch that made it; a directory this writer did not make exists already.
+    if (entry.xattrs) this.queueXattrs(full, rel, entry, this.made.get(rel) ?? 0);
     this.report.dirs++;
     this.progress();
   }
@@ -231,10 +253,11 @@ export class TreeWriter {
       throw new ImgportError('UNSAFE_PATH', `hardlink "${entry.path}" → "${entry.linkname}": target is not an earlier regular file of this archive`, { where: entry.path });
     }
     this.create(rel, 'file');
+    this.after(this.files.get(target)!);
     const from = `${this.root}/${target}`;
     this.ops.begin(16 + (from.length + full.length) * 3);
     this.ops.op(Op.Link).str(from).str(full);
-    this.files.add(rel);
+    this.files.set(rel, this.ops.index + 2 * this.ops.seq);
     this.report.hardlinks++;
     this.progress();
   }
@@ -283,9 +306,27 @@ export class TreeWriter {
     this.nonDirs.set(rel, type);
   }
 
+  /** Makes a directory on the worker whose turn it is; that worker then owns what goes inside. */
   private mkdirOp(full: string, mode: number): void {
+    const rel = full.slice(this.root.length + 1);
+    const w = this.turn++ & 1;
+    this.ops = this.qs[w]!;
+    this.after(this.made.get(parentOf(rel)));
     this.ops.begin(12 + full.length * 3);
     this.ops.op(Op.Mkdir).str(full).u32(mode);
+    this.owner.set(rel, w);
+    this.made.set(rel, w + 2 * this.ops.seq);
+  }
+
+  /** Makes the current queue wait for a place of the other queue, unless it is done already. */
+  private after(place: number | undefined): void {
+    if (place === undefined || place < 0) return;
+    const w = place & 1;
+    const seq = place >>> 1;
+    const other = this.qs[w]!;
+    if (other === this.ops || other.done >= seq) return;
+    if (other.seq === seq) other.flush();
+    this.ops.fence(w, seq);
   }
 
   private finishDir(full: string, meta: DirMeta): void {
@@ -310,19 +351,21 @@ export class TreeWriter {
   }
 
   /** The xattrs are set here once the batch that made the file is done (xattrsUpTo). */
-  private queueXattrs(full: string, rel: string, e: TreeEntry): void {
+  private queueXattrs(full: string, rel: string, e: TreeEntry, place = this.ops.index + 2 * this.ops.seq): void {
     if (!this.opts.xattr) {
       this.notes.add('xattrs dropped: fs-xattr is not available', Object.keys(e.xattrs ?? {}).length);
       return;
     }
-    this.xattrQueue.push({ seq: this.ops.seq, full, rel, entry: e });
+    this.xattrQueue.push({ w: place & 1, seq: place >>> 1, full, rel, entry: e });
   }
 
-  private xattrsUpTo(seq: number): void {
-    while (this.xattrQueue.length > 0 && this.xattrQueue[0]!.seq <= seq) {
-      const x = this.xattrQueue.shift()!;
-      if (x.rel !== '') this.setXattrs(x.full, x.entry);
-    }
+  /** Worker `w` has done its batch `seq`: set the xattrs waiting for it. */
+  private xattrsUpTo(w: number, seq: number): void {
+    if (this.xattrQueue.length === 0) return;
+    const ready = this.xattrQueue.filter((x) => x.w === w && x.seq <= seq);
+    if (ready.length === 0) return;
+    this.xattrQueue.splice(0, this.xattrQueue.length, ...this.xattrQueue.filter((x) => !(x.w === w && x.seq <= seq)));
+    for (const x of ready) if (x.rel !== '') this.setXattrs(x.full, x.entry);
   }
 
   private setXattrs(full: string, e: TreeEntry): void {
@@ -338,4 +381,10 @@ export class TreeWriter {
   private progress(): void {
     this.meter.tick();
   }
+}
+
+/** The parent of a relative path ('' for a top-level one). */
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf('/');
+  return slash < 0 ? '' : rel.slice(0, slash);
 }
