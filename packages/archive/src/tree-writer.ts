@@ -63,10 +63,12 @@ export class TreeWriter {
   // process.umask() without an argument only reads it (a documentation-only deprecation).
   private readonly umask = process.umask();
   private readonly dirs: KnownDirs;
-  /** Regular files this archive wrote (the only valid hardlink targets), and where each was closed. */
+  /**
+   * Everything this writer made that is not a directory: for a regular file (the only valid
+   * hardlink targets) the place where it was closed (>= 0; OPEN while it is being written),
+   * else SYMLINK or OTHER. One map, as it holds a path per entry.
+   */
   private readonly files = new Map<string, number>();
-  /** Everything else this writer made that is not a directory, with its type. */
-  private readonly nonDirs = new Map<string, string>();
   /** Whether the destination was empty: then everything in it is known here. */
   private readonly fresh: boolean;
   /**
@@ -123,7 +125,7 @@ export class TreeWriter {
       this.dirs.set('', { ...this.dirMeta(entry), current: -1 });
       return this.progress();
     }
-    this.dirs.ensureParent(rel, (p) => this.nonDirs.get(p), (full, mode) => this.mkdirOp(full, mode), this.fresh);
+    this.dirs.ensureParent(rel, (p) => kindOf(this.files.get(p)), (full, mode) => this.mkdirOp(full, mode), this.fresh);
     this.ops = this.qs[this.owner.get(parentOf(rel)) ?? 0]!;
     const full = `${this.root}/${rel}`;
     switch (entry.type) {
@@ -196,7 +198,6 @@ export class TreeWriter {
     this.ops.begin(16 + full.length * 3);
     this.ops.op(Op.Open).str(full).u32(entry.mode & 0o777);
     this.cur = { q: this.ops, rel, entry, written: 0 };
-    this.files.set(rel, -1);
     this.report.files++;
   }
 
@@ -208,7 +209,7 @@ export class TreeWriter {
     if (e.mode & 0o7000 || e.mode & 0o777 & this.umask) flags |= Meta.Chmod;
     f.q.begin(32);
     f.q.op(Op.Close).u8(flags).u32(e.uid).u32(e.gid).u32(e.mode & 0o7777).f64(e.mtime);
-    if (this.files.has(f.rel)) this.files.set(f.rel, f.q.index + 2 * f.q.seq);
+    if (this.files.get(f.rel) === OPEN) this.files.set(f.rel, f.q.index + 2 * f.q.seq);
     this.ops = f.q;
     if (e.xattrs) this.queueXattrs(`${this.root}/${f.rel}`, f.rel, e);
   }
@@ -219,8 +220,8 @@ export class TreeWriter {
     // -1: a directory we did not create, whose mode we do not know
     let current = known ? known.current : -1;
     if (known === undefined) {
-      const st = this.nonDirs.has(rel) || this.fresh ? undefined : fs.lstatSync(full, { throwIfNoEntry: false });
-      if (this.nonDirs.has(rel) || (st && !st.isDirectory())) {
+      const st = this.files.has(rel) || this.fresh ? undefined : fs.lstatSync(full, { throwIfNoEntry: false });
+      if (this.files.has(rel) || (st && !st.isDirectory())) {
         throw new ImgportError('UNSAFE_PATH', `directory "${entry.path}" would replace a non-directory`, { where: entry.path });
       }
       if (!st) {
@@ -249,7 +250,7 @@ export class TreeWriter {
 
   private makeHardlink(rel: string, full: string, entry: TreeEntry): void {
     const target = this.checkPath(entry.linkname ?? '');
-    if (!this.files.has(target) || target === rel) {
+    if (!((this.files.get(target) ?? OTHER) >= 0) || target === rel) {
       throw new ImgportError('UNSAFE_PATH', `hardlink "${entry.path}" → "${entry.linkname}": target is not an earlier regular file of this archive`, { where: entry.path });
     }
     this.create(rel, 'file');
@@ -290,7 +291,7 @@ export class TreeWriter {
   private create(rel: string, type: string): void {
     const full = `${this.root}/${rel}`;
     if (this.dirs.get(rel) !== undefined) throw new ImgportError('UNSAFE_PATH', `member "${rel}" would replace a directory`, { where: rel });
-    let exists = this.nonDirs.has(rel);
+    let exists = this.files.has(rel);
     if (!exists && !this.fresh) {
       const st = fs.lstatSync(full, { throwIfNoEntry: false });
       if (st?.isDirectory()) throw new ImgportError('UNSAFE_PATH', `member "${rel}" would replace a directory`, { where: rel });
@@ -299,11 +300,11 @@ export class TreeWriter {
     if (exists) {
       this.ops.begin(8 + full.length * 3);
       this.ops.op(Op.Unlink).str(full);
-      this.files.delete(rel);
       // Attributes meant for what is replaced must not land on its successor.
       for (const x of this.xattrQueue) if (x.rel === rel) x.rel = '';
     }
-    this.nonDirs.set(rel, type);
+    // What was replaced is no hardlink target any more: this entry's kind overwrites it.
+    this.files.set(rel, type === 'file' ? OPEN : type === 'symlink' ? SYMLINK : OTHER);
   }
 
   /** Makes a directory on the worker whose turn it is; that worker then owns what goes inside. */
@@ -381,6 +382,14 @@ export class TreeWriter {
   private progress(): void {
     this.meter.tick();
   }
+}
+
+const OPEN = -1;
+const SYMLINK = -2;
+const OTHER = -3;
+
+function kindOf(code: number | undefined): string | undefined {
+  return code === undefined ? undefined : code === SYMLINK ? 'symlink' : 'not a directory';
 }
 
 /** The parent of a relative path ('' for a top-level one). */
