@@ -1,6 +1,6 @@
 /**
- * The tree writer's filesystem calls, done in order by one worker thread (tree-ops-worker.ts)
- * while the calling thread inflates and parses (PERFORMANCE.md: this is what overlaps the two,
+ * A queue of the tree writer's filesystem calls, done in order by its own worker thread
+ * (tree-ops-worker.ts; the writer runs two) while the calling thread inflates and parses (PERFORMANCE.md: this is what overlaps the two,
  * and it keeps the caller's event loop free, so a queue job keeps renewing its lock).
  *
  * Operations are encoded into batches: ArrayBuffers of BATCH bytes that cycle between the
@@ -14,7 +14,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ImgportError, toImgportError } from '@imgport/runtime';
-
 import { Op, Shared } from './tree-ops-codes.js';
 
 export { Meta, Op, Shared } from './tree-ops-codes.js';
