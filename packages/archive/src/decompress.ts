@@ -45,11 +45,18 @@ export async function peek(input: Readable, n: number): Promise<Buffer> {
   return head;
 }
 
+/** Compressed bytes read so far; `consumed`, when set, says how many the inflate has used up. */
+export interface CompressedCounter {
+  bytesIn: number;
+  consumed?: () => number;
+}
+
 /**
- * The decompressed bytes of `input`. `counter.bytesIn` follows the compressed bytes consumed
- * (for progress and the ratio limit). Errors of any stage surface from the returned stream.
+ * The decompressed bytes of `input`. `counter.bytesIn` follows the compressed bytes read (for
+ * progress); for gzip `counter.consumed` gives those zlib has actually inflated, which is what
+ * the ratio limit needs: bytes merely read ahead would let a bomb pass it.
  */
-export function decompressed(input: Readable, kind: Compression, counter: { bytesIn: number }, ahead = 4 * 1024 * 1024): Readable {
+export function decompressed(input: Readable, kind: Compression, counter: CompressedCounter, ahead = 4 * 1024 * 1024): Readable {
   const count = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       counter.bytesIn += chunk.length;
@@ -60,10 +67,8 @@ export function decompressed(input: Readable, kind: Compression, counter: { byte
   if (kind === 'gzip') {
     // Room for a few inflated chunks (`ahead`), so zlib keeps inflating while the writer is busy.
     const gunzip = createGunzip({ chunkSize: Math.min(ahead, 1024 * 1024), readableHighWaterMark: ahead } as ZlibOptions);
-    // The ratio limits need the compressed bytes inflate has consumed, not those queued in front
-    // of it (256 KiB of queued zeros inflate to 256 MiB): zlib counts those per output chunk.
-    Object.defineProperty(counter, 'bytesIn', { get: () => gunzip.bytesWritten, configurable: true });
-    return pipeline(input, gunzip, () => {});
+    counter.consumed = () => gunzip.bytesWritten;
+    return pipeline(input, count, gunzip, () => {});
   }
   return xzStream(pipeline(input, count, () => {}));
 }

@@ -36,23 +36,28 @@ export class KnownDirs {
     this.dirs.set(rel, meta);
   }
 
-  /** Makes sure every ancestor of `rel` is a real directory, creating missing ones (0700). */
-  ensureParent(rel: string): void {
+  /**
+   * Makes sure every ancestor of `rel` is a real directory, creating missing ones (0700) with
+   * `mkdir`. `nonDir` says what this writer made at a path that is not a directory; the disk is
+   * asked (lstat) only about paths this writer did not make, which a fresh destination has none of.
+   */
+  ensureParent(rel: string, nonDir: (rel: string) => string | undefined, mkdir: (full: string, mode: number) => void, fresh: boolean): void {
     const slash = rel.lastIndexOf('/');
     if (slash < 0 || this.dirs.has(rel.slice(0, slash))) return;
     for (let at = 0, next = rel.indexOf('/'); next >= 0; at = next + 1, next = rel.indexOf('/', at)) {
       const dir = rel.slice(0, next);
       if (this.dirs.has(dir)) continue;
       const full = `${this.root}/${dir}`;
-      const st = fs.lstatSync(full, { throwIfNoEntry: false });
-      if (st === undefined) {
-        fs.mkdirSync(full, 0o700);
+      const made = nonDir(dir);
+      const st = made !== undefined || fresh ? undefined : fs.lstatSync(full, { throwIfNoEntry: false });
+      if (made === undefined && st === undefined) {
+        mkdir(full, 0o700);
         // mode fixed to 0755 at the end unless the directory's own entry comes later
         this.dirs.set(dir, { mode: 0o755, uid: -1, gid: -1, mtime: -1, current: 0o700 & ~this.umask, implicit: true });
-      } else if (st.isDirectory()) {
+      } else if (st?.isDirectory()) {
         this.dirs.set(dir, null);
       } else {
-        const what = st.isSymbolicLink() ? 'a symlink' : 'not a directory';
+        const what = made === 'symlink' || st?.isSymbolicLink() ? 'a symlink' : 'not a directory';
         throw new ImgportError('UNSAFE_PATH', `member "${rel}": parent "${dir}" is ${what}; refusing to write through it`, { where: rel });
       }
     }

@@ -51,6 +51,7 @@ export async function expandCpio(chunks: AsyncIterable<Buffer>, writer: TreeWrit
   for await (const chunk of chunks) {
     if (signal?.aborted) return;
     parser.push(chunk);
+    await writer.drain();
   }
   parser.end();
   feeder.finish();
@@ -65,7 +66,11 @@ export async function expandTar(chunks: AsyncIterable<Buffer>, writer: TreeWrite
       current = entry.header.name;
       const t = tarEntry(entry.header, drop);
       if (t) writer.begin(t);
-      for await (const chunk of entry) if (t) writer.write(chunk as Buffer);
+      for await (const chunk of entry) {
+        if (!t) continue;
+        writer.write(chunk as Buffer);
+        await writer.drain();
+      }
       if (t) writer.endEntry();
       current = undefined;
     }

@@ -183,7 +183,8 @@ test('abort: a stalled expansion stops with CANCELLED and removes what it wrote'
   setTimeout(() => ac.abort(), 50);
   const t0 = Date.now();
   await rejectsWith(expandRootImage(stalled, path.join(d, 'out'), { signal: ac.signal }), 'CANCELLED');
-  assert.ok(Date.now() - t0 < 2000);
+  // Prompt, not a timeout; generous because starting the worker thread under tsx is slow on a busy machine.
+  assert.ok(Date.now() - t0 < 10_000);
   assert.equal(fs.existsSync(path.join(d, 'out')), false);
   await rejectsWith(expandRootImage(streamOf(gzipSync(raw)), path.join(d, 'out'), { signal: AbortSignal.abort() }), 'CANCELLED');
 });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ImgportError, toImgportError } from '@imgport/runtime';
 import { decompressError, decompressed, detectCompression, peek } from './decompress.js';
+import type { CompressedCounter } from './decompress.js';
 import { expandCpio, expandTar, sniffContainer } from './rootimg-containers.js';
 import { loadXattr } from './tree-fs.js';
 import type { ExpandBudget } from './expand-meter.js';
@@ -54,13 +55,13 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   checkAborted(opts.signal);
   const created = prepareDestination(dest);
-  const counter = { bytesIn: 0 };
+  const counter: CompressedCounter = { bytesIn: 0 };
   const writer = new TreeWriter(dest, {
     limits,
     stripPrefix: opts.stripPrefix,
     isRoot: opts.isRoot,
     xattr: await loadXattr(),
-    compressedBytes: () => counter.bytesIn,
+    compressedBytes: () => counter.consumed?.() ?? counter.bytesIn,
     onProgress: opts.onProgress,
     budget: opts.budget,
   });
@@ -73,15 +74,15 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const head = await peek(input, 6);
-    stream = decompressed(input, detectCompression(head), counter);
+    stream = decompressed(input, detectCompression(head), counter, 2 * 1024 * 1024);
     const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const sniffed = await sniffContainer(chunks);
     if (sniffed.kind === 'cpio') await expandCpio(sniffed.chunks, writer, limits, opts.signal);
     else await expandTar(sniffed.chunks, writer, opts.signal);
     checkAborted(opts.signal);
-    return writer.finish();
+    return await writer.finish();
   } catch (err) {
-    writer.abort();
+    await writer.abort();
     stream?.destroy();
     input.destroy();
     removeWritten(dest, created);

@@ -14,17 +14,18 @@ const base = { mode: 0o644, uid: 0, gid: 0, mtime: 1_000_000, size: 0 };
 const f = (p: string, data = '', extra: Partial<TreeEntry> = {}): [TreeEntry, string] => [{ ...base, path: p, type: 'file', size: Buffer.byteLength(data), ...extra }, data];
 const d = (p: string, extra: Partial<TreeEntry> = {}): [TreeEntry, string] => [{ ...base, path: p, type: 'dir', mode: 0o755, ...extra }, ''];
 
-function run(dest: string, entries: Array<[TreeEntry, string]>, opts: TreeWriterOptions = {}): ReturnType<TreeWriter['finish']> {
+async function run(dest: string, entries: Array<[TreeEntry, string]>, opts: TreeWriterOptions = {}): ReturnType<TreeWriter['finish']> {
   const w = new TreeWriter(dest, opts);
   try {
     for (const [e, data] of entries) {
       w.begin(e);
       if (data) w.write(Buffer.from(data));
       w.endEntry();
+      await w.drain();
     }
-    return w.finish();
+    return await w.finish();
   } catch (err) {
-    w.abort();
+    await w.abort();
     throw err;
   }
 }
@@ -42,50 +43,50 @@ test('path policy: normalises and refuses', () => {
   assert.throws(() => checkEntryPath('é'.repeat(60), { maxPathLength: 100 }), code('LIMIT_EXCEEDED', /maxPathLength/));
 });
 
-test('symlink parent pre-existing in the destination is never written through', (t) => {
+test('symlink parent pre-existing in the destination is never written through', async (t) => {
   const dir = tempDir(t);
   const dest = path.join(dir, 'dest');
   const outside = path.join(dir, 'outside');
   fs.mkdirSync(dest);
   fs.mkdirSync(outside);
   fs.symlinkSync(outside, path.join(dest, 'etc'));
-  assert.throws(() => run(dest, [f('etc/passwd', 'x')]), code('UNSAFE_PATH', /parent "etc" is a symlink/));
+  await assert.rejects(run(dest, [f('etc/passwd', 'x')]), code('UNSAFE_PATH', /parent "etc" is a symlink/));
   assert.deepEqual(fs.readdirSync(outside), []);
 });
 
-test('regular file is created with its final mode, owner and mtime; setuid kept', (t) => {
+test('regular file is created with its final mode, owner and mtime; setuid kept', async (t) => {
   const dest = tempDir(t);
-  run(dest, [f('su', 'bin', { mode: 0o4755, uid: 12, gid: 34, mtime: 4_294_967_295 }), f('plain', 'x', { mode: 0o600 })]);
+  await run(dest, [f('su', 'bin', { mode: 0o4755, uid: 12, gid: 34, mtime: 4_294_967_295 }), f('plain', 'x', { mode: 0o600 })]);
   const l = treeListing(dest, { root: false });
   assert.deepEqual(l.su, { type: 'file', mode: '4755', owner: '12:34', mtime: 4_294_967_295, size: 3, nlink: 1, sha256: l.su!.sha256 });
   assert.equal(l.plain!.mode, '600');
 });
 
-test('directories get their mode and mtime after their contents, missing parents made and fixed', (t) => {
+test('directories get their mode and mtime after their contents, missing parents made and fixed', async (t) => {
   const dest = tempDir(t);
-  const r = run(dest, [f('deep/er/file', 'x'), d('ro', { mode: 0o555, mtime: 12345 }), f('ro/inside', 'y'), d('deep', { mode: 0o1777, mtime: 777 }), d('.', { mode: 0o700, mtime: 5 })]);
+  const r = await run(dest, [f('deep/er/file', 'x'), d('ro', { mode: 0o555, mtime: 12345 }), f('ro/inside', 'y'), d('deep', { mode: 0o1777, mtime: 777 }), d('.', { mode: 0o700, mtime: 5 })]);
   const l = treeListing(dest);
   assert.deepEqual([l.ro!.mode, l.ro!.mtime, l.deep!.mode, l.deep!.mtime, l['deep/er']!.mode, l['.']!.mode, l['.']!.mtime], ['555', 12345, '1777', 777, '755', '700', 5]);
   assert.equal(r.dirs, 2); // the root itself is not counted
 });
 
-test('an existing non-directory is replaced; the replaced file is no hardlink target any more', (t) => {
+test('an existing non-directory is replaced; the replaced file is no hardlink target any more', async (t) => {
   const dest = tempDir(t);
   const y: TreeEntry = { ...base, path: 'y', type: 'symlink', linkname: '/etc' };
-  run(dest, [f('x', 'old'), f('x', 'new'), [y, ''], f('y', 'file now')]);
+  await run(dest, [f('x', 'old'), f('x', 'new'), [y, ''], f('y', 'file now')]);
   assert.equal(fs.readFileSync(path.join(dest, 'x'), 'utf8'), 'new');
   assert.equal(fs.readFileSync(path.join(dest, 'y'), 'utf8'), 'file now');
   const link: TreeEntry = { ...base, path: 'h', type: 'hardlink', linkname: 'z' };
   const sym: TreeEntry = { ...base, path: 'z', type: 'symlink', linkname: 'x' };
   const dest2 = tempDir(t);
-  assert.throws(() => run(dest2, [f('z', 'data'), [sym, ''], [link, '']]), code('UNSAFE_PATH', /not an earlier regular file/));
+  await assert.rejects(run(dest2, [f('z', 'data'), [sym, ''], [link, '']]), code('UNSAFE_PATH', /not an earlier regular file/));
 });
 
-test('not root: ownership and device nodes are reported, FIFOs still made', (t) => {
+test('not root: ownership and device nodes are reported, FIFOs still made', async (t) => {
   const dest = tempDir(t);
   const dev: TreeEntry = { ...base, path: 'null', type: 'chardev', mode: 0o666, devmajor: 1, devminor: 3 };
   const fifo: TreeEntry = { ...base, path: 'fifo', type: 'fifo', mode: 0o600, uid: 5 };
-  const r = run(dest, [f('a', 'x', { uid: 1000, gid: 1000 }), f('b', 'y'), [dev, ''], [fifo, '']], { isRoot: false });
+  const r = await run(dest, [f('a', 'x', { uid: 1000, gid: 1000 }), f('b', 'y'), [dev, ''], [fifo, '']], { isRoot: false });
   assert.deepEqual(r.dropped, ['ownership not kept: not running as root (2 entries)', 'device nodes skipped: not running as root (1 entry)']);
   assert.deepEqual(fs.readdirSync(dest).sort(), ['a', 'b', 'fifo']);
   assert.equal(fs.statSync(path.join(dest, 'a')).uid, process.getuid!());
@@ -93,38 +94,68 @@ test('not root: ownership and device nodes are reported, FIFOs still made', (t) 
   assert.equal([r.devices, r.fifos].join(), '0,1');
 });
 
-test('as root: device nodes made with mknod, owners kept', { skip: process.getuid?.() !== 0 }, (t) => {
+test('as root: device nodes made with mknod, owners kept', { skip: process.getuid?.() !== 0 }, async (t) => {
   const dest = tempDir(t);
   const dev: TreeEntry = { ...base, path: 'null', type: 'chardev', mode: 0o666, devmajor: 1, devminor: 3, uid: 7, gid: 8 };
   const blk: TreeEntry = { ...base, path: 'loop9', type: 'blockdev', mode: 0o660, devmajor: 7, devminor: 9 };
-  const r = run(dest, [[dev, ''], [blk, '']]);
+  const r = await run(dest, [[dev, ''], [blk, '']]);
   const l = treeListing(dest, { root: false });
   assert.deepEqual(l.null, { type: 'chardev', mode: '666', owner: '7:8', mtime: base.mtime, rdev: 259 });
   assert.equal(l.loop9!.type, 'blockdev');
   assert.deepEqual(r.dropped, []);
 });
 
-test('xattrs are set through the injected setter; without one they are reported', (t) => {
+test('xattrs are set through the injected setter; without one they are reported', async (t) => {
   const dest = tempDir(t);
   const seen: string[] = [];
   const xattrs = { 'user.a': Buffer.from('1'), 'security.capability': Buffer.from([1, 0, 0, 2, 0x80]) };
-  run(dest, [f('x', 'data', { xattrs })], { xattr: (p, n, v) => seen.push(`${path.basename(p)} ${n} ${v.toString('hex')}`) });
+  await run(dest, [f('x', 'data', { xattrs })], { xattr: (p, n, v) => seen.push(`${path.basename(p)} ${n} ${v.toString('hex')}`) });
   assert.deepEqual(seen, ['x user.a 31', 'x security.capability 0100000280']);
-  const r = run(tempDir(t), [f('x', 'data', { xattrs })]);
+  const r = await run(tempDir(t), [f('x', 'data', { xattrs })]);
   assert.deepEqual(r.dropped, ['xattrs dropped: fs-xattr is not available (2 entries)']);
 });
 
-test('short data is an invalid bundle', (t) => {
+test('short data is an invalid bundle', async (t) => {
   const dest = tempDir(t);
   const w = new TreeWriter(dest);
   w.begin({ ...base, path: 'x', type: 'file', size: 10 });
   w.write(Buffer.from('abc'));
   assert.throws(() => w.endEntry(), code('BUNDLE_INVALID', /3 bytes of data, header says 10/));
+  await w.abort();
 });
 
-test('progress about every 256 entries', (t) => {
+test('progress about every 256 entries', async (t) => {
   const dest = tempDir(t);
   const seen: number[] = [];
-  run(dest, Array.from({ length: 600 }, (_, i) => f(`f${i}`)), { onProgress: (p) => seen.push(p.entries) });
+  await run(dest, Array.from({ length: 600 }, (_, i) => f(`f${i}`)), { onProgress: (p) => seen.push(p.entries) });
   assert.deepEqual(seen, [256, 512, 600]);
+});
+
+test('two writer threads: deep and wide directories, hardlinks and replacements across them', async (t) => {
+  const dest = tempDir(t);
+  const entries: Array<[TreeEntry, string]> = [];
+  // Directories alternate between the two workers: a chain 12 deep, each level with files, and
+  // missing parents made on the way (implicit directories).
+  let chain = '';
+  for (let i = 0; i < 12; i++) {
+    chain = chain ? `${chain}/c${i}` : `c${i}`;
+    entries.push(d(chain), f(`${chain}/file`, `level ${i}`), f(`wide${i}/deep/er/x`, `w${i}`));
+  }
+  // Hardlinks to files made by the other worker, a file replaced, then linked to.
+  for (let i = 0; i < 12; i++) entries.push([{ ...base, path: `links/l${i}`, type: 'hardlink', linkname: `wide${i}/deep/er/x` }, '']);
+  entries.push(f('wide3/deep/er/x', 'replaced'), [{ ...base, path: `links/after`, type: 'hardlink', linkname: 'wide3/deep/er/x' }, '']);
+  const r = await run(dest, entries, { threads: 2 });
+  assert.equal(r.hardlinks, 13);
+  chain = '';
+  for (let i = 0; i < 12; i++) {
+    chain = chain ? `${chain}/c${i}` : `c${i}`;
+    assert.equal(fs.readFileSync(path.join(dest, chain, 'file'), 'utf8'), `level ${i}`);
+  }
+  assert.equal(fs.readFileSync(path.join(dest, 'links/l5'), 'utf8'), 'w5');
+  assert.equal(fs.statSync(path.join(dest, 'wide5/deep/er/x')).nlink, 2);
+  // The old wide3 file lives on through its link; the new one has its own.
+  assert.equal(fs.readFileSync(path.join(dest, 'links/l3'), 'utf8'), 'w3');
+  assert.equal(fs.readFileSync(path.join(dest, 'links/after'), 'utf8'), 'replaced');
+  assert.equal(fs.statSync(path.join(dest, 'wide3/deep/er/x')).nlink, 2);
+  assert.equal(treeListing(dest, { root: false })['wide7/deep']!.mode, '755');
 });

@@ -1,8 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ExportOptions } from '@imgport/engine';
-import { LIST_KINDS, type ListKind } from '@imgport/format';
+import { LIST_KINDS, type ListKind } from '@imgport/format/model';
 import { withCommonFlags } from './program.js';
-import { exportRemote } from './remote-export.js';
 import { exportSummary } from './report.js';
 import { execute, type Cli, type CommonFlags } from './run.js';
 
@@ -33,7 +32,7 @@ export function defineExport(cmd: Command, cli: Cli): Command {
         });
         return { doc: result, human: exportSummary(result) };
       },
-      remote: (r, ui) => exportRemote(r, ui, image, destination, flags),
+      remote: async (r, ui) => (await import('./remote-export.js')).exportRemote(r, ui, image, destination, flags),
     });
   });
 }

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import type { ImportOptions, ImportResult } from '@imgport/engine';
 import type { Services } from './context.js';
 import { withCommonFlags } from './program.js';
-import { importRemote } from './remote-import.js';
 import { importSummary } from './report.js';
 import { execute, type Cli, type CommonFlags, type Outcome, type Ui } from './run.js';
 
@@ -27,7 +26,7 @@ export function defineImport(cmd: Command, cli: Cli): Command {
   return withCommonFlags(cmd).action(async (bundle: string, flags: ImportFlags) => {
     cli.exit = await execute(cli, flags, {
       inline: (s, ui) => importBundle(s, ui, bundle, flags),
-      remote: (r, ui) => importRemote(r, ui, bundle, flags),
+      remote: async (r, ui) => (await import('./remote-import.js')).importRemote(r, ui, bundle, flags),
     });
   });
 }

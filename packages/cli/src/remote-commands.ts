@@ -7,9 +7,8 @@ import { Option, type Command } from 'commander';
 import type { ImportResult, SnapshotInfo } from '@imgport/engine';
 import type { Row } from '@imgport/tables';
 import { parseCount, sub } from './program.js';
-import { RemoteError, knownCode, type JobDoc } from './remote-client.js';
+import type { JobDoc } from './remote-client.js';
 import type { Remote } from './remote-context.js';
-import { jobPath, runJob } from './remote-follow.js';
 import { jobsSummary, jobSummary } from './remote-report.js';
 import { imagesSummary, importSummary, snapshotLine, snapshotsSummary } from './report.js';
 import type { Cli, CommonFlags, Outcome, Ui } from './run.js';
@@ -18,6 +17,10 @@ const JOB_TYPES = ['import', 'export', 'snapshot', 'snapshot-image'];
 const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
 type JobsFlags = CommonFlags & { type?: string; state?: string; limit?: number };
+
+// Loaded when a command runs, not when the program is defined: they bring the runtime along.
+const client = () => import('./remote-client.js');
+const follow = () => import('./remote-follow.js');
 
 export function defineJobs(program: Command, cli: Cli): void {
   sub<JobsFlags>(program, cli, 'jobs', "the server's recent jobs, newest first", (_, f) => ({
@@ -33,6 +36,7 @@ export function defineJobs(program: Command, cli: Cli): void {
 
   sub(program, cli, 'job <id>', "one job's status on the server", ([id]) => ({
     remote: async (r, ui) => {
+      const { jobPath } = await follow();
       const st = await r.client.json<JobDoc>('GET', jobPath(id!), { signal: ui.signal });
       return { doc: st, human: jobSummary(st) };
     },
@@ -40,6 +44,7 @@ export function defineJobs(program: Command, cli: Cli): void {
 
   sub(program, cli, 'cancel <id>', 'cancel a queued or running job on the server', ([id]) => ({
     remote: async (r, ui) => {
+      const { jobPath } = await follow();
       const st = await r.client.json<JobDoc>('DELETE', jobPath(id!), { signal: ui.signal });
       const how = st.state === 'cancelled' ? 'cancelled' : `${st.state}; asked to stop (an import rolls back)`;
       return { doc: st, human: `Job ${st.id}: ${how}` };
@@ -49,6 +54,7 @@ export function defineJobs(program: Command, cli: Cli): void {
 
 /** One image through the bulk snapshot API: a parent job with one child. */
 export async function remoteSnapshot(r: Remote, ui: Ui, image: string, label?: string): Promise<Outcome> {
+  const [{ RemoteError, knownCode }, { runJob }] = await Promise.all([client(), follow()]);
   const body = { images: [image], ...(label !== undefined ? { label } : {}) };
   const { result } = await runJob(r, ui, () => r.client.json<{ id: string }>('POST', '/v1/snapshots', { json: body, signal: ui.signal }));
   const res = result as { snapshots: SnapshotInfo[]; failed: Array<{ image: string; error: { code: string; message: string } }> };
@@ -66,6 +72,7 @@ export async function remoteSnapshots(r: Remote, ui: Ui, image?: string): Promis
 }
 
 export async function remoteRevert(r: Remote, ui: Ui, id: string): Promise<Outcome> {
+  const { runJob } = await follow();
   const path = `/v1/snapshots/${encodeURIComponent(id)}/revert`;
   const job = await runJob(r, ui, () => r.client.json<{ id: string }>('POST', path, { signal: ui.signal }));
   const res = job.result as ImportResult;

@@ -1,7 +1,9 @@
-import { ImgportError, toImgportError } from '@imgport/runtime';
-import { withServices, type Services } from './context.js';
+// Only types at the top: the engine, the database drivers and the HTTP client are loaded when a
+// command runs (`--help` and usage errors never pay for them).
+import type { ImgportError } from '@imgport/runtime';
+import type { Services } from './context.js';
 import { createProgressBar, type BarStream, type ProgressBar } from './progress.js';
-import { serverOf, withRemote, type Remote } from './remote-context.js';
+import type { Remote } from './remote-context.js';
 
 /** One run of a program: its name, environment and streams, and the exit status it ends with. */
 export interface Cli {
@@ -47,6 +49,7 @@ export interface Modes {
  * operation failed, 2 usage or configuration error.
  */
 export async function execute(cli: Cli, flags: CommonFlags, modes: Modes): Promise<number> {
+  const { ImgportError, toImgportError } = await import('@imgport/runtime');
   const controller = new AbortController();
   let remote = false;
   // Inline, the engine rolls back; remote, the command itself says what it asked of the server.
@@ -57,6 +60,7 @@ export async function execute(cli: Cli, flags: CommonFlags, modes: Modes): Promi
   const progress = createProgressBar(cli.err, { enabled: !flags.verbose });
   const ui = { progress, signal: controller.signal };
   try {
+    const { serverOf } = await import('./remote-context.js');
     const server = serverOf(flags.server, cli.env);
     remote = server !== undefined;
     const outcome = await dispatch(cli, flags, modes, ui, server);
@@ -76,19 +80,22 @@ export async function execute(cli: Cli, flags: CommonFlags, modes: Modes): Promi
 
 /** A command that handled the interruption itself says best what became of the work. */
 function isCancelled(err: unknown): boolean {
-  return err instanceof ImgportError && err.code === 'CANCELLED';
+  return (err as ImgportError | undefined)?.name === 'ImgportError' && (err as ImgportError).code === 'CANCELLED';
 }
 
-function dispatch(cli: Cli, flags: CommonFlags, modes: Modes, ui: Ui, server: string | undefined): Promise<Outcome> {
+async function dispatch(cli: Cli, flags: CommonFlags, modes: Modes, ui: Ui, server: string | undefined): Promise<Outcome> {
+  const { ImgportError } = await import('@imgport/runtime');
   const opts = { name: cli.name, verbose: flags.verbose === true, env: cli.env };
   const what = modes.name ?? cli.name;
   if (server !== undefined) {
     const work = modes.remote;
     if (!work) throw new ImgportError('BAD_REQUEST', `${what} works on this node only: run it without --server (and unset IMGPORT_SERVER)`);
+    const { withRemote } = await import('./remote-context.js');
     return withRemote({ ...opts, server }, (r) => work(r, ui));
   }
   const work = modes.inline;
   if (!work) throw new ImgportError('BAD_REQUEST', `${what} needs an imgport server: give --server URL or set IMGPORT_SERVER`);
+  const { withServices } = await import('./context.js');
   return withServices(opts, (s) => work(s, ui));
 }
 

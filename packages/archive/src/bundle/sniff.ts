@@ -1,6 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { ImgportError } from '@imgport/runtime';
-import { decompressError, decompressed, detectCompression, peek, type Compression } from '../decompress.js';
+import { decompressError, decompressed, detectCompression, peek, type Compression, type CompressedCounter } from '../decompress.js';
 
 /** Counts bytes passing through and enforces a ceiling (the bundle-size limit). */
 export class ByteCounter extends Transform {
@@ -24,7 +24,7 @@ export class ByteCounter extends Transform {
 /** The bundle's tar stream, decompressed according to its magic bytes (SPEC §3), never its name. */
 export async function openDecompressed(input: Readable): Promise<{ stream: Readable; compression: Compression; consumed: () => number }> {
   const compression = detectCompression(await peek(input, 6));
-  const counter = { bytesIn: 0 };
+  const counter: CompressedCounter = { bytesIn: 0 };
   // The outer stream only feeds the tar parser: a small read-ahead keeps memory flat, and the
   // root image's own inflate (the expensive one) keeps its larger one.
   const stream = decompressed(input, compression, counter, 256 * 1024);
@@ -32,5 +32,5 @@ export async function openDecompressed(input: Readable): Promise<{ stream: Reada
   const out = new Transform({ transform: (c, _e, cb) => cb(null, c) });
   stream.on('error', (err) => out.destroy(decompressError(err) as Error));
   stream.pipe(out);
-  return { stream: out, compression, consumed: () => counter.bytesIn };
+  return { stream: out, compression, consumed: () => counter.consumed?.() ?? counter.bytesIn };
 }

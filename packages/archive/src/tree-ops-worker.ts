@@ -1,0 +1,169 @@
+/**
+ * The worker thread of tree-ops.ts: decodes each batch and does its filesystem calls in order,
+ * synchronously, then gives the batch back. It decides nothing (TreeWriter did); it imports only
+ * Node's own modules and tree-fs, so it starts fast and small. The first failing call stops it:
+ * the error goes back with the path, and later batches are not touched.
+ */
+import fs from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Meta, Op, Shared } from './tree-ops-codes.js';
+import type { WorkerSetup } from './tree-ops.js';
+import { mknodSync } from './tree-fs.js';
+
+const port = parentPort!;
+const setup = workerData as WorkerSetup;
+const counters = new Int32Array(setup.shared);
+const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+const KINDS = ['c', 'b', 'p'] as const;
+
+let fd = -1;
+let failed = false;
+/** The path being worked on, for the error. */
+let current = '';
+
+function run(buf: ArrayBuffer, length: number): void {
+  const view = new DataView(buf);
+  const bytes = Buffer.from(buf);
+  let at = 0;
+  const u8 = (): number => view.getUint8(at++);
+  const u32 = (): number => {
+    const n = view.getUint32(at, true);
+    at += 4;
+    return n;
+  };
+  const f64 = (): number => {
+    const n = view.getFloat64(at, true);
+    at += 8;
+    return n;
+  };
+  const str = (): string => {
+    const n = u32();
+    const s = bytes.toString('utf8', at, at + n);
+    at += n;
+    return s;
+  };
+  while (at < length) {
+    const op = u8();
+    switch (op) {
+      case Op.Mkdir: {
+        current = str();
+        fs.mkdirSync(current, u32());
+        break;
+      }
+      case Op.Open: {
+        current = str();
+        fd = fs.openSync(current, O_NEW, u32());
+        break;
+      }
+      case Op.Data: {
+        const n = u32();
+        let off = 0;
+        while (off < n) off += fs.writeSync(fd, bytes, at + off, n - off);
+        at += n;
+        break;
+      }
+      case Op.Close: {
+        const flags = u8();
+        const uid = u32();
+        const gid = u32();
+        const mode = u32();
+        const mtime = f64();
+        const f = fd;
+        fd = -1;
+        try {
+          // chown clears setuid/setgid and security.capability, so it comes first.
+          if (flags & Meta.Chown) fs.fchownSync(f, uid, gid);
+          if (flags & Meta.Chmod) fs.fchmodSync(f, mode);
+          fs.futimesSync(f, mtime, mtime);
+        } finally {
+          fs.closeSync(f);
+        }
+        break;
+      }
+      case Op.Symlink: {
+        current = str();
+        const target = str();
+        const flags = u8();
+        const uid = u32();
+        const gid = u32();
+        const mtime = f64();
+        fs.symlinkSync(target, current);
+        if (flags & Meta.Chown) fs.lchownSync(current, uid, gid);
+        fs.lutimesSync(current, mtime, mtime);
+        break;
+      }
+      case Op.Link: {
+        const target = str();
+        current = str();
+        fs.linkSync(target, current);
+        break;
+      }
+      case Op.Unlink: {
+        current = str();
+        fs.unlinkSync(current);
+        break;
+      }
+      case Op.Mknod: {
+        current = str();
+        const kind = KINDS[u8()]!;
+        const mode = u32();
+        const major = u32();
+        const minor = u32();
+        const flags = u8();
+        const uid = u32();
+        const gid = u32();
+        const mtime = f64();
+        mknodSync(current, kind, mode, major, minor);
+        if (flags & Meta.Chown) fs.lchownSync(current, uid, gid);
+        // mknod(1) takes permission bits only; the node was just made here, so chmod is safe.
+        if (flags & Meta.Chmod) fs.chmodSync(current, mode);
+        fs.lutimesSync(current, mtime, mtime);
+        break;
+      }
+      case Op.DirMeta: {
+        current = str();
+        const flags = u8();
+        const uid = u32();
+        const gid = u32();
+        const mode = u32();
+        const mtime = f64();
+        if (flags & Meta.Chown) fs.chownSync(current, uid, gid);
+        if (flags & Meta.Chmod) fs.chmodSync(current, mode);
+        if (flags & Meta.Times) fs.utimesSync(current, mtime, mtime);
+        break;
+      }
+      case Op.Fence: {
+        // The other worker makes something this batch needs (a parent directory, a link target).
+        const w = u8();
+        const seq = u32();
+        for (let n = Atomics.load(counters, w); n < seq; n = Atomics.load(counters, w)) {
+          if (Atomics.load(counters, Shared.Stop)) throw new Error('stopped while waiting for the other writer thread');
+          Atomics.wait(counters, w, n, 100);
+        }
+        break;
+      }
+      default:
+        throw new Error(`unknown operation ${op} at byte ${at - 1} of a batch`);
+    }
+  }
+}
+
+port.on('message', (m: { type: 'batch'; buf: ArrayBuffer; length: number } | { type: 'end' }) => {
+  if (failed) return;
+  if (m.type === 'end') {
+    port.postMessage({ type: 'done' });
+    port.close();
+    return;
+  }
+  try {
+    run(m.buf, m.length);
+    Atomics.add(counters, setup.index, 1);
+    Atomics.notify(counters, setup.index);
+    port.postMessage({ type: 'batch', buf: m.buf }, [m.buf]);
+  } catch (err) {
+    failed = true;
+    if (fd >= 0) fs.closeSync(fd);
+    const e = err as NodeJS.ErrnoException;
+    port.postMessage({ type: 'error', error: { message: e.message, code: e.code, syscall: e.syscall, path: current } });
+  }
+});
