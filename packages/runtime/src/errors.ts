@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   DB_UNAVAILABLE: { http: 503, exit: 1, retry: true },
   QUEUE_UNAVAILABLE: { http: 503, exit: 1, retry: true },
   IO_ERROR: { http: 500, exit: 1, retry: true },
+  /** ENOSPC: the message names the filesystem that is full. Not retried: space must be freed first. */
+  DISK_FULL: { http: 507, exit: 1, retry: false },
   CONFIG_INVALID: { http: 500, exit: 2, retry: false },
   INTERNAL: { http: 500, exit: 1, retry: false },
 } as const satisfies Record<string, { http: number; exit: 0 | 1 | 2; retry: boolean }>;
@@ -64,10 +66,14 @@ export function isImgportError(err: unknown): err is ImgportError {
   return err instanceof ImgportError;
 }
 
-/** Node's system errors (ENOSPC, EIO, EACCES...) become IO_ERROR; anything else INTERNAL. */
+/** ENOSPC becomes DISK_FULL; other system errors (EIO, EACCES...) IO_ERROR; anything else INTERNAL. */
 export function toImgportError(err: unknown): ImgportError {
   if (err instanceof ImgportError) return err;
   const e = err as NodeJS.ErrnoException;
+  if (e && typeof e === 'object' && e.code === 'ENOSPC') {
+    const where = typeof e.path === 'string' ? e.path : undefined;
+    return new ImgportError('DISK_FULL', `disk full${where ? ` at ${where}` : ''}: free space there and try again (${e.message})`, { cause: err, ...(where ? { where } : {}) });
+  }
   if (e && typeof e === 'object' && typeof e.code === 'string' && typeof e.syscall === 'string') {
     return new ImgportError('IO_ERROR', `${e.syscall} failed: ${e.message}`, { cause: err });
   }

@@ -41,7 +41,7 @@ export interface JobContext {
 export interface JobHandler<T extends JobType> {
   run(payload: PayloadOf[T], ctx: JobContext): Promise<ResultOf[T]>;
   /** Called once the job will not run again: succeeded, failed for good, or cancelled. */
-  settled?(payload: PayloadOf[T], ctx: { deps: WorkerDeps; log: Logger }): Promise<void>;
+  settled?(payload: PayloadOf[T], ctx: { deps: WorkerDeps; log: Logger; jobId?: string }): Promise<void>;
 }
 
 export type Handlers = { [T in JobType]: JobHandler<T> };

@@ -142,7 +142,7 @@ class JobRun {
     await clearCancel(this.deps.redis, this.deps.keys, this.id).catch(() => undefined);
     const handler = this.handlers[this.type] as JobHandler<JobType> | undefined;
     if (this.payload === undefined || !handler?.settled) return;
-    await handler.settled(this.payload as never, { deps: this.deps, log: this.log }).catch((err: unknown) => this.log.warn({ err }, 'cleanup failed'));
+    await handler.settled(this.payload as never, { deps: this.deps, log: this.log, jobId: this.id }).catch((err: unknown) => this.log.warn({ err }, 'cleanup failed'));
   }
 
   private async writeProgress(p: JobProgress): Promise<void> {
