@@ -339,7 +339,7 @@ function nearestExisting(p: string): string {
  * What failed, said plainly: a full disk is DISK_FULL naming the filesystem (whatever stream
  * error it surfaced as, e.g. "Premature close"); anything else as the error says.
  */
-function classify(err: unknown, txDir: string): unknown {
+function classify(err: unknown, txDir: string): ImgportError {
   const e = err instanceof ImgportError ? err : toImgportError(err);
   if (e.code === 'DISK_FULL' || e.code === 'CANCELLED') return e;
   const enospc = findErrno(err, 'ENOSPC');
@@ -352,7 +352,7 @@ function classify(err: unknown, txDir: string): unknown {
       // Cannot tell: keep the error as it is.
     }
   }
-  return err;
+  return e;
 }
 
 function findErrno(err: unknown, code: string): NodeJS.ErrnoException | undefined {
