@@ -10,7 +10,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { dropReceipt, ImportService, SnapshotService, workDir, type ImageLeases } from '@imgport/engine';
 import type { ImportPayload } from '@imgport/jobs';
 import { ImgportError } from '@imgport/runtime';
-import { engineDeps, type JobHandler, type WorkerDeps } from '../context.js';
+import { engineDeps, runKey, type JobHandler, type WorkerDeps } from '../context.js';
 import { imageLeases } from '../image-lock.js';
 
 export const importHandler: JobHandler<'import'> = {
@@ -26,7 +26,7 @@ export const importHandler: JobHandler<'import'> = {
       fromRoot: payload.fromRoot ?? ctx.deps.fromRoot,
       signal: ctx.signal,
       onProgress: ctx.progress,
-      jobId: String(ctx.job.id),
+      jobId: runKey(ctx.job),
       ...(source.kind === 'spool' ? { sizeHint: source.size } : {}),
       ...(payload.name ? { name: payload.name } : {}),
       ...(payload.profile ? { profile: payload.profile } : {}),
@@ -36,9 +36,9 @@ export const importHandler: JobHandler<'import'> = {
   },
 
   /** An upload is spooled for its job only: once the job is over for good, its bytes go. */
-  async settled(payload, { deps, log, jobId }) {
+  async settled(payload, { deps, log, runKey: key }) {
     // The job is over for good: a retry will not come, so its receipt is not needed any more.
-    if (jobId) dropReceipt(workDir(deps.installRoot), jobId);
+    if (key) dropReceipt(workDir(deps.installRoot), key);
     if (payload.source.kind !== 'spool' || !inside(payload.source.path, [deps.dataDir])) return;
     await rm(payload.source.path, { force: true }).catch((err: unknown) => log.warn({ err }, 'cannot remove spooled upload'));
   },
