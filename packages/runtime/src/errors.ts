@@ -80,3 +80,42 @@ export function toImgportError(err: unknown): ImgportError {
   const message = err instanceof Error ? err.message : String(err);
   return new ImgportError('INTERNAL', message, { cause: err });
 }
+
+/** Driver error codes that mean the server is unreachable or went away (or is briefly busy). */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_LOCK_DEADLOCK',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_CANTOPEN',
+]);
+const CONNECTION_MESSAGES =
+  /connection is closed|connection lost|closed the connection|stream isn't writeable|max retries per request|enableOfflineQueue|connection is in closed state|pool is closed|database connection is not open|cannot open database|unable to open database|socket closed|connect ETIMEDOUT|ECONNREFUSED|ECONNRESET/i;
+
+/**
+ * True when `err` (or one of its causes) says a server could not be reached or dropped the
+ * connection — an outage worth a 503 and a retry — as opposed to a bug or a bad statement.
+ */
+export function isConnectionError(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, n = 0; e && typeof e === 'object' && n < 8; e = e.cause as typeof e, n++) {
+    if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
+    if (typeof e.message === 'string' && CONNECTION_MESSAGES.test(e.message)) return true;
+  }
+  return false;
+}
