@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { isValidImageName } from '@imgport/format';
 import { ImgportError, silentLogger, type Logger } from '@imgport/runtime';
 import type { ImageRecord, ImageRows, TableStore } from '@imgport/tables';
 import { syncDirs, syncFilesystems } from './durable.js';
-import { currentOwner, describeOwner, ownerState, type Owner } from './owner.js';
+import { currentOwner, describeOwner, ownerState } from './owner.js';
 import type { Move } from './plan.js';
 import { moveToTrash } from './trash.js';
 
@@ -116,7 +117,22 @@ function fsyncDir(dir: string): void {
 
 /** Optional crash points for the crash tests: IMGPORT_FAILPOINT=<name> kills the process there. */
 export function failpoint(name: string): void {
-  if (process.env.IMGPORT_FAILPOINT === name) process.kill(process.pid, 'SIGKILL');
+  if (process.env.IMGPORT_FAILPOINT !== name) return;
+  // PID 1 of a PID namespace (a container) ignores its own SIGKILL: exit at once instead.
+  if (process.pid === 1) process.exit(137);
+  process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * Optional pause points for the fault tests: IMGPORT_PAUSEPOINT=<name>=<marker file> creates the
+ * marker there and waits until the test removes it (having killed a server meanwhile, say).
+ */
+async function pausepoint(name: string): Promise<void> {
+  const spec = process.env.IMGPORT_PAUSEPOINT;
+  if (!spec?.startsWith(`${name}=`)) return;
+  const marker = spec.slice(name.length + 1);
+  writeFileSync(marker, String(process.pid));
+  while (existsSync(marker)) await sleep(50);
 }
 
 /** Optional fault points for the fault tests: IMGPORT_FAULT=<name> makes that step fail with EXDEV-like errors. */
@@ -190,6 +206,7 @@ export async function commit(ctx: CommitContext, j: Journal): Promise<void> {
     applyFiles(j);
     failpoint('commit:after-renames');
     await syncDirs(touchedDirs(j));
+    await pausepoint('commit:before-db');
     await ctx.tables.writeImage(j.image, j.rowsAfter);
     failpoint('commit:after-db');
   } catch (err) {
@@ -450,33 +467,41 @@ export async function recover(ctx: RecoverContext): Promise<RecoverReport> {
   return report;
 }
 
-/** Each staging area holds its owner in `.owner`; those of dead owners without a journal are trashed. */
-function cleanStaging(work: string, log: Logger): void {
+/**
+ * Each staging area holds its owner (and job) in `.owner`; those without a journal whose owner is
+ * dead, or that belong to `job` (a run of it that another worker left: this process runs it now),
+ * are trashed.
+ */
+export function cleanStaging(work: string, log: Logger, job?: { jobId: string; except: string }): void {
   const tx = txRoot(work);
   for (const name of existsSync(tx) ? readdirSync(tx) : []) {
-    if (existsSync(journalPath(work, name))) continue;
+    if (existsSync(journalPath(work, name)) || name === job?.except) continue;
     const owner = readStagingOwner(join(tx, name));
-    if (owner === 'invalid' || (owner && ownerState(owner) === 'dead')) {
+    const mine = job !== undefined && owner !== undefined && owner !== 'invalid' && owner.job === job.jobId;
+    if (owner === 'invalid' || mine || (owner && ownerState(owner) === 'dead')) {
       moveToTrash(work, join(tx, name), name);
       log.debug({ staging: join(tx, name) }, 'removed the staging area of a dead import');
     }
   }
 }
 
-/** Creates a staging area that records its owner (so recovery can tell when it is abandoned). */
-export function createStaging(work: string, id: string): string {
+const stagingOwnerSchema = ownerSchema.extend({ job: z.string().max(300).optional() });
+type StagingOwner = z.infer<typeof stagingOwnerSchema>;
+
+/** Creates a staging area that records its owner and job (so recovery can tell when it is abandoned). */
+export function createStaging(work: string, id: string, jobId?: string): string {
   const dir = join(txRoot(work), id);
   mkdirSync(dir, { recursive: true });
   const fd = openSync(join(dir, '.owner'), 'w', 0o600);
   try {
-    writeSync(fd, JSON.stringify(currentOwner()));
+    writeSync(fd, JSON.stringify({ ...currentOwner(), ...(jobId ? { job: jobId } : {}) }));
   } finally {
     closeSync(fd);
   }
   return dir;
 }
 
-function readStagingOwner(dir: string): Owner | 'invalid' | undefined {
+function readStagingOwner(dir: string): StagingOwner | 'invalid' | undefined {
   let text: string;
   try {
     text = readFileSync(join(dir, '.owner'), 'utf8');
@@ -486,7 +511,7 @@ function readStagingOwner(dir: string): Owner | 'invalid' | undefined {
     return st && Date.now() - st.mtimeMs > 24 * 3600 * 1000 ? 'invalid' : undefined;
   }
   try {
-    const parsed = ownerSchema.safeParse(JSON.parse(text));
+    const parsed = stagingOwnerSchema.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : 'invalid';
   } catch {
     return 'invalid';

@@ -11,9 +11,11 @@ import type { ImageRecord, Row } from '@imgport/tables';
 import { workDir } from '../layout.js';
 import type { EngineDeps, ImportOptions, ImportResult, JobProgress, SnapshotInfo } from '../types.js';
 import {
+  cleanStaging,
   commit,
   createStaging,
   ensureNoPending,
+  failpoint,
   journalDir,
   missingParents,
   newJournalId,
@@ -162,13 +164,16 @@ export class ImportService {
       opts.onProgress?.({ phase, percent: pct ?? (total > 0 ? Math.min(99, Math.floor((done / total) * 95)) : 0), bytesDone: done, bytesTotal: total });
 
     const id = newJournalId();
-    const txDir = createStaging(this.work, id);
+    const txDir = createStaging(this.work, id, opts.jobId);
+    // An earlier run of this job that another worker left (it died staging): this one replaces it.
+    if (opts.jobId) cleanStaging(this.work, this.log, { jobId: opts.jobId, except: id });
     try {
       const bundle = await openBundle(input.stream, join(txDir, 'bundle'), {
         ...(this.deps.limits ? { limits: this.deps.limits } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
         onProgress: (p) => report('stage', p.bytesIn),
       });
+      failpoint('import:staged');
       report('plan', bundle.bytesIn, 96);
       const plan = planImport(bundle, {
         installRoot: this.deps.installRoot,
@@ -197,6 +202,7 @@ export class ImportService {
       }
       const held = await this.hold(plan.name, { wait: true, ...(opts.signal ? { signal: opts.signal } : {}) });
       try {
+        failpoint('import:locked');
         opts.signal?.throwIfAborted();
         // Under the lock: finish any earlier import of this image a dead (or failed) owner left.
         ensureNoPending(await recover(this.recoverContext(plan.name)), plan.name);
