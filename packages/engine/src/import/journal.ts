@@ -125,11 +125,13 @@ export function failpoint(name: string): void {
 
 /**
  * Optional pause points for the fault tests: IMGPORT_PAUSEPOINT=<name>=<marker file> creates the
- * marker there and waits until the test removes it (having killed a server meanwhile, say).
+ * marker there and waits until the test removes it (having killed a server meanwhile, say). Once per process.
  */
+let paused = false;
 async function pausepoint(name: string): Promise<void> {
   const spec = process.env.IMGPORT_PAUSEPOINT;
-  if (!spec?.startsWith(`${name}=`)) return;
+  if (paused || !spec?.startsWith(`${name}=`)) return;
+  paused = true;
   const marker = spec.slice(name.length + 1);
   writeFileSync(marker, String(process.pid));
   while (existsSync(marker)) await sleep(50);
