@@ -347,7 +347,10 @@ function nearestExisting(p: string): string {
  */
 function classify(err: unknown, txDir: string): ImgportError {
   const e = err instanceof ImgportError ? err : toImgportError(err);
-  if (e.code === 'DISK_FULL' || e.code === 'CANCELLED') return e;
+  if (e.code === 'CANCELLED' || (e.code === 'DISK_FULL' && e.where)) return e;
+  if (e.code === 'DISK_FULL') {
+    return new ImgportError('DISK_FULL', `disk full at ${txDir} (the install root's filesystem): free space there and try again`, { cause: err, where: txDir });
+  }
   const enospc = findErrno(err, 'ENOSPC');
   if (enospc) return new ImgportError('DISK_FULL', `disk full at ${enospc.path ?? txDir}: free space there and try again`, { cause: err, where: enospc.path ?? txDir });
   if (e.code === 'INTERNAL' || e.code === 'IO_ERROR') {
