@@ -125,8 +125,12 @@ export async function startRedis(dir: string, logs: string[]): Promise<Server & 
 export async function startMariadb(dir: string, logs: string[]): Promise<Server & { url(db: string): string }> {
   mkdirSync(dir, { recursive: true });
   const datadir = join(dir, 'data');
-  const inst = spawnSync('mariadb-install-db', ['--no-defaults', `--datadir=${datadir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'], { encoding: 'utf8' });
-  if (inst.status !== 0) throw new Error(`mariadb-install-db failed: ${inst.stderr}`);
+  const inst = spawnSync('mariadb-install-db', ['--no-defaults', `--datadir=${datadir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    timeout: 120_000,
+    killSignal: 'SIGKILL',
+  });
+  if (inst.status !== 0) throw new Error(`mariadb-install-db failed (${inst.status ?? inst.signal ?? inst.error?.message})`);
   const port = await sparePort();
   const args = [
     '--no-defaults',
@@ -203,7 +207,11 @@ export async function world(tag: string, extraEnv: NodeJS.ProcessEnv = {}): Prom
   mkdirSync(join(dataDir, 'spool'), { recursive: true });
   const logs: string[] = [];
   const redis = await startRedis(join(dir, 'redis'), logs);
-  const db = await startMariadb(join(dir, 'mariadb'), logs);
+  const db = await startMariadb(join(dir, 'mariadb'), logs).catch(async (err: unknown) => {
+    await redis.kill9();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   const dbUrl = db.url('xcatdb');
   const prefix = `fault-${randomBytes(3).toString('hex')}`;
   const env: NodeJS.ProcessEnv = {
@@ -239,7 +247,7 @@ export async function world(tag: string, extraEnv: NodeJS.ProcessEnv = {}): Prom
     startWorker(o) {
       const main = join(REPO, 'services/worker/dist/main.js');
       const e = { ...env, IMGPORT_HOST_ID: o.host, ...o.env };
-      const cmd = o.pid1 ? ['unshare', ['--pid', '--fork', '--mount-proc', process.execPath, main]] : [process.execPath, [main]];
+      const cmd = o.pid1 ? ['unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, main]] : [process.execPath, [main]];
       const p = track(spawn(cmd[0] as string, cmd[1] as string[], { env: e, stdio: ['ignore', 'pipe', 'pipe'] }), logs, o.host);
       w.workers.push(p);
       return p;
