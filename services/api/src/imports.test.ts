@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -22,7 +21,8 @@ function rawUpload(h: Harness, headers: Record<string, string | number>) {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream', ...headers },
   });
-  const response = once(req, 'response').then(async ([res]) => {
+  // Not events.once: a write racing the server's close (EPIPE) must not hide the 413 it sent.
+  const response = new Promise<import('node:http').IncomingMessage>((resolve) => req.on('response', resolve)).then(async (res) => {
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     return { status: res.statusCode as number, headers: res.headers, body: Buffer.concat(chunks).toString() };
