@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test file with Node's own test runner, TypeScript through tsx, and workspace
 // packages resolved to their sources (the "source" export condition).
-// Usage: node scripts/test.mjs [--only unit|integration|e2e|security] [file-or-dir-filter...]
+// Usage: node scripts/test.mjs [--only unit|integration|e2e|security|faults] [file-or-dir-filter...]
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -33,10 +33,13 @@ function walk(dir, out) {
 }
 
 const kindOf = (f) =>
-  f.startsWith('test/e2e') ? 'e2e' : f.startsWith('test/security') ? 'security' : f.startsWith('test/') ? 'integration' : 'unit';
+  f.startsWith('test/e2e') ? 'e2e' : f.startsWith('test/security') ? 'security' : f.startsWith('test/faults') ? 'faults' : f.startsWith('test/') ? 'integration' : 'unit';
 
 let files = [...walk(join(root, 'packages'), []), ...walk(join(root, 'services'), []), ...walk(join(root, 'test'), [])].sort();
 if (only) files = files.filter((f) => kindOf(f) === only);
+// The fault tests start their own servers and take minutes: by default only their short subset
+// (*.smoke.test.ts) runs; `--only faults` (npm run test:faults) runs all of them.
+else if (!filters.length) files = files.filter((f) => kindOf(f) !== 'faults' || f.includes('.smoke.'));
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files matched');

@@ -105,6 +105,19 @@ describe('failpoints in the commit', () => {
   }
 });
 
+describe('killed once the journal says committed', () => {
+  test('rolled forward by the next run: the new image stays whole, nothing left', async (t) => {
+    const w = world();
+    t.after(w.cleanup);
+    assert.equal((await run('xcatimport', [v1.path], w.env)).code, 0);
+    const r = await run('xcatimport', [v2.path, '--force'], { ...w.env, IMGPORT_FAILPOINT: 'commit:after-journal' });
+    assert.equal(r.signal, 'SIGKILL', `the failpoint fired (exit ${r.code}): ${r.stderr}`);
+    assert.deepEqual(await recoverNow(w), [{ image: NAME, outcome: 'rolled forward' }]);
+    assert.equal(await noneOrWhole(w, v1, v2), 'v2');
+    assert.equal(existsSync(join(w.installRoot, '.imgport', 'trash')), false, 'the replaced tree was deleted');
+  });
+});
+
 describe('kill -9 during the import', () => {
   test('while staging: nothing outside the staging area; the next import cleans it and succeeds', async (t) => {
     const w = world();

@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ImportService } from '@imgport/engine';
+import { currentOwner, ImportService, type Owner } from '@imgport/engine';
 import { ImgportError, type ErrorCode } from '@imgport/runtime';
 import type { TableStore } from '@imgport/tables';
 import { makeNativeBundle, makeXcatBundle, tempDir } from '../support/bundles.js';
@@ -249,11 +248,12 @@ describe('import rejections that do not depend on the backend', () => {
     const bundle = await makeNativeBundle(dir, { name: 'locked' });
     const locks = join(root, '.imgport/locks');
     mkdirSync(locks, { recursive: true });
-    writeFileSync(join(locks, 'locked.lock'), JSON.stringify({ host: hostname(), pid: process.pid }));
+    const lock = (owner: Owner) => JSON.stringify({ v: 1, image: 'locked', owner });
+    writeFileSync(join(locks, 'locked.lock'), lock(currentOwner()));
     await fails(service().run(bundle), 'LOCKED', /image locked is being changed by process \d+/);
     assert.deepEqual(await tables.getImage('locked'), { litefile: [] });
     const dead = spawnSync(process.execPath, ['-e', 'process.pid']).pid!;
-    writeFileSync(join(locks, 'locked.lock'), JSON.stringify({ host: hostname(), pid: dead }));
+    writeFileSync(join(locks, 'locked.lock'), lock({ ...currentOwner(), pid: dead }));
     assert.equal((await service().run(bundle)).name, 'locked');
     assert.equal(existsSync(join(locks, 'locked.lock')), false);
   });

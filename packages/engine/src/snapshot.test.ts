@@ -88,6 +88,8 @@ for (const makeBackend of BACKENDS) {
       const old = new Date(Date.now() - 2 * 3600 * 1000);
       await utimes(orphan, old, old);
       assert.deepEqual(await snaps.list('other'), []);
+      assert.ok((await readdir(dir)).includes('20261126T050000Z.tgz'), 'listing never deletes');
+      await snaps.sweep('other');
       assert.ok(!(await readdir(dir)).includes('20261126T050000Z.tgz'));
     });
   });

@@ -34,6 +34,7 @@ export class SnapshotService {
 
   async create(image: string, opts: SnapshotOptions = {}): Promise<SnapshotInfo> {
     validateImageName(image, 'image', 'BAD_REQUEST');
+    await this.sweep(image).catch(() => undefined);
     const ref = await this.reserve(image);
     const path = this.store.bundlePath(ref);
     try {
@@ -55,15 +56,11 @@ export class SnapshotService {
     }
   }
 
-  /** Newest first, across all images unless one is named. */
+  /** Newest first, across all images unless one is named. Reads only (GET never writes). */
   async list(image?: string): Promise<SnapshotInfo[]> {
-    const images = image === undefined ? await this.store.images() : [validateImageName(image, 'image', 'BAD_REQUEST')];
     const out: SnapshotInfo[] = [];
-    for (const img of images) {
-      const names = await this.store.entries(img);
-      const have = new Set(names);
-      for (const name of names) {
-        await this.sweep(img, name, have);
+    for (const img of await this.imagesOf(image)) {
+      for (const name of await this.store.entries(img)) {
         const stamp = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
         if (!isStamp(stamp)) continue;
         const info = await this.store.read({ image: img, stamp });
@@ -71,6 +68,19 @@ export class SnapshotService {
       }
     }
     return out.sort(compareNewestFirst);
+  }
+
+  /** Removes interrupted snapshots' leftovers older than an hour (create and prune do it too). */
+  async sweep(image?: string): Promise<void> {
+    for (const img of await this.imagesOf(image)) {
+      const names = await this.store.entries(img);
+      const have = new Set(names);
+      for (const name of names) await this.sweepOne(img, name, have);
+    }
+  }
+
+  private async imagesOf(image?: string): Promise<string[]> {
+    return image === undefined ? this.store.images() : [validateImageName(image, 'image', 'BAD_REQUEST')];
   }
 
   async get(id: string): Promise<SnapshotInfo> {
@@ -91,6 +101,7 @@ export class SnapshotService {
     }
     const seen = new Map<string, number>();
     const removed: SnapshotInfo[] = [];
+    await this.sweep(image);
     for (const info of await this.list(image)) {
       const n = (seen.get(info.image) ?? 0) + 1;
       seen.set(info.image, n);
@@ -127,7 +138,7 @@ export class SnapshotService {
   }
 
   /** Removes an interrupted snapshot's bundle or an export's temp file once it is an hour old. */
-  private async sweep(image: string, name: string, have: ReadonlySet<string>): Promise<void> {
+  private async sweepOne(image: string, name: string, have: ReadonlySet<string>): Promise<void> {
     const orphan = name.endsWith('.tgz') && isStamp(name.slice(0, -4)) && !have.has(`${name.slice(0, -4)}.json`);
     if (!orphan && !isExportLeftover(name)) return;
     const path = join(this.store.dir(image), name);

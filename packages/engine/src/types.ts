@@ -35,6 +35,11 @@ export interface ImportOptions {
   sizeHint?: number;
   signal?: AbortSignal;
   onProgress?: JobProgressFn;
+  /**
+   * The job running this import (services): once committed, a receipt under this id lets a retry
+   * of the same job (its worker died before reporting) recognise the import and succeed.
+   */
+  jobId?: string;
 }
 
 export interface ImportResult {

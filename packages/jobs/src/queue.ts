@@ -28,8 +28,12 @@ export interface JobQueueOptions {
 type Submittable = Exclude<JobType, 'snapshot' | 'snapshot-image'>;
 const ID_PREFIX: Record<Submittable, string> = { import: 'imp', export: 'exp' };
 const NOT_FINAL: JobState[] = ['queued', 'running'];
-/** A failed or cancelled job submitted again runs again (the client means a new try). */
-const RERUNNABLE: JobState[] = ['failed', 'cancelled'];
+/**
+ * Deduplication holds only while the job is unfinished: a finished one submitted again runs again
+ * (a failed one is a new try; a succeeded import submitted again, e.g. with --force after a
+ * revert, is meant to import again).
+ */
+const RERUNNABLE: JobState[] = ['succeeded', 'failed', 'cancelled'];
 const CANCELLED_BEFORE_RUN = { code: 'CANCELLED', message: 'cancelled before it ran' };
 
 export class JobQueue implements JobQueuePort {

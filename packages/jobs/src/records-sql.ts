@@ -1,14 +1,15 @@
 /**
  * The two SQL backends of the job records, reduced to what records.ts needs: run a statement,
  * read rows. imgport's own table `imgport_jobs`, never one of xCAT's: on SQLite in its own file
- * `<dir>/imgport_jobs.sqlite` beside xCAT's, on MySQL in the same database. Every driver
- * failure becomes DB_UNAVAILABLE, so a job retries and the API answers 503.
+ * `<dir>/imgport_jobs.sqlite` beside xCAT's, on MySQL in the same database. A driver failure
+ * that means the server is unreachable becomes DB_UNAVAILABLE (a job retries, the API answers
+ * 503); a full disk DISK_FULL; any other SQL error is a bug: INTERNAL, never retried.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
-import { ImgportError } from '@imgport/runtime';
+import { ImgportError, isConnectionError } from '@imgport/runtime';
 import { parseDbUrl, type MysqlTarget } from '@imgport/tables';
 
 export type SqlValue = string | number | null;
@@ -52,7 +53,12 @@ const INDEXES: Array<[string, string]> = [
 function unavailable(description: string, err: unknown): ImgportError {
   if (err instanceof ImgportError) return err;
   const msg = err instanceof Error ? err.message || String((err as { code?: string }).code) : String(err);
-  return new ImgportError('DB_UNAVAILABLE', `job records (${description}) unavailable: ${msg}`, { cause: err });
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'ER_RECORD_FILE_FULL' || code === 'ER_DISK_FULL') {
+    return new ImgportError('DISK_FULL', `job records (${description}): disk full: ${msg}`, { cause: err });
+  }
+  if (isConnectionError(err)) return new ImgportError('DB_UNAVAILABLE', `job records (${description}) unavailable: ${msg}`, { cause: err });
+  return new ImgportError('INTERNAL', `job records (${description}): ${msg}`, { cause: err });
 }
 
 async function guarded<T>(description: string, fn: () => T | Promise<T>): Promise<T> {

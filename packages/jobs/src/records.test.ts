@@ -134,4 +134,21 @@ describe('job records unavailable', () => {
     await assert.rejects(recs.get('x'), { code: 'DB_UNAVAILABLE' });
     rmSync(dir, { recursive: true, force: true });
   });
+
+  test('an SQL error that is not an outage is INTERNAL (a bug: never retried as DB_UNAVAILABLE)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgport-records-'));
+    const recs = await openJobRecords(`sqlite:${dir}`);
+    try {
+      const db = (recs as unknown as { db: { all(sql: string): Promise<unknown> } }).db;
+      await assert.rejects(db.all('SELEC nothing FROM nowhere'), (err: unknown) => {
+        assert.ok(err instanceof ImgportError);
+        assert.equal(err.code, 'INTERNAL');
+        assert.equal(err.retryable, false);
+        return true;
+      });
+    } finally {
+      await recs.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

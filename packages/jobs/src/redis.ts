@@ -4,7 +4,7 @@
  * and reconnects: BullMQ requires maxRetriesPerRequest null for its blocking commands.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { ImgportError, redactUrl, type Logger } from '@imgport/runtime';
+import { ImgportError, isConnectionError, redactUrl, type Logger } from '@imgport/runtime';
 
 export type RedisRole = 'api' | 'worker';
 
@@ -55,11 +55,15 @@ export async function redisReady(redis: Redis, timeoutMs = 5000): Promise<void> 
   });
 }
 
-/** Any Redis or BullMQ failure, for callers: QUEUE_UNAVAILABLE (a job may retry, the API 503s). */
+/**
+ * A Redis or BullMQ failure, for callers: QUEUE_UNAVAILABLE when Redis could not be reached (a
+ * job may retry, the API 503s); anything else (a script error, a bug) INTERNAL.
+ */
 export function toQueueError(err: unknown): ImgportError {
   if (err instanceof ImgportError) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  return new ImgportError('QUEUE_UNAVAILABLE', `queue unavailable: ${msg}`, { cause: err });
+  if (isConnectionError(err)) return new ImgportError('QUEUE_UNAVAILABLE', `queue unavailable: ${msg}`, { cause: err });
+  return new ImgportError('INTERNAL', `queue error: ${msg}`, { cause: err });
 }
 
 /**

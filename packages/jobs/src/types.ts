@@ -98,9 +98,9 @@ export interface JobQueuePort {
   /**
    * Enqueue a job. `id` makes resubmission idempotent: when a job with that id exists (in Redis
    * or in the durable records), it is returned with `existing: true` and nothing is enqueued.
-   * Imports get a deterministic id by default (catalog.ts importJobId). Exception: a job that
-   * ended failed or cancelled runs again under the same id (`existing: false`), since a client
-   * resubmitting it means a new try.
+   * Imports get a deterministic id by default (catalog.ts importJobId). Deduplication holds only
+   * while that job is unfinished: a job that ended (succeeded, failed or cancelled) runs again
+   * under the same id (`existing: false`), since a client resubmitting it means a new try.
    */
   submit<T extends Exclude<JobType, 'snapshot' | 'snapshot-image'>>(
     type: T,

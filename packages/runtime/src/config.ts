@@ -54,6 +54,17 @@ const schema = z.object({
   IMGPORT_MAX_PATH_LENGTH: int(4096),
   // Snapshots kept per image by `prune` when no count is given.
   IMGPORT_KEEP_SNAPSHOTS: int(5),
+  // This host's identity in journals and locks (default: the host name). Set it where host names
+  // are not stable or not unique (containers). The engine reads it where it records owners.
+  IMGPORT_HOST_ID: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^[A-Za-z0-9_.-]{1,255}$/, 'letters, digits, _ . - only').optional()),
+  // How long a job's BullMQ lock outlives a worker that stopped renewing it, and how often
+  // workers look for such stalled jobs: a dead worker's job is taken over within about their sum.
+  IMGPORT_JOB_LOCK_MS: int(10_000),
+  IMGPORT_STALLED_INTERVAL_MS: int(5_000),
+  // How long an image's Redis lock outlives its holder's last renewal (renewed every third).
+  IMGPORT_IMAGE_LOCK_TTL_MS: int(15_000),
+  // Export results in IMGPORT_DATA/exports are removed after this many hours.
+  IMGPORT_EXPORT_TTL_HOURS: z.coerce.number().positive().default(24),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -77,6 +88,9 @@ export interface Config {
   fromRoot: string;
   limits: { maxBundleBytes: number; maxExpandedBytes: number; maxEntries: number; maxPathLength: number };
   keepSnapshots: number;
+  hostId?: string;
+  /** Service timings (ms): job lock, stalled check, image lock TTL, export result lifetime. */
+  timings: { jobLockMs: number; stalledIntervalMs: number; imageLockTtlMs: number; exportTtlMs: number };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -120,6 +134,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPathLength: c.IMGPORT_MAX_PATH_LENGTH,
     },
     keepSnapshots: c.IMGPORT_KEEP_SNAPSHOTS,
+    ...(c.IMGPORT_HOST_ID ? { hostId: c.IMGPORT_HOST_ID } : {}),
+    timings: {
+      jobLockMs: c.IMGPORT_JOB_LOCK_MS,
+      stalledIntervalMs: c.IMGPORT_STALLED_INTERVAL_MS,
+      imageLockTtlMs: c.IMGPORT_IMAGE_LOCK_TTL_MS,
+      exportTtlMs: Math.round(c.IMGPORT_EXPORT_TTL_HOURS * 3600 * 1000),
+    },
   };
 }
 

@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   DB_UNAVAILABLE: { http: 503, exit: 1, retry: true },
   QUEUE_UNAVAILABLE: { http: 503, exit: 1, retry: true },
   IO_ERROR: { http: 500, exit: 1, retry: true },
+  /** ENOSPC: the message names the filesystem that is full. Not retried: space must be freed first. */
+  DISK_FULL: { http: 507, exit: 1, retry: false },
   CONFIG_INVALID: { http: 500, exit: 2, retry: false },
   INTERNAL: { http: 500, exit: 1, retry: false },
 } as const satisfies Record<string, { http: number; exit: 0 | 1 | 2; retry: boolean }>;
@@ -64,13 +66,56 @@ export function isImgportError(err: unknown): err is ImgportError {
   return err instanceof ImgportError;
 }
 
-/** Node's system errors (ENOSPC, EIO, EACCES...) become IO_ERROR; anything else INTERNAL. */
+/** ENOSPC becomes DISK_FULL; other system errors (EIO, EACCES...) IO_ERROR; anything else INTERNAL. */
 export function toImgportError(err: unknown): ImgportError {
   if (err instanceof ImgportError) return err;
   const e = err as NodeJS.ErrnoException;
+  if (e && typeof e === 'object' && e.code === 'ENOSPC') {
+    const where = typeof e.path === 'string' ? e.path : undefined;
+    return new ImgportError('DISK_FULL', `disk full${where ? ` at ${where}` : ''}: free space there and try again (${e.message})`, { cause: err, ...(where ? { where } : {}) });
+  }
   if (e && typeof e === 'object' && typeof e.code === 'string' && typeof e.syscall === 'string') {
     return new ImgportError('IO_ERROR', `${e.syscall} failed: ${e.message}`, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
   return new ImgportError('INTERNAL', message, { cause: err });
+}
+
+/** Driver error codes that mean the server is unreachable or went away (or is briefly busy). */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_LOCK_DEADLOCK',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_CANTOPEN',
+]);
+const CONNECTION_MESSAGES =
+  /connection is closed|connection lost|closed the connection|stream isn't writeable|max retries per request|enableOfflineQueue|connection is in closed state|pool is closed|database connection is not open|cannot open database|unable to open database|socket closed|connect ETIMEDOUT|ECONNREFUSED|ECONNRESET/i;
+
+/**
+ * True when `err` (or one of its causes) says a server could not be reached or dropped the
+ * connection — an outage worth a 503 and a retry — as opposed to a bug or a bad statement.
+ */
+export function isConnectionError(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, n = 0; e && typeof e === 'object' && n < 8; e = e.cause as typeof e, n++) {
+    if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
+    if (typeof e.message === 'string' && CONNECTION_MESSAGES.test(e.message)) return true;
+  }
+  return false;
 }

@@ -24,7 +24,9 @@ export class FakeQueue implements JobQueuePort {
   async submit<T extends Exclude<JobType, 'snapshot' | 'snapshot-image'>>(type: T, payload: PayloadOf[T], opts?: { id?: string }) {
     this.check();
     const id = opts?.id ?? `${type}-${++this.seq}`;
-    if (this.jobs.has(id)) return { id, existing: true };
+    const known = this.jobs.get(id);
+    // Deduplication only while the same job is unfinished; a finished one runs again.
+    if (known && !FINISHED.has(known.state)) return { id, existing: true };
     const image = 'image' in payload ? payload.image : payload.name;
     this.put({ id, type, ...(image ? { image } : {}) });
     this.submitted.push({ type, id, payload });

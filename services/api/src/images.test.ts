@@ -132,7 +132,8 @@ describe('images, exports and snapshots', () => {
     const res = await h.call(`/v1/snapshots/${encodeURIComponent(snap.id)}/revert`, { method: 'POST' });
     assert.equal(res.status, 202);
     const payload = h.fake.submitted[0]?.payload as ImportPayload;
-    const spooled = join(h.dirs.data, 'spool', `${snap.sha256}.bundle`);
+    const spooled = payload.source.kind === 'spool' ? payload.source.path : '';
+    assert.match(spooled, new RegExp(`^${join(h.dirs.data, 'spool')}/[0-9a-f-]{36}\\.bundle$`), 'its own spool link');
     assert.deepEqual(payload, { source: { kind: 'spool', path: spooled, sha256: snap.sha256, size: snap.bytes }, force: true, name: 'inst-ok' });
     // A hard link: the worker removing the spooled file leaves the snapshot.
     assert.equal((await stat(spooled)).ino, (await stat(snap.path)).ino);

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImportPayload } from '@imgport/jobs';
+import { sweepSpool } from './spool.js';
 import { errorOf, startApi, TOKEN, type Harness } from './testkit.js';
 
 const LIMIT = 64 * 1024;
@@ -21,7 +21,8 @@ function rawUpload(h: Harness, headers: Record<string, string | number>) {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream', ...headers },
   });
-  const response = once(req, 'response').then(async ([res]) => {
+  // Not events.once: a write racing the server's close (EPIPE) must not hide the 413 it sent.
+  const response = new Promise<import('node:http').IncomingMessage>((resolve) => req.on('response', resolve)).then(async (res) => {
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     return { status: res.statusCode as number, headers: res.headers, body: Buffer.concat(chunks).toString() };
@@ -40,14 +41,17 @@ describe('POST /v1/imports: uploads', () => {
   after(() => h.close());
   afterEach(() => h.fake.submitted.splice(0));
 
-  test('streams the body to <spool>/<sha256>.bundle and submits an import of it', async () => {
+  test('streams the body to its own <spool>/<random>.bundle and submits an import of it', async () => {
     const bytes = Buffer.from('bundle bytes '.repeat(1000));
     const res = await upload(h, bytes, '?name=img1&force=1&dryRun=false');
     assert.equal(res.status, 202);
     const body = (await res.json()) as { id: string; status: string };
     assert.deepEqual(body, { id: body.id, status: `/v1/jobs/${body.id}` });
     assert.equal(res.headers.get('location'), body.status);
-    const path = join(h.dirs.data, 'spool', `${sha(bytes)}.bundle`);
+    const files = await spoolFiles(h);
+    assert.equal(files.length, 1);
+    assert.match(files[0]!, /^[0-9a-f-]{36}\.bundle$/);
+    const path = join(h.dirs.data, 'spool', files[0]!);
     assert.deepEqual(await readFile(path), bytes);
     assert.deepEqual(h.fake.submitted, [
       {
@@ -56,10 +60,10 @@ describe('POST /v1/imports: uploads', () => {
         payload: { source: { kind: 'spool', path, sha256: sha(bytes), size: bytes.length }, name: 'img1', force: true, dryRun: false },
       },
     ]);
-    assert.deepEqual(await spoolFiles(h), [`${sha(bytes)}.bundle`]);
+    await rm(path);
   });
 
-  test('the same bytes and options give the same job; other options another job; one spool copy', async () => {
+  test('the same bytes and options give the same job while it is unfinished; one spool file per job', async () => {
     const bytes = Buffer.from('same bundle');
     const ids = [];
     for (const q of ['?name=a', '?name=a', '?name=b', '?name=a&force']) {
@@ -70,18 +74,38 @@ describe('POST /v1/imports: uploads', () => {
     assert.equal(ids[0], ids[1]);
     assert.equal(new Set(ids).size, 3);
     assert.equal(h.fake.submitted.length, 3);
-    assert.equal((await spoolFiles(h)).filter((f) => f === `${sha(bytes)}.bundle`).length, 1);
+    const files = (await spoolFiles(h)).filter((f) => f.endsWith('.bundle'));
+    assert.equal(files.length, 3, 'the duplicate upload dropped its file; each job has its own');
+    const paths = h.fake.submitted.map((s) => (s.payload as { source: { path: string } }).source.path);
+    assert.equal(new Set(paths).size, 3);
+    for (const f of files) await rm(join(h.dirs.data, 'spool', f));
   });
 
-  test('a resubmission whose job already finished leaves no new spool file behind', async () => {
+  test('a resubmission whose job already finished runs again, with a spool file of its own', async () => {
     const bytes = Buffer.from('finished bundle');
     const first = (await (await upload(h, bytes)).json()) as { id: string };
+    const firstPath = (h.fake.submitted[0]!.payload as { source: { path: string } }).source.path;
     h.fake.update(first.id, { state: 'succeeded' });
-    const { rm } = await import('node:fs/promises');
-    await rm(join(h.dirs.data, 'spool', `${sha(bytes)}.bundle`)); // what the worker does when done
+    await rm(firstPath); // what the worker does when done
     const again = (await (await upload(h, bytes)).json()) as { id: string };
     assert.equal(again.id, first.id);
-    assert.ok(!(await spoolFiles(h)).includes(`${sha(bytes)}.bundle`));
+    assert.equal(h.fake.submitted.length, 2, 'submitted again');
+    const secondPath = (h.fake.submitted[1]!.payload as { source: { path: string } }).source.path;
+    assert.deepEqual(await readFile(secondPath), bytes);
+    await rm(secondPath);
+  });
+
+  test('.part files an interrupted upload left are swept once stale; fresh ones are kept', async () => {
+    const dir = join(h.dirs.data, 'spool');
+    const { utimes } = await import('node:fs/promises');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'old.part'), 'x');
+    await writeFile(join(dir, 'new.part'), 'y');
+    const old = new Date(Date.now() - 3 * 3600 * 1000);
+    await utimes(join(dir, 'old.part'), old, old);
+    assert.deepEqual(await sweepSpool(dir, 3600 * 1000), [join(dir, 'old.part')]);
+    assert.ok((await spoolFiles(h)).includes('new.part'));
+    await rm(join(dir, 'new.part'));
   });
 
   test('over the limit while streaming: 413 and the partial file removed', async () => {
@@ -141,7 +165,7 @@ describe('POST /v1/imports: uploads', () => {
       const bytes = Buffer.from('while redis is down');
       const e = await errorOf(await upload(h, bytes));
       assert.deepEqual(e, { status: 503, code: 'QUEUE_UNAVAILABLE', message: 'job queue unavailable: Connection is closed.' });
-      assert.ok(!(await spoolFiles(h)).includes(`${sha(bytes)}.bundle`));
+      assert.deepEqual((await spoolFiles(h)).filter((f) => f.endsWith('.bundle')), []);
     } finally {
       h.fake.failWith = undefined;
     }

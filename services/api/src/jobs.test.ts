@@ -160,6 +160,19 @@ describe('jobs', () => {
     });
   });
 
+  test('a bug in a queue call (not a connection error) is 500 INTERNAL, never a retryable 503', async () => {
+    h.fake.failWith = new TypeError("Cannot read properties of undefined (reading 'id')");
+    try {
+      for (const p of ['/v1/jobs', '/v1/jobs/x']) {
+        const e = await errorOf(await h.call(p));
+        assert.equal(e.status, 500, p);
+        assert.equal(e.code, 'INTERNAL', p);
+      }
+    } finally {
+      h.fake.failWith = undefined;
+    }
+  });
+
   test('Redis down: job routes answer 503 QUEUE_UNAVAILABLE', async () => {
     h.fake.failWith = new Error('connect ECONNREFUSED');
     try {

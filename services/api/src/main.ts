@@ -5,11 +5,13 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { SnapshotService } from '@imgport/engine';
 import { createRedis, evictionWarning, JobQueue, openJobRecords, redisReady } from '@imgport/jobs';
 import { createLogger, loadConfig, redactUrl, type Logger } from '@imgport/runtime';
 import { openTableStore } from '@imgport/tables';
 import { createApp } from './app.js';
+import { sweepSpool } from './spool.js';
 
 /** How long in-flight requests get at shutdown before their connections are cut. */
 const DRAIN_MS = 30_000;
@@ -32,6 +34,15 @@ async function main(): Promise<void> {
   const snapshots = new SnapshotService({ tables, installRoot: config.installRoot, dataDir: config.dataDir, allow: config.allow, limits: config.limits, log });
   const closing = new AbortController();
   const app = createApp({ config, log, queue, tables, snapshots, redis, bullQueue: queue.queue, closing: closing.signal });
+
+  // .part files an API killed during an upload left behind: gone once nobody wrote to them for an hour.
+  const spool = join(config.dataDir, 'spool');
+  const sweepParts = () => void sweepSpool(spool, 3600_000).then(
+    (removed) => removed.length > 0 && log.info({ removed }, 'stale partial uploads removed'),
+    (err: unknown) => log.warn({ err }, 'spool sweep failed'),
+  );
+  sweepParts();
+  setInterval(sweepParts, 10 * 60_000).unref();
 
   const server = createServer(app);
   // Node's default 5-minute request timeout would cut large uploads; auth comes before any body.

@@ -1,10 +1,10 @@
-import { ImgportError } from '@imgport/runtime';
+import { ImgportError, isConnectionError } from '@imgport/runtime';
 import type { JobQueuePort } from '@imgport/jobs';
 
 /**
- * The queue as the routes see it: any failure that is not already one of ours (an ioredis
- * "Connection is closed", a command timeout) is Redis being unreachable, so the caller gets
- * 503 QUEUE_UNAVAILABLE instead of a 500.
+ * The queue as the routes see it: a failure that is not already one of ours and says Redis is
+ * unreachable (an ioredis "Connection is closed", a refused connection) is 503
+ * QUEUE_UNAVAILABLE; anything else is a bug, INTERNAL (500), never a retryable 503.
  */
 export function guardQueue(queue: JobQueuePort): JobQueuePort {
   const wrap = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
@@ -14,6 +14,7 @@ export function guardQueue(queue: JobQueuePort): JobQueuePort {
       } catch (err) {
         if (err instanceof ImgportError) throw err;
         const why = err instanceof Error ? err.message : String(err);
+        if (!isConnectionError(err)) throw new ImgportError('INTERNAL', `job queue: ${why}`, { cause: err });
         throw new ImgportError('QUEUE_UNAVAILABLE', `job queue unavailable: ${why}`, { cause: err });
       }
     };

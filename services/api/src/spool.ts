@@ -1,12 +1,14 @@
 /**
  * Uploads go to `<IMGPORT_DATA>/spool`: streamed to `<random>.part` while hashed and counted
- * (never held in memory), then renamed to `<sha256>.bundle`, so identical uploads share one
- * file and one deterministic job id. Any failure — the size limit, a disk error, the client
- * going away — removes the partial file.
+ * (never held in memory), then renamed to `<random>.bundle`: one spool file per job, which the
+ * worker removes when that job is over (identical uploads still get one deterministic job id
+ * while that job is unfinished; the duplicate's file is dropped). Any failure — the size limit, a
+ * disk error, the client going away — removes the partial file; `.part` files an API killed
+ * mid-upload left are swept by sweepSpool.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -61,34 +63,43 @@ export async function spoolUpload(body: Readable, dir: string, limit: number, on
     await rm(part, { force: true });
     throw new ImgportError('BAD_REQUEST', 'body: empty upload (send the bundle bytes)');
   }
-  return keepOne(part, join(dir, `${hash.digest('hex')}.bundle`), size);
+  return keep(part, dir, hash.digest('hex'), size);
 }
 
-async function keepOne(part: string, final: string, size: number): Promise<Spooled> {
-  const sha256 = final.slice(final.lastIndexOf('/') + 1, -'.bundle'.length);
-  const existing = await stat(final).catch(() => undefined);
-  if (existing?.isFile() && existing.size === size) {
-    await rm(part, { force: true });
-    return { path: final, sha256, size, created: false };
-  }
+async function keep(part: string, dir: string, sha256: string, size: number): Promise<Spooled> {
+  const final = join(dir, `${randomUUID()}.bundle`);
   await rename(part, final);
   return { path: final, sha256, size, created: true };
 }
 
+/** Removes `.part` files not written to for `maxAgeMs` (an API killed during an upload). */
+export async function sweepSpool(dir: string, maxAgeMs: number, now = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.endsWith('.part')) continue;
+    const p = join(dir, name);
+    const st = await stat(p).catch(() => undefined);
+    if (st && now - st.mtimeMs > maxAgeMs) {
+      await rm(p, { force: true });
+      removed.push(p);
+    }
+  }
+  return removed;
+}
+
 /**
- * Puts a bundle the server already holds (a snapshot) into the spool as `<sha256>.bundle`: a
- * hard link (same filesystem under IMGPORT_DATA, no copy), or a copy across filesystems. The
- * worker removes spooled files when their job is done; that removes the link, not the snapshot.
+ * Puts a bundle the server already holds (a snapshot) into the spool as its job's own
+ * `<random>.bundle`: a hard link (same filesystem under IMGPORT_DATA, no copy), or a copy across
+ * filesystems. The worker removes it when the job is done; that removes the link, not the snapshot.
  */
 export async function spoolFile(src: string, dir: string, sha256: string, size: number): Promise<Spooled> {
   await mkdir(dir, { recursive: true, mode: 0o750 });
-  const final = join(dir, `${sha256}.bundle`);
+  const final = join(dir, `${randomUUID()}.bundle`);
   try {
     await link(src, final);
     return { path: final, sha256, size, created: true };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return { path: final, sha256, size, created: false };
     if (code !== 'EXDEV' && code !== 'EPERM') throw err;
   }
   const part = join(dir, `${randomUUID()}.part`);
@@ -98,5 +109,5 @@ export async function spoolFile(src: string, dir: string, sha256: string, size: 
     await rm(part, { force: true });
     throw err;
   }
-  return keepOne(part, final, size);
+  return keep(part, dir, sha256, size);
 }

@@ -41,10 +41,15 @@ export interface JobContext {
 export interface JobHandler<T extends JobType> {
   run(payload: PayloadOf[T], ctx: JobContext): Promise<ResultOf[T]>;
   /** Called once the job will not run again: succeeded, failed for good, or cancelled. */
-  settled?(payload: PayloadOf[T], ctx: { deps: WorkerDeps; log: Logger }): Promise<void>;
+  settled?(payload: PayloadOf[T], ctx: { deps: WorkerDeps; log: Logger; runKey?: string }): Promise<void>;
 }
 
 export type Handlers = { [T in JobType]: JobHandler<T> };
+
+/** One run of a job: its id and its creation time (a finished job submitted again is a new run). */
+export function runKey(job: Pick<Job, 'id' | 'timestamp'>): string {
+  return `${String(job.id)}@${job.timestamp}`;
+}
 
 export function engineDeps(deps: WorkerDeps, log: Logger): EngineDeps {
   return {

@@ -47,12 +47,15 @@ class RecordingLocks extends ImageLocks {
 }
 
 /** Serves a bundle slowly: 2 KiB every 100 ms. */
-async function slowServer(bundle: Buffer): Promise<{ url: string; server: Server }> {
+/** Serves the bundle slowly; with `stall`, stops after the first half until the client goes away. */
+async function slowServer(bundle: Buffer, stall = false): Promise<{ url: string; server: Server }> {
   const server = createServer(async (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': bundle.length });
     for (let off = 0; off < bundle.length && !res.destroyed; off += 2048) {
       res.write(bundle.subarray(off, off + 2048));
       await sleep(100);
+      // A cancel test must not race the end of the download on a loaded machine.
+      while (stall && off >= bundle.length / 2 && !res.destroyed) await sleep(50);
     }
     res.end();
   });
@@ -136,7 +139,7 @@ describe('worker locks and cancellation', () => {
 
   test('cancel of an import mid-stream rolls back: no rows, no files, no staging left', async () => {
     const bundle = readFileSync(await bundleAt('w-slow', 'slow'));
-    const { url, server } = await slowServer(bundle);
+    const { url, server } = await slowServer(bundle, true);
     try {
       const { id } = await h.jobs.submit('import', { source: { kind: 'url', url } });
       await h.waitFor(async () => ((await h.jobs.status(id))?.progress.bytesDone ?? 0) > 0, 'bytes to arrive');

@@ -8,6 +8,7 @@ import { evictionWarning, keyspace, ImageLocks, openJobRecords, createRedis, QUE
 import { createLogger, loadConfig, redactUrl, toImgportError, type Logger } from '@imgport/runtime';
 import { openTableStore } from '@imgport/tables';
 import type { WorkerDeps } from './context.js';
+import { sweepEvery, sweepExports } from './sweep.js';
 import { startWorker } from './worker.js';
 
 async function main(): Promise<void> {
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
     records,
     redis,
     keys,
-    locks: new ImageLocks(redis, { keyspace: keys, log }),
+    locks: new ImageLocks(redis, { keyspace: keys, log, ttlMs: config.timings.imageLockTtlMs }),
     installRoot: config.installRoot,
     dataDir: config.dataDir,
     allow: config.allow,
@@ -33,9 +34,15 @@ async function main(): Promise<void> {
     limits: config.limits,
     log,
   };
-  const running = await startWorker(deps, { concurrency: config.workerConcurrency });
+  const running = await startWorker(deps, {
+    concurrency: config.workerConcurrency,
+    lockDurationMs: config.timings.jobLockMs,
+    stalledIntervalMs: config.timings.stalledIntervalMs,
+  });
+  const sweeper = sweepEvery(10 * 60_000, () => sweepExports(config.dataDir, config.timings.exportTtlMs), log);
   log.info({ queue: QUEUE_NAME, prefix: keys.prefix, concurrency: config.workerConcurrency, db: tables.description, redis: redactUrl(config.redisUrl) }, 'worker started');
   onShutdown(log, async () => {
+    clearInterval(sweeper);
     await running.close();
     redis.disconnect();
     await Promise.allSettled([records.close(), tables.close()]);

@@ -9,7 +9,7 @@ import { UnrecoverableError, type Job, type Processor } from 'bullmq';
 import type { JobProgress } from '@imgport/engine';
 import { cancelRequested, clearCancel, parsePayload, type CancelWatcher, type JobState, type JobType } from '@imgport/jobs';
 import { ImgportError, toImgportError, type Logger } from '@imgport/runtime';
-import type { Handlers, JobContext, JobHandler, WorkerDeps } from './context.js';
+import { runKey, type Handlers, type JobContext, type JobHandler, type WorkerDeps } from './context.js';
 import { ProgressReporter } from './progress.js';
 
 const NOT_FINAL: JobState[] = ['queued', 'running'];
@@ -142,7 +142,7 @@ class JobRun {
     await clearCancel(this.deps.redis, this.deps.keys, this.id).catch(() => undefined);
     const handler = this.handlers[this.type] as JobHandler<JobType> | undefined;
     if (this.payload === undefined || !handler?.settled) return;
-    await handler.settled(this.payload as never, { deps: this.deps, log: this.log }).catch((err: unknown) => this.log.warn({ err }, 'cleanup failed'));
+    await handler.settled(this.payload as never, { deps: this.deps, log: this.log, runKey: runKey(this.job) }).catch((err: unknown) => this.log.warn({ err }, 'cleanup failed'));
   }
 
   private async writeProgress(p: JobProgress): Promise<void> {

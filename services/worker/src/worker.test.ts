@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { ImportPayload } from '@imgport/jobs';
 import { ImgportError } from '@imgport/runtime';
@@ -85,7 +86,8 @@ describe('worker', () => {
     assert.equal(done.state, 'failed');
     assert.equal(done.error?.code, 'BUNDLE_INVALID');
     assert.equal(done.attempts, 1);
-    const job = await h.jobs.queue.getJob(id);
+    // The durable record settles before BullMQ moves the job to failed: wait for BullMQ's side.
+    const job = await bullSettled(h, id);
     assert.equal(job?.attemptsMade, 1);
     assert.match(job?.failedReason ?? '', /^BUNDLE_INVALID: /);
     assert.deepEqual(await h.tables.getImage('w-bad'), { litefile: [] });
@@ -154,3 +156,13 @@ describe('worker', () => {
     assert.throws(() => assertHandlers(partial), { code: 'INTERNAL', message: 'no handler for job type export' });
   });
 });
+
+/** The BullMQ job once BullMQ itself has finished it (its state lags the durable record a little). */
+async function bullSettled(h: Harness, id: string, timeoutMs = 10_000) {
+  for (const start = Date.now(); Date.now() - start < timeoutMs; await sleep(20)) {
+    const job = await h.jobs.queue.getJob(id);
+    const state = job ? await job.getState() : 'unknown';
+    if (state === 'failed' || state === 'completed') return job;
+  }
+  throw new Error(`job ${id} did not finish in BullMQ within ${timeoutMs} ms`);
+}

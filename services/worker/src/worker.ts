@@ -14,9 +14,12 @@ export interface WorkerOptions {
   handlers?: Handlers;
   /**
    * How long a job's BullMQ lock outlives a worker that stopped renewing it (killed, frozen)
-   * before another worker may take the job over; default 30 s.
+   * before another worker may take the job over (default 10 s; renewed every half of it, which
+   * needs a free event loop: the engine keeps big deletes and syncs off it).
    */
   lockDurationMs?: number;
+  /** How often this worker looks for stalled jobs (default 5 s). */
+  stalledIntervalMs?: number;
 }
 
 export interface RunningWorker {
@@ -34,13 +37,15 @@ export async function startWorker(deps: WorkerDeps, opts: WorkerOptions): Promis
   assertHandlers(handlers);
   const watcher = new CancelWatcher(deps.redis, deps.keys, { log: deps.log });
   await watcher.start();
-  const lockDuration = opts.lockDurationMs ?? 30_000;
+  const lockDuration = opts.lockDurationMs ?? 10_000;
   const worker = new Worker(QUEUE_NAME, jobProcessor(deps, handlers, watcher), {
     connection: deps.redis,
     prefix: deps.keys.prefix,
     concurrency: opts.concurrency,
     lockDuration,
-    stalledInterval: lockDuration,
+    stalledInterval: opts.stalledIntervalMs ?? 5_000,
+    // One false stall (a frozen VM) is forgiven; the image lock keeps a second run from mixing.
+    maxStalledCount: 2,
   });
   watchEvents(worker, deps);
   await worker.waitUntilReady();

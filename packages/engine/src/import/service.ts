@@ -1,35 +1,77 @@
-import { randomBytes, createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, statSync, statfsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { openBundle, type OpenedBundle } from '@imgport/archive';
 import { parseLitefileCsv } from '@imgport/format';
-import { ImgportError, silentLogger, type Logger } from '@imgport/runtime';
+import { ImgportError, silentLogger, toImgportError, type Logger } from '@imgport/runtime';
 import type { ImageRecord, Row } from '@imgport/tables';
 import { workDir } from '../layout.js';
 import type { EngineDeps, ImportOptions, ImportResult, JobProgress, SnapshotInfo } from '../types.js';
 import { checkPlan } from './check.js';
-import { commit, missingParents, recover, type Journal } from './journal.js';
+import {
+  cleanStaging,
+  commit,
+  createStaging,
+  ensureNoPending,
+  failpoint,
+  journalDir,
+  missingParents,
+  newJournalId,
+  readReceipt,
+  recover,
+  type Journal,
+  type JournalMove,
+  type RecoverContext,
+  type RecoverReport,
+} from './journal.js';
 import { lockImage } from './lock.js';
+import { currentOwner } from './owner.js';
 import { planImport, type ImportPlan } from './plan.js';
 import { openSource, type DownloadOptions } from './source.js';
+import { emptyTrash, moveToTrash } from './trash.js';
+
+const execFileP = promisify(execFile);
+
+/** A lease on one image shared by every host (the workers' Redis image lock). */
+export interface ImageLease {
+  readonly token: string;
+  release(): Promise<void>;
+}
+
+export interface ImageLeases {
+  /** Waits for the image (until the signal aborts). */
+  acquire(image: string, signal?: AbortSignal): Promise<ImageLease>;
+  /** The image's lease when it is free now, else undefined. */
+  tryAcquire(image: string): Promise<ImageLease | undefined>;
+  /** The token of whoever holds the image's lease. */
+  holder(image: string): Promise<string | undefined>;
+}
 
 export interface ImportDeps extends EngineDeps {
   /** Takes the snapshot of an image that --force replaces. */
   snapshots?: { create(image: string, opts?: { label?: string }): Promise<SnapshotInfo> };
   /**
-   * Excludes other changes to one image from the conflict check to the end of the commit.
-   * Default: a lock file in the install root (one host); the workers pass a Redis lock.
+   * Service mode: a lease per image in Redis, so workers on every host exclude each other and can
+   * tell a dead worker's journal from a live one. The lock file in the install root is taken in
+   * both modes, under the lease when there is one.
    */
-  lockImage?: (image: string, signal?: AbortSignal) => Promise<() => void | Promise<void>>;
+  leases?: ImageLeases;
   /** Timeouts and allowed URL prefixes for URL sources. */
   download?: DownloadOptions;
 }
 
+interface HeldImage {
+  lease?: string;
+  release(): Promise<void>;
+}
+
 /**
- * Import a bundle: open → stage and verify → plan → check conflicts → snapshot → commit.
- * Nothing outside the staging area changes before the commit, and the commit is journaled.
+ * Import a bundle: open → stage and verify → plan → lock → recover this image → check conflicts →
+ * snapshot → commit. Nothing outside the staging area changes before the commit, and the commit is
+ * journaled; a failed commit rolls back before the lock is released.
  */
 export class ImportService {
   private readonly work: string;
@@ -41,31 +83,100 @@ export class ImportService {
     this.log = deps.log ?? silentLogger;
   }
 
-  /** Rolls back or forward what a killed import left behind. Runs once before the first import. */
+  /** Rolls back or forward what killed imports left behind, each under its image lock; empties the trash. */
   async recover(): Promise<Array<{ image: string; outcome: string }>> {
     this.recovered = true;
-    const done = await recover(this.work, this.deps.tables);
-    for (const d of done) this.log.warn({ image: d.image }, `interrupted import ${d.outcome}`);
-    return done;
+    const report = await recover(this.recoverContext());
+    await emptyTrash(this.work);
+    removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), join(this.work, 'journal'), join(this.work, 'trash'), this.work);
+    return report.recovered.map((r) => ({ image: r.image, outcome: r.outcome }));
+  }
+
+  /** The full recovery report: what was recovered, set aside, or left to a live owner. */
+  async recoverReport(): Promise<RecoverReport> {
+    this.recovered = true;
+    const report = await recover(this.recoverContext());
+    await emptyTrash(this.work);
+    return report;
+  }
+
+  private recoverContext(image?: string): RecoverContext {
+    const leases = this.deps.leases;
+    return {
+      work: this.work,
+      tables: this.deps.tables,
+      installRoot: this.deps.installRoot,
+      allow: this.deps.allow ?? [],
+      log: this.log,
+      ...(image !== undefined ? { image, withLock: async (_img: string, fn: () => Promise<void>) => (await fn(), 'done' as const) } : { withLock: (img: string, fn: () => Promise<void>) => this.withImageIfFree(img, fn) }),
+      ...(leases ? { leaseHeld: async (img: string, lease: string) => (await leases.holder(img)) === lease } : {}),
+    };
+  }
+
+  private async withImageIfFree(image: string, fn: () => Promise<void>): Promise<'done' | 'busy'> {
+    let held: HeldImage;
+    try {
+      held = await this.hold(image, { wait: false });
+    } catch (err) {
+      if (err instanceof ImgportError && err.code === 'LOCKED') return 'busy';
+      throw err;
+    }
+    try {
+      await fn();
+      return 'done';
+    } finally {
+      await held.release();
+    }
+  }
+
+  /** The Redis lease (service mode) and then the lock file (every mode). */
+  private async hold(image: string, opts: { wait: boolean; signal?: AbortSignal }): Promise<HeldImage> {
+    const leases = this.deps.leases;
+    let lease: ImageLease | undefined;
+    if (leases) {
+      lease = opts.wait ? await leases.acquire(image, opts.signal) : await leases.tryAcquire(image);
+      if (!lease) throw new ImgportError('LOCKED', `image ${image} is being changed by another job`);
+    }
+    try {
+      const unlock = await lockImage(this.work, image, {
+        log: this.log,
+        ...(lease ? { lease: lease.token } : {}),
+        ...(leases ? { leaseHeld: async (img: string, token: string) => (await leases.holder(img)) === token } : {}),
+      });
+      return {
+        ...(lease ? { lease: lease.token } : {}),
+        release: async () => {
+          unlock();
+          await lease?.release();
+        },
+      };
+    } catch (err) {
+      await lease?.release();
+      throw err;
+    }
   }
 
   async run(source: string | Readable, opts: ImportOptions = {}): Promise<ImportResult> {
     const started = Date.now();
     if (!this.recovered) await this.recover();
+    const done = opts.jobId && !opts.dryRun ? this.committedBefore(opts.jobId) : undefined;
+    if (done) return done;
     const input = typeof source === 'string' ? await openSource(source, opts.signal, this.deps.download) : { stream: source, size: opts.sizeHint };
     const total = opts.sizeHint ?? input.size ?? 0;
     const report = (phase: JobProgress['phase'], done: number, pct?: number) =>
       opts.onProgress?.({ phase, percent: pct ?? (total > 0 ? Math.min(99, Math.floor((done / total) * 95)) : 0), bytesDone: done, bytesTotal: total });
 
-    const id = randomBytes(6).toString('hex');
-    const txDir = join(this.work, 'tx', `${hostname()}~${process.pid}~${id}`);
-    mkdirSync(txDir, { recursive: true });
+    const id = newJournalId();
+    const txDir = createStaging(this.work, id, opts.jobId);
+    // An earlier run of this job that another worker left (it died staging): this one replaces it.
+    if (opts.jobId) cleanStaging(this.work, this.log, { jobId: opts.jobId, except: id });
     try {
       const bundle = await openBundle(input.stream, join(txDir, 'bundle'), {
         ...(this.deps.limits ? { limits: this.deps.limits } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
         onProgress: (p) => report('stage', p.bytesIn),
       });
+      failpoint('import:staged');
       report('plan', bundle.bytesIn, 96);
       const plan = planImport(bundle, {
         installRoot: this.deps.installRoot,
@@ -94,26 +205,44 @@ export class ImportService {
         await this.conflicts(plan, before, opts.force === true);
         return result(plan.moves.map((m) => m.to));
       }
-      const unlock = this.deps.lockImage ? await this.deps.lockImage(plan.name, opts.signal) : lockImage(this.work, plan.name);
+      const held = await this.hold(plan.name, { wait: true, ...(opts.signal ? { signal: opts.signal } : {}) });
       try {
+        failpoint('import:locked');
         opts.signal?.throwIfAborted();
+        // Under the lock: finish any earlier import of this image a dead (or failed) owner left.
+        ensureNoPending(await recover(this.recoverContext(plan.name)), plan.name);
+        const again = opts.jobId ? this.committedBefore(opts.jobId) : undefined;
+        if (again) return again;
         const before = await this.deps.tables.getImage(plan.name);
-        const journal = await this.journal(id, txDir, plan, before, opts.force === true);
+        const journal = await this.journal(id, txDir, plan, before, opts.force === true, held.lease, opts.jobId);
         const snapshot = await this.snapshotOld(plan.name, before, opts.force === true, plan.warnings);
         opts.signal?.throwIfAborted();
         report('commit', bundle.bytesIn, 98);
-        await commit(this.work, journal, this.deps.tables);
+        const res = result(journal.moves.map((m) => m.to), snapshot);
+        await commit({ work: this.work, tables: this.deps.tables, log: this.log, allow: this.deps.allow ?? [] }, { ...journal, result: res });
         report('done', bundle.bytesIn, 100);
         this.log.info({ image: plan.name, method: plan.method }, 'image imported');
-        return result(journal.moves.map((m) => m.to), snapshot);
+        return res;
       } finally {
-        await unlock();
+        await held.release();
       }
+    } catch (err) {
+      throw classify(err, txDir);
     } finally {
       input.stream.destroy();
-      rmSync(txDir, { recursive: true, force: true });
-      removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), join(this.work, 'journal'), this.work);
+      // A journal left by a rollback that could not finish keeps its staging area (its backups).
+      if (!existsSync(join(journalDir(this.work), `${id}.json`))) moveToTrash(this.work, txDir, id);
+      await emptyTrash(this.work);
+      removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), join(this.work, 'journal'), join(this.work, 'trash'), this.work);
     }
+  }
+
+  /** The result of this job's import when it committed already (a retry after its worker died). */
+  private committedBefore(jobId: string): ImportResult | undefined {
+    const r = readReceipt(this.work, jobId);
+    if (!r || typeof r.result !== 'object' || r.result === null) return undefined;
+    this.log.warn({ image: r.image, jobId }, 'this job committed its import already (its worker stopped before reporting it): returning that result');
+    return r.result as ImportResult;
   }
 
   /** IMAGE_EXISTS without force; a destination with other content is a CONFLICT without force. */
@@ -136,24 +265,29 @@ export class ImportService {
     return moves;
   }
 
-  private async journal(id: string, txDir: string, plan: ImportPlan, before: ImageRecord, force: boolean): Promise<Journal> {
-    const moves: Journal['moves'] = (await this.conflicts(plan, before, force)).map((mv, i) =>
-      existsSync(mv.to) || isLink(mv.to) ? { ...mv, backup: join(txDir, 'old', String(i)) } : mv,
-    );
-    if (moves.some((m) => m.backup)) mkdirSync(join(txDir, 'old'));
+  private async journal(id: string, txDir: string, plan: ImportPlan, before: ImageRecord, force: boolean, lease: string | undefined, jobId: string | undefined): Promise<Journal> {
+    const outside: string[] = [];
+    const txDev = statSync(txDir).dev;
+    const moves: JournalMove[] = [];
+    let i = 0;
+    for (const mv of await this.conflicts(plan, before, force)) {
+      moves.push(await stageMove(mv, i++, { id, txDir, txDev, outside }));
+    }
     const createdDirs = [...new Set(moves.flatMap((m) => missingParents(m.to)))].sort((a, b) => a.length - b.length);
     return {
+      v: 2,
       id,
-      host: hostname(),
-      pid: process.pid,
+      owner: currentOwner(),
+      ...(lease ? { lease } : {}),
+      ...(jobId ? { jobId } : {}),
       image: plan.name,
       state: 'prepared',
       txDir,
       moves,
       createdDirs,
+      outside,
       rowsBefore: before.osimage || before.linuximage ? before : null,
       rowsAfter: plan.rows,
-      allow: [...(this.deps.allow ?? [])],
     };
   }
 
@@ -181,6 +315,65 @@ function removeIfEmpty(...dirs: string[]): void {
       // Not empty or already gone: both fine.
     }
   }
+}
+
+/**
+ * Where one move's backup goes, and, for a destination on another filesystem than the staging
+ * area (an allowed directory on another mount), a copy of the staged file made there first, so the
+ * commit stays a rename (the copy is synced before the journal, like the staging area).
+ */
+async function stageMove(mv: ImportPlan['moves'][number], i: number, t: { id: string; txDir: string; txDev: number; outside: string[] }): Promise<JournalMove> {
+  const replaces = existsSync(mv.to) || isLink(mv.to);
+  const anchor = nearestExisting(dirname(mv.to));
+  if (statSync(anchor).dev === t.txDev) {
+    if (!replaces) return mv;
+    mkdirSync(join(t.txDir, 'old'), { recursive: true });
+    return { ...mv, backup: join(t.txDir, 'old', String(i)) };
+  }
+  const copy = join(anchor, `.imgport-${t.id}-${i}`);
+  t.outside.push(copy);
+  // cp -a keeps modes, owners, links and special files of a tree; arguments only, no shell.
+  await execFileP('cp', ['-a', '--no-target-directory', '--', mv.from, copy]);
+  if (!replaces) return { ...mv, from: copy };
+  const backup = join(dirname(mv.to), `.imgport-${t.id}-old-${i}`);
+  t.outside.push(backup);
+  return { ...mv, from: copy, backup };
+}
+
+function nearestExisting(p: string): string {
+  let d = p;
+  while (!existsSync(d) && dirname(d) !== d) d = dirname(d);
+  return d;
+}
+
+/**
+ * What failed, said plainly: a full disk is DISK_FULL naming the filesystem (whatever stream
+ * error it surfaced as, e.g. "Premature close"); anything else as the error says.
+ */
+function classify(err: unknown, txDir: string): ImgportError {
+  const e = err instanceof ImgportError ? err : toImgportError(err);
+  if (e.code === 'CANCELLED' || (e.code === 'DISK_FULL' && e.where)) return e;
+  if (e.code === 'DISK_FULL') {
+    return new ImgportError('DISK_FULL', `disk full at ${txDir} (the install root's filesystem): free space there and try again`, { cause: err, where: txDir });
+  }
+  const enospc = findErrno(err, 'ENOSPC');
+  if (enospc) return new ImgportError('DISK_FULL', `disk full at ${enospc.path ?? txDir}: free space there and try again`, { cause: err, where: enospc.path ?? txDir });
+  if (e.code === 'INTERNAL' || e.code === 'IO_ERROR') {
+    try {
+      const fs = statfsSync(existsSync(txDir) ? txDir : dirname(txDir));
+      if (fs.bavail * fs.bsize < 1024 * 1024) return new ImgportError('DISK_FULL', `disk full at ${txDir} (${e.message}): free space there and try again`, { cause: err, where: txDir });
+    } catch {
+      // Cannot tell: keep the error as it is.
+    }
+  }
+  return e;
+}
+
+function findErrno(err: unknown, code: string): NodeJS.ErrnoException | undefined {
+  for (let e = err as NodeJS.ErrnoException | undefined, n = 0; e && n < 8; e = (e as { cause?: NodeJS.ErrnoException }).cause, n++) {
+    if (e.code === code) return e;
+  }
+  return undefined;
 }
 
 function isLink(p: string): boolean {

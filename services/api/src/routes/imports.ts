@@ -5,14 +5,12 @@
 import { rm } from 'node:fs/promises';
 import type { Express, Request, Response } from 'express';
 import { ImgportError } from '@imgport/runtime';
-import { importJobId, newJobId, type ImportPayload, type JobState } from '@imgport/jobs';
+import { importJobId, newJobId, type ImportPayload } from '@imgport/jobs';
 import { accepted, submitJob, type Ctx } from '../context.js';
 import { parse } from '../errors.js';
 import { importJson, importQuery } from '../schemas.js';
 import { resolveSource } from '../sources.js';
 import { checkDeclaredLength, spoolUpload } from '../spool.js';
-
-const FINISHED: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 
 export const BUNDLE_TYPES = ['application/octet-stream', 'application/gzip', 'application/x-gzip', 'application/x-tar', 'application/x-xz'];
 
@@ -29,20 +27,12 @@ async function fromUpload(ctx: Ctx, req: Request, res: Response): Promise<void> 
   req.log.info({ sha256: spooled.sha256, bytes: spooled.size, created: spooled.created }, 'bundle spooled');
   const payload: ImportPayload = { source: { kind: 'spool', path: spooled.path, sha256: spooled.sha256, size: spooled.size }, ...opts };
   const job = await submitJob(ctx, 'import', payload, importJobId(payload)).catch(async (err: unknown) => {
-    if (spooled.created) await rm(spooled.path, { force: true });
+    await rm(spooled.path, { force: true });
     throw err;
   });
-  if (job.existing && spooled.created) await dropIfFinished(ctx, job.id, spooled.path);
+  // The same bytes and options while that job is unfinished: it has its own spool file already.
+  if (job.existing) await rm(spooled.path, { force: true });
   accepted(res, job.id);
-}
-
-/**
- * A resubmission of a bundle whose job already finished re-created a spool file nobody will
- * read (the worker removed the first copy when it was done with it).
- */
-async function dropIfFinished(ctx: Ctx, id: string, path: string): Promise<void> {
-  const st = await ctx.queue.status(id);
-  if (st && FINISHED.has(st.state)) await rm(path, { force: true });
 }
 
 async function fromJson(ctx: Ctx, req: Request, res: Response): Promise<void> {

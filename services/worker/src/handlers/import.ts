@@ -7,11 +7,11 @@
 import { realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { ImportService, SnapshotService } from '@imgport/engine';
+import { dropReceipt, ImportService, SnapshotService, workDir, type ImageLeases } from '@imgport/engine';
 import type { ImportPayload } from '@imgport/jobs';
 import { ImgportError } from '@imgport/runtime';
-import { engineDeps, type JobHandler, type WorkerDeps } from '../context.js';
-import { holdImage } from '../image-lock.js';
+import { engineDeps, runKey, type JobHandler, type WorkerDeps } from '../context.js';
+import { imageLeases } from '../image-lock.js';
 
 export const importHandler: JobHandler<'import'> = {
   async run(payload, ctx) {
@@ -19,13 +19,14 @@ export const importHandler: JobHandler<'import'> = {
     const service = new ImportService({
       ...deps,
       snapshots: new SnapshotService(deps),
-      lockImage: (image, signal) => holdImage(ctx, image, signal ?? ctx.signal),
+      leases: imageLeases(ctx) satisfies ImageLeases,
     });
     const { source } = payload;
     return service.run(sourceOf(source, ctx.deps), {
       fromRoot: payload.fromRoot ?? ctx.deps.fromRoot,
       signal: ctx.signal,
       onProgress: ctx.progress,
+      jobId: runKey(ctx.job),
       ...(source.kind === 'spool' ? { sizeHint: source.size } : {}),
       ...(payload.name ? { name: payload.name } : {}),
       ...(payload.profile ? { profile: payload.profile } : {}),
@@ -35,7 +36,9 @@ export const importHandler: JobHandler<'import'> = {
   },
 
   /** An upload is spooled for its job only: once the job is over for good, its bytes go. */
-  async settled(payload, { deps, log }) {
+  async settled(payload, { deps, log, runKey: key }) {
+    // The job is over for good: a retry will not come, so its receipt is not needed any more.
+    if (key) dropReceipt(workDir(deps.installRoot), key);
     if (payload.source.kind !== 'spool' || !inside(payload.source.path, [deps.dataDir])) return;
     await rm(payload.source.path, { force: true }).catch((err: unknown) => log.warn({ err }, 'cannot remove spooled upload'));
   },
