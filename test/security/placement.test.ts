@@ -71,11 +71,16 @@ describe('placement attacks', () => {
     mkdirSync(join(s.root, 'postscripts'), { recursive: true });
     const b = await hostileBundle(s.dir, { name: 'img-b', extras: [{ file: 'late', content: 'x', dest: '/install/postscripts/late' }] });
     // The image lock is taken after the plan was checked and before the commit: swap the path then.
-    const lockImage = async () => {
-      symlinkSync(s.outside, join(s.root, 'postscripts/late'));
-      return () => undefined;
+    const lease = { token: 'test-lease', release: async () => undefined };
+    const leases = {
+      acquire: async () => {
+        symlinkSync(s.outside, join(s.root, 'postscripts/late'));
+        return lease;
+      },
+      tryAcquire: async () => lease,
+      holder: async () => undefined,
     };
-    await refused(s.service({ lockImage }).run(b), 'UNSAFE_PATH', /through the symlink .*postscripts\/late/);
+    await refused(s.service({ leases }).run(b), 'UNSAFE_PATH', /through the symlink .*postscripts\/late/);
     assert.deepEqual(readdirSync(s.outside), []);
     assert.equal((await s.tables.getImage('img-b')).osimage, undefined);
   });
