@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -62,7 +62,7 @@ declare module 'express-serve-static-core' {
 const send = (res: Response, page: Html, status = 200) => {
   res.status(status).set({
     'Cache-Control': 'no-store',
-    'Content-Security-Policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     Vary: 'Accept-Encoding',
   });
   res.type('html');
@@ -78,7 +78,7 @@ const safeNext = (n: unknown): string => (typeof n === 'string' && /^\/ui(\/[A-Z
 
 const asList = (x: unknown): string[] => (Array.isArray(x) ? x.map(String) : typeof x === 'string' ? [x] : []);
 
-async function filesOf(installRoot: string, rows: Array<Row | undefined>): Promise<v.FileState[]> {
+async function filesOf(rows: Array<Row | undefined>): Promise<v.FileState[]> {
   const out: v.FileState[] = [];
   for (const row of rows) {
     if (!row) continue;
@@ -86,11 +86,21 @@ async function filesOf(installRoot: string, rows: Array<Row | undefined>): Promi
       if (column === 'imagename' || typeof value !== 'string') continue;
       for (const path of value.split(',').map((s) => s.trim())) {
         if (!path.startsWith('/') || out.length >= 64) continue;
-        out.push({ column, path, exists: await stat(path).then(() => true, () => false) });
+        const st = await stat(path).catch(() => undefined);
+        const f: v.FileState = { column, path, exists: !!st };
+        if (st?.isDirectory()) {
+          const names = (await readdir(path).catch(() => [] as string[])).sort().slice(0, 50);
+          f.entries = await Promise.all(
+            names.map(async (name) => {
+              const e = await lstat(join(path, name)).catch(() => undefined);
+              return { name, dir: !!e?.isDirectory(), size: e?.size ?? 0 };
+            }),
+          );
+        }
+        out.push(f);
       }
     }
   }
-  void installRoot;
   return out;
 }
 
@@ -171,7 +181,7 @@ export function createConsole(ctx: Ctx, diffPort?: SnapshotDiffPort): Console {
     if (!rec.osimage) throw new ImgportError('IMAGE_NOT_FOUND', `image ${name} not found in the osimage table`);
     const [r, files, snapshots] = await Promise.all([
       imageReadiness(deps.config.installRoot, rec.osimage, rec.linuximage),
-      filesOf(deps.config.installRoot, [rec.linuximage]),
+      filesOf([rec.linuximage]),
       deps.snapshots.list(name).catch(() => [] as SnapshotInfo[]),
     ]);
     const pageNo = Math.max(1, Math.floor(Number(req.query.page)) || 1);

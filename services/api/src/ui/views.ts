@@ -26,7 +26,7 @@ export function page(p: PageCtx, body: Html): Html {
     : '';
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${p.title} · imgport</title><link rel="stylesheet" href="${ASSETS}/console.css">
+<title>${p.title} · imgport</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${ASSETS}/console.css">
 <script src="${ASSETS}/htmx.min.js" defer></script><script src="${ASSETS}/sse.js" defer></script><script src="${ASSETS}/console.js" defer></script>
 </head><body><header><a class="brand" href="/ui/images">imgport</a>${nav}</header>
 <main><h1>${p.title}</h1>${body}</main></body></html>`;
@@ -90,6 +90,8 @@ export interface FileState {
   column: string;
   path: string;
   exists: boolean;
+  /** A directory's first entries (rootimgdir: kernel, initrd, root image). */
+  entries?: Array<{ name: string; dir: boolean; size: number }>;
 }
 
 export interface ImageDetail {
@@ -137,7 +139,7 @@ export function imagePage(csrf: string, d: ImageDetail, pageNo = 1): Html {
 ${d.missing.length ? html`<ul class="bad">${d.missing.map((m) => html`<li>missing: <code>${m}</code></li>`)}</ul>` : ''}
 <div class="grid">${rowTable('osimage', d.osimage)}${rowTable('linuximage', d.linuximage)}</div>
 <section class="card"><h2>Files</h2><table><thead><tr><th>Column</th><th>Path</th><th></th></tr></thead><tbody>
-${d.files.map((f) => html`<tr><td>${f.column}</td><td><code>${f.path}</code></td><td>${f.exists ? html`<span class="ok">present</span>` : html`<span class="bad">absent</span>`}</td></tr>`)}
+${d.files.map((f) => html`<tr><td>${f.column}</td><td><code>${f.path}</code>${f.entries?.length ? html`<ul class="entries">${f.entries.map((e) => html`<li><code>${e.name}</code> <span class="muted">${e.dir ? 'directory' : bytes(e.size)}</span></li>`)}</ul>` : ''}</td><td>${f.exists ? html`<span class="ok">present</span>` : html`<span class="bad">absent</span>`}</td></tr>`)}
 </tbody></table>${d.litefile.length ? html`<h3>litefile</h3><table><tbody>${d.litefile.map((r) => html`<tr><td><code>${r.file ?? ''}</code></td><td>${r.options ?? ''}</td></tr>`)}</tbody></table>` : ''}</section>
 <div class="grid"><section class="card"><h2>Snapshots (${d.snapshots.length})</h2>
 ${timeline.length ? html`${pager}<ol class="timeline">${timeline}</ol>${pager}` : html`<p class="muted">No snapshots yet.</p>`}</section>
@@ -191,7 +193,7 @@ function progressBar(st: JobStatus): Html {
 const stateTag = (s: JobState) => html`<span class="state ${s}" data-f="state">${s}</span>`;
 
 function jobRow(st: JobStatus): Html {
-  return html`<tr id="job-${st.id}"><td><a href="/ui/jobs/${seg(st.id)}">${st.id}</a></td><td>${st.type}</td><td>${st.image ?? '—'}</td><td>${stateTag(st.state)}</td>
+  return html`<tr id="job-${st.id}"><td class="id"><a href="/ui/jobs/${seg(st.id)}" title="${st.id}">${st.id}</a></td><td>${st.type}</td><td>${st.image ?? '—'}</td><td>${stateTag(st.state)}</td>
 <td>${st.progress.phase}</td><td>${progressBar(st)}</td><td>${bytes(st.progress.bytesDone)} / ${bytes(st.progress.bytesTotal)}</td><td>${eta(st) ?? '—'}</td>
 <td>${Math.max(0, st.attempts - 1)}</td><td class="err">${st.error ? html`<span title="${st.error.code}">${st.error.message}</span>` : ''}</td><td>${when(st.createdAt)}</td></tr>`;
 }
