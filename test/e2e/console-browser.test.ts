@@ -109,6 +109,7 @@ describe('web console in chromium', { skip: have ? false : `no chromium at ${CHR
     await page.exposeFunction('imgportOnEvent', (e: (typeof events)[number]) => void events.push(e));
     await page.goto(`${url}/ui/import`);
     await page.setInputFiles('input[name=bundle]', bundles.good!);
+    await shot(page, 'import');
     await page.click('main button[type=submit]');
     await page.waitForURL(/\/ui\/jobs\/imp-/);
     // The page is live through the event stream until the job ends, then reloads once.

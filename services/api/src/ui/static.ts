@@ -27,7 +27,7 @@ a{color:var(--accent)}.inline{display:inline}.muted{color:var(--muted)}.ok{color
 .timeline{list-style:none;padding:0;margin:0}.timeline li{display:grid;grid-template-columns:14rem 1fr auto;gap:1rem;padding:.5rem 0;border-bottom:1px solid var(--line)}
 .timeline .when{font-variant-numeric:tabular-nums}.actions{display:flex;gap:1rem}.filters{display:flex;gap:1rem;align-items:center}.filters a[aria-current]{font-weight:700;color:var(--fg)}
 .paths{max-height:24rem;overflow:auto;padding-left:1.2rem}pre{background:#f0f2f6;padding:.8rem;border-radius:6px;overflow:auto;max-height:30rem}td.err{color:var(--bad);max-width:28rem;word-break:break-word}
-.jobs td{white-space:nowrap}.jobs td.id a{display:inline-block;max-width:20rem;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom}.jobs td.err{white-space:normal;min-width:16rem}
+.jobs{font-size:.93rem}.jobs td{white-space:nowrap}.jobs td.id a{display:inline-block;max-width:15rem;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom}.jobs td.err{white-space:normal;min-width:14rem}
 .entries{list-style:none;padding:0;margin:.4rem 0 0;columns:2}
 `;
 

@@ -195,7 +195,7 @@ const stateTag = (s: JobState) => html`<span class="state ${s}" data-f="state">$
 function jobRow(st: JobStatus): Html {
   return html`<tr id="job-${st.id}"><td class="id"><a href="/ui/jobs/${seg(st.id)}" title="${st.id}">${st.id}</a></td><td>${st.type}</td><td>${st.image ?? '—'}</td><td>${stateTag(st.state)}</td>
 <td>${st.progress.phase}</td><td>${progressBar(st)}</td><td>${bytes(st.progress.bytesDone)} / ${bytes(st.progress.bytesTotal)}</td><td>${eta(st) ?? '—'}</td>
-<td>${Math.max(0, st.attempts - 1)}</td><td class="err">${st.error ? html`<span title="${st.error.code}">${st.error.message}</span>` : ''}</td><td>${when(st.createdAt)}</td></tr>`;
+<td>${Math.max(0, st.attempts - 1)}</td><td class="err">${st.error ? html`<span title="${st.error.code}">${st.error.message}</span>` : ''}</td><td title="${when(st.createdAt)}">${when(st.createdAt).slice(5, 19)}</td></tr>`;
 }
 
 export function jobRows(jobs: JobStatus[], state?: string): Html {
