@@ -21,6 +21,8 @@ import { registerImports } from './routes/imports.js';
 import { registerJobs } from './routes/jobs.js';
 import { registerSnapshots } from './routes/snapshots.js';
 import { spoolDir } from './spool.js';
+import { createConsole } from './ui/router.js';
+import { sessionMayRead } from './ui/session.js';
 
 export function createApp(deps: AppDeps): Express {
   const queue = guardQueue(deps.queue);
@@ -39,7 +41,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestLogger(deps.log));
   app.use(ctx.metrics.observe);
   registerHealth(app, ctx);
-  app.use(bearerAuth(deps.config.tokens));
+  // The web console signs in with a token itself; its session also reads the queue dashboard,
+  // job event streams and export bundles.
+  const ui = createConsole(ctx, deps.snapshotDiff);
+  app.use('/ui', ui.router);
+  const auth = bearerAuth(deps.config.tokens);
+  app.use((req, res, next) => (sessionMayRead(req) && ui.sessions.get(req) ? next() : auth(req, res, next)));
   if (deps.bullQueue) mountDashboard(app, deps.bullQueue);
   app.use(express.json({ limit: '1mb' }));
   app.get('/metrics', async (_req, res) => {

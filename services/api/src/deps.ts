@@ -3,6 +3,7 @@ import type { JobQueuePort } from '@imgport/jobs';
 import type { SnapshotService } from '@imgport/engine';
 import type { TableStore } from '@imgport/tables';
 import type { Queue } from 'bullmq';
+import type { SnapshotDiffPort } from './ui/diff.js';
 
 /** Tunables that are not configuration a site sets: tests shorten them. */
 export interface AppOptions {
@@ -36,4 +37,6 @@ export interface AppDeps {
   /** Aborted at shutdown: open event streams end so the server can finish closing. */
   closing?: AbortSignal;
   options?: Partial<AppOptions>;
+  /** Compares two snapshots for the console's diff view; without it the console says so. */
+  snapshotDiff?: SnapshotDiffPort;
 }
