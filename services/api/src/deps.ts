@@ -18,7 +18,7 @@ export interface AppOptions {
 }
 
 export const DEFAULT_OPTIONS: AppOptions = {
-  eventPollMs: 1000,
+  eventPollMs: 250,
   heartbeatMs: 15_000,
   minSpoolFreeBytes: 1024 ** 3,
   readyTimeoutMs: 2000,

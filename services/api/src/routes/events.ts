@@ -1,5 +1,6 @@
 /**
- * GET /v1/jobs/:id/events: server-sent events. The job's status is polled about once a second;
+ * GET /v1/jobs/:id/events: server-sent events. The job's status is polled four times a second,
+ * so a worker's progress report reaches a watcher (the console's job page) well within a second;
  * a `progress` event goes out whenever it changed, a `state` event once the job has finished,
  * and then the stream ends. Comment lines keep idle proxies from cutting it. It stops when the
  * client goes away or the server shuts down.
