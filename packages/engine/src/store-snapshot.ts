@@ -1,0 +1,435 @@
+/**
+ * Store snapshots (issue 12): an image captured into the content-addressed store, diffed and
+ * reverted. A snapshot covers the image's roots (relative to the install root): for netboot and
+ * statelite the rootimgdir's kernel, initrds, packed archives and rootimg/ tree; for install
+ * images the template; and the list files the rows name. The packed archive is stored as a
+ * file, FastCDC-chunked (it is not reproducible from the tree: xCAT's packimage wrote it), so a
+ * re-pack costs its chunks from the first changed byte on; an archive left as it was costs
+ * nothing. Reverting builds the target in a staging area of the install root and swaps it in
+ * with the import's journaled commit.
+ */
+import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { LIST_KINDS, LIST_TABLE, validateImageName } from '@imgport/format';
+import { ImgportError } from '@imgport/runtime';
+import type { ImageRecord, Row } from '@imgport/tables';
+import {
+  canonicalJson,
+  diffRows,
+  diffTrees,
+  emptyDiffStats,
+  readTree,
+  restoreTree,
+  Scanner,
+  sha256,
+  Store,
+  syncStore,
+  toPrune,
+  TreeCursor,
+  TreeWriter,
+  type DiffStats,
+  type FieldChange,
+  type GcResult,
+  type Retention,
+  type RowChange,
+  type RowsDoc,
+  type StoreRef,
+  type TreeChange,
+  type TreeEntry,
+} from '@imgport/store';
+import { commit, missingParents, type Journal } from './import/journal.js';
+import { lockImage } from './import/lock.js';
+import { ROOTIMG_ARCHIVES, workDir } from './layout.js';
+import { parseSnapshotId, utcStamp } from './snapshot-store.js';
+import type { EngineDeps, JobProgressFn } from './types.js';
+
+export interface StoreSnapshotOptions {
+  label?: string;
+  signal?: AbortSignal;
+  onProgress?: JobProgressFn;
+}
+
+export interface DiffResult {
+  from: string;
+  to: string;
+  stats: DiffStats;
+  /** Up to `limit` changes in path order (`truncated` says when more were counted). */
+  changes: TreeChange[];
+  truncated: boolean;
+  rows: { fields: FieldChange[]; rows: RowChange[] };
+}
+
+export interface DiffRequest {
+  /** Paths relative to the image's rootimgdir (`rootimg/etc`) or absolute under the install root. */
+  paths?: string[];
+  mtime?: boolean;
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+export interface RevertResult {
+  image: string;
+  to: string;
+  /** The snapshot taken of the image as it was. */
+  before?: string;
+  entries: number;
+  fromStore: number;
+  reused: number;
+  copied: number;
+  bytesFromStore: number;
+  removed: string[];
+  notes: string[];
+  durationMs: number;
+}
+
+const BOOT_FILES = ['kernel', 'initrd-stateless.gz', 'initrd-statelite.gz', 'initrd.gz', ...ROOTIMG_ARCHIVES, 'rootimgtree.gz', 'rootimg'];
+
+export class StoreSnapshots {
+  readonly store: Store;
+  private readonly now: () => Date;
+  private readonly work: string;
+
+  constructor(private readonly deps: EngineDeps & { now?: () => Date }) {
+    this.store = new Store(deps.dataDir);
+    this.now = deps.now ?? (() => new Date());
+    this.work = workDir(deps.installRoot);
+  }
+
+  /** Store refs, newest first (of one image when given). */
+  list(image?: string): StoreRef[] {
+    if (image !== undefined) validateImageName(image, 'image', 'BAD_REQUEST');
+    return this.store.refs.list(image).reverse();
+  }
+
+  find(id: string): StoreRef | undefined {
+    const { image, stamp } = parseSnapshotId(id);
+    return this.store.refs.read(image, stamp);
+  }
+
+  get(id: string): StoreRef {
+    const ref = this.find(id);
+    if (!ref) throw new ImgportError('NOT_FOUND', `snapshot ${id} not found in the store`, { where: id });
+    return ref;
+  }
+
+  setPinned(id: string, pinned: boolean): StoreRef {
+    const ref = { ...this.get(id), pinned };
+    this.store.refs.write(ref);
+    return ref;
+  }
+
+  private async record(image: string): Promise<ImageRecord> {
+    validateImageName(image, 'image', 'BAD_REQUEST');
+    const rec = await this.deps.tables.getImage(image);
+    if (!rec.osimage) throw new ImgportError('IMAGE_NOT_FOUND', `image ${image} not found in the osimage table`, { where: 'osimage.imagename' });
+    return rec;
+  }
+
+  /** The roots an image's rows name, relative to the install root; paths outside it are skipped. */
+  roots(rec: ImageRecord): string[] {
+    const out: string[] = [];
+    const add = (p: string | null | undefined) => {
+      if (!p) return;
+      const abs = resolve(this.deps.installRoot, p);
+      const rel = relative(this.deps.installRoot, abs);
+      if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split('/')[0] === '.imgport') return;
+      out.push(rel);
+    };
+    const li = rec.linuximage ?? {};
+    const method = rec.osimage?.provmethod;
+    if (method === 'install') add(li.template);
+    else if (li.rootimgdir) for (const f of BOOT_FILES) add(join(li.rootimgdir, f));
+    for (const kind of LIST_KINDS) {
+      const row: Row = (LIST_TABLE[kind] === 'osimage' ? rec.osimage : li) ?? {};
+      for (const f of (row[kind] ?? '').split(',')) add(f.trim());
+    }
+    return [...new Set(out)];
+  }
+
+  private rowsDoc(rec: ImageRecord): RowsDoc {
+    return { osimage: rec.osimage!, linuximage: rec.linuximage ?? {}, litefile: rec.litefile };
+  }
+
+  private tmpFile(what: string): string {
+    const dir = join(this.store.root, 'tmp');
+    mkdirSync(dir, { recursive: true });
+    return join(dir, `${hostname()}~${process.pid}~${randomBytes(6).toString('hex')}.${what}`);
+  }
+
+  /** Captures the image as it is now, hashing only what changed since its newest snapshot. */
+  async create(image: string, opts: StoreSnapshotOptions = {}): Promise<StoreRef> {
+    const rec = await this.record(image);
+    const roots = this.roots(rec);
+    const parent = this.store.refs.list(image).at(-1);
+    const lease = this.store.lease();
+    const treeFile = this.tmpFile('tree.gz');
+    try {
+      const out = new TreeWriter(treeFile);
+      let stats;
+      try {
+        const scanner = new Scanner({
+          base: this.deps.installRoot,
+          roots,
+          out,
+          objects: this.store.objects,
+          lease,
+          ...(parent ? { parent: this.store.tree(parent) } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(opts.onProgress
+            ? { onProgress: (files: number, bytes: number) => opts.onProgress!({ phase: 'snapshot', percent: 0, bytesDone: bytes, bytesTotal: 0 }) }
+            : {}),
+        });
+        stats = await scanner.run();
+      } finally {
+        await out.close();
+      }
+      const treeData = readFileSync(treeFile);
+      const tree = sha256(treeData);
+      const rowsData = Buffer.from(canonicalJson(this.rowsDoc(rec)));
+      const rows = sha256(rowsData);
+      lease.add([tree, rows]);
+      stats.added += this.store.objects.putBuffer(treeData, tree).added + this.store.objects.putBuffer(rowsData, rows).added;
+      syncStore(this.store.root);
+      const ref: StoreRef = {
+        version: 1,
+        id: '',
+        image,
+        stamp: '',
+        ...(opts.label !== undefined ? { label: opts.label } : {}),
+        ...(parent ? { parent: parent.id } : {}),
+        signer: null,
+        pinned: false,
+        createdAt: this.now().toISOString(),
+        tree,
+        rows,
+        roots,
+        stats,
+      };
+      return this.claim(ref);
+    } finally {
+      lease.release();
+      rmSync(treeFile, { force: true });
+    }
+  }
+
+  /** Writes the ref under the first free stamp of this second (`-1`, `-2`… after the first). */
+  private claim(ref: StoreRef): StoreRef {
+    const base = utcStamp(this.now());
+    const dir = join(this.store.refs.dir, ref.image);
+    mkdirSync(dir, { recursive: true });
+    for (let n = 0; n < 1000; n++) {
+      const stamp = n === 0 ? base : `${base}-${n}`;
+      try {
+        writeFileSync(join(dir, `${stamp}.claim`), '', { flag: 'wx' });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw err;
+      }
+      if (this.store.refs.exists(ref.image, stamp)) continue;
+      const done = { ...ref, id: `${ref.image}@${stamp}`, stamp };
+      this.store.refs.write(done);
+      rmSync(join(dir, `${stamp}.claim`), { force: true });
+      return done;
+    }
+    throw new ImgportError('LOCKED', `too many snapshots of ${ref.image} in the second ${base}`);
+  }
+
+  /** A tree of the live image (hashing only what changed since `parent`), in a temp file the caller removes. */
+  private async liveTree(image: string, parent: StoreRef | undefined, signal?: AbortSignal): Promise<{ file: string; rows: RowsDoc }> {
+    const rec = await this.record(image);
+    const file = this.tmpFile('live.gz');
+    const out = new TreeWriter(file);
+    try {
+      await new Scanner({
+        base: this.deps.installRoot,
+        roots: this.roots(rec),
+        out,
+        ...(parent ? { parent: this.store.tree(parent) } : {}),
+        ...(signal ? { signal } : {}),
+      }).run();
+    } finally {
+      await out.close();
+    }
+    return { file, rows: this.rowsDoc(rec) };
+  }
+
+  /**
+   * What changed from snapshot `a` to `b` (a snapshot id, or `live` — the image as it is now,
+   * the default).
+   */
+  async diff(a: string, b = 'live', req: DiffRequest = {}): Promise<DiffResult> {
+    const from = this.get(a);
+    const temp: string[] = [];
+    try {
+      let right: AsyncIterable<TreeEntry>;
+      let rowsB: RowsDoc;
+      let to: string;
+      if (b === 'live') {
+        const live = await this.liveTree(from.image, this.store.refs.list(from.image).at(-1), req.signal);
+        temp.push(live.file);
+        right = readTree(live.file, 'live');
+        rowsB = live.rows;
+        to = `${from.image} (live)`;
+      } else {
+        const ref = this.get(b);
+        right = this.store.tree(ref);
+        rowsB = this.store.rows(ref) as RowsDoc;
+        to = ref.id;
+      }
+      const stats = emptyDiffStats();
+      const limit = req.limit ?? 10000;
+      const changes: TreeChange[] = [];
+      const paths = req.paths?.map((p) => this.filterPath(from, p));
+      for await (const c of diffTrees(this.store.tree(from), right, stats, { ...(paths ? { paths } : {}), ...(req.mtime ? { mtime: true } : {}) })) {
+        if (changes.length < limit) changes.push(c);
+      }
+      return {
+        from: from.id,
+        to,
+        stats,
+        changes,
+        truncated: stats.added + stats.removed + stats.changed > changes.length,
+        rows: diffRows(this.store.rows(from) as RowsDoc, rowsB),
+      };
+    } finally {
+      for (const f of temp) rmSync(f, { force: true });
+    }
+  }
+
+  private filterPath(ref: StoreRef, p: string): string {
+    if (isAbsolute(p)) {
+      const rel = relative(this.deps.installRoot, p);
+      if (rel.startsWith('..')) throw new ImgportError('BAD_REQUEST', `path filter ${p} is not under the install root ${this.deps.installRoot}`, { where: 'path' });
+      return rel;
+    }
+    const clean = p.replace(/^\.\/+/, '').replace(/\/+$/, '');
+    const rootimg = ref.roots.find((r) => r.endsWith('/rootimg'));
+    const dir = rootimg ? rootimg.slice(0, -'/rootimg'.length) : '';
+    return dir && !clean.startsWith(`${dir}/`) ? `${dir}/${clean}` : clean;
+  }
+
+  /**
+   * Brings the image back to snapshot `id`: the image as it is is snapshotted first; the target
+   * is built in a staging area (files whose content and metadata equal the live ones are linked
+   * from the live tree, never from the store, the rest written from the store's objects), then
+   * the roots are swapped in and the rows written in one journaled commit.
+   */
+  async revert(id: string, opts: { signal?: AbortSignal; lockImage?: (image: string) => Promise<() => void | Promise<void>> } = {}): Promise<RevertResult> {
+    const started = Date.now();
+    const target = this.get(id);
+    const image = target.image;
+    const unlock = opts.lockImage ? await opts.lockImage(image) : lockImage(this.work, image);
+    const txId = randomBytes(6).toString('hex');
+    const txDir = join(this.work, 'tx', `${hostname()}~${process.pid}~${txId}`);
+    try {
+      const recNow = await this.deps.tables.getImage(image);
+      const before = recNow.osimage ? await this.create(image, { label: `before revert to ${target.stamp}` }) : undefined;
+      const staging = join(txDir, 'new');
+      mkdirSync(staging, { recursive: true });
+      const live = before ? new TreeCursor(this.store.tree(before)[Symbol.asyncIterator]()) : undefined;
+      const liveEntries = new Map<string, TreeEntry>();
+      const base = this.deps.installRoot;
+      const withLive = async function* (it: AsyncIterable<TreeEntry>): AsyncGenerator<TreeEntry> {
+        for await (const e of it) {
+          const l = live ? await live.seek(e.p) : undefined;
+          if (l) liveEntries.set(e.p, l);
+          yield e;
+        }
+      };
+      let reused = 0;
+      const st = await restoreTree(withLive(this.store.tree(target)), {
+        objects: this.store.objects,
+        dest: (p) => join(staging, p),
+        link: (e) => {
+          const l = liveEntries.get(e.p);
+          liveEntries.delete(e.p);
+          if (!l || !sameFile(l, e)) return undefined;
+          const abs = join(base, e.p);
+          const now = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+          if (!now || now.nlink !== 1n || Number(now.ino) !== l.i || now.ctimeNs.toString() !== l.ct) return undefined;
+          reused++;
+          return abs;
+        },
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      await live?.close();
+      opts.signal?.throwIfAborted();
+      const roots = [...new Set([...target.roots, ...(before?.roots ?? [])])];
+      const moves: Journal['moves'] = [];
+      const removed: string[] = [];
+      for (const r of roots) {
+        const from = join(staging, r);
+        const to = join(base, r);
+        const staged = lstatSync(from, { throwIfNoEntry: false });
+        const there = lstatSync(to, { throwIfNoEntry: false });
+        if (staged) moves.push({ from, to, what: r, dir: staged.isDirectory(), ...(there ? { backup: join(txDir, 'old', String(moves.length)) } : {}) });
+        else if (there) removed.push(r);
+      }
+      if (moves.some((m) => m.backup)) mkdirSync(join(txDir, 'old'), { recursive: true });
+      const rows = this.store.rows(target) as RowsDoc;
+      const journal: Journal = {
+        id: txId,
+        host: hostname(),
+        pid: process.pid,
+        image,
+        state: 'prepared',
+        txDir,
+        moves,
+        createdDirs: [...new Set(moves.flatMap((m) => missingParents(m.to)))].sort((a, b) => a.length - b.length),
+        rowsBefore: recNow.osimage || recNow.linuximage ? recNow : null,
+        rowsAfter: { osimage: rows.osimage ?? {}, linuximage: rows.linuximage ?? {}, litefile: rows.litefile ?? [] },
+        allow: [...(this.deps.allow ?? [])],
+      };
+      await commit(this.work, journal, this.deps.tables);
+      // Files the target does not have (an archive packed since): gone with the image they belonged to.
+      for (const r of removed) rmSync(join(base, r), { recursive: true, force: true });
+      return {
+        image,
+        to: target.id,
+        ...(before ? { before: before.id } : {}),
+        entries: st.entries,
+        fromStore: st.fromStore,
+        reused,
+        copied: st.copied,
+        bytesFromStore: st.bytesFromStore,
+        removed,
+        notes: st.notes,
+        durationMs: Date.now() - started,
+      };
+    } finally {
+      rmSync(txDir, { recursive: true, force: true });
+      await unlock();
+    }
+  }
+
+  /** Applies a retention policy to each image's store snapshots (pinned ones always stay), then collects. */
+  async prune(policy: Retention, image?: string, gc: { graceMs?: number } = {}): Promise<{ removed: string[]; gc: GcResult }> {
+    const removed: string[] = [];
+    for (const img of image === undefined ? this.store.refs.images() : [validateImageName(image, 'image', 'BAD_REQUEST')]) {
+      for (const r of toPrune(this.store.refs.list(img), policy)) {
+        this.store.refs.remove(r.image, r.stamp);
+        removed.push(r.id);
+      }
+    }
+    return { removed, gc: await this.store.gc(gc) };
+  }
+}
+
+function sameFile(a: TreeEntry, b: TreeEntry): boolean {
+  return (
+    a.t === 'f' &&
+    b.t === 'f' &&
+    a.h === b.h &&
+    a.s === b.s &&
+    a.m === b.m &&
+    a.u === b.u &&
+    a.g === b.g &&
+    a.mt === b.mt &&
+    a.k === undefined &&
+    b.k === undefined &&
+    canonicalJson(a.x ?? {}) === canonicalJson(b.x ?? {})
+  );
+}
+
