@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, lchownSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
 import type { ObjectStore } from './objects.js';
@@ -50,9 +51,17 @@ export async function restoreTree(entries: AsyncIterable<TreeEntry>, o: RestoreO
   const dirs: TreeEntry[] = [];
   const root = process.getuid?.() === 0;
   let xattrDropped = 0;
+  const made = new Set<string>();
   for await (const e of entries) {
     const to = o.dest(e.p);
     st.entries++;
+    const parent = dirname(to);
+    if (!made.has(parent)) {
+      // A root (a kernel, a rootimg/ tree) lands in directories the tree does not list.
+      mkdirSync(parent, { recursive: true });
+      made.add(parent);
+    }
+    if (e.t === 'd') made.add(to);
     if (st.entries % 128 === 0) {
       await yieldNow();
       o.signal?.throwIfAborted();
