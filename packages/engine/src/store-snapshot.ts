@@ -43,7 +43,7 @@ import { commit, missingParents, type Journal } from './import/journal.js';
 import { lockImage } from './import/lock.js';
 import { ROOTIMG_ARCHIVES, workDir } from './layout.js';
 import { parseSnapshotId, utcStamp } from './snapshot-store.js';
-import type { EngineDeps, JobProgressFn } from './types.js';
+import type { EngineDeps, JobProgressFn, SnapshotInfo } from './types.js';
 
 export interface StoreSnapshotOptions {
   label?: string;
@@ -112,6 +112,23 @@ export class StoreSnapshots {
     const ref = this.find(id);
     if (!ref) throw new ImgportError('NOT_FOUND', `snapshot ${id} not found in the store`, { where: id });
     return ref;
+  }
+
+  /**
+   * A store snapshot as the job results and listings show snapshots: `path` is its ref file,
+   * `bytes` the image's logical size, `sha256` its tree object.
+   */
+  info(ref: StoreRef): SnapshotInfo {
+    return {
+      id: ref.id,
+      image: ref.image,
+      timestamp: ref.stamp,
+      ...(ref.label !== undefined ? { label: ref.label } : {}),
+      path: this.store.refs.file(ref.image, ref.stamp),
+      bytes: ref.stats.bytes,
+      sha256: ref.tree,
+      createdAt: ref.createdAt,
+    };
   }
 
   setPinned(id: string, pinned: boolean): StoreRef {

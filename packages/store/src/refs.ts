@@ -41,6 +41,11 @@ export class RefStore {
     this.dir = join(storeRoot, 'refs');
   }
 
+  /** The ref's file. */
+  file(image: string, stamp: string): string {
+    return this.path(image, stamp);
+  }
+
   private path(image: string, stamp: string): string {
     if (!NAME.test(image) || !STAMP.test(stamp)) throw new ImgportError('BAD_REQUEST', `invalid snapshot ${image}@${stamp}`);
     return join(this.dir, image, `${stamp}.json`);

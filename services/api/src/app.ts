@@ -20,6 +20,7 @@ import { registerImages } from './routes/images.js';
 import { registerImports } from './routes/imports.js';
 import { registerJobs } from './routes/jobs.js';
 import { registerSnapshots } from './routes/snapshots.js';
+import { registerSnapshotDiff } from './routes/snapshot-diff.js';
 import { spoolDir } from './spool.js';
 
 export function createApp(deps: AppDeps): Express {
@@ -51,6 +52,7 @@ export function createApp(deps: AppDeps): Express {
   registerImports(app, ctx);
   registerExports(app, ctx);
   registerSnapshots(app, ctx);
+  registerSnapshotDiff(app, ctx);
   registerJobs(app, ctx);
   registerEvents(app, ctx);
   registerImages(app, ctx);
