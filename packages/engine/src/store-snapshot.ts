@@ -18,9 +18,9 @@ import type { ImageRecord, Row } from '@imgport/tables';
 import {
   canonicalJson,
   diffRows,
-  diffTrees,
+  diffTreeLines,
   emptyDiffStats,
-  readTree,
+  readTreeLines,
   restoreTree,
   Scanner,
   sha256,
@@ -280,18 +280,18 @@ export class StoreSnapshots {
     const from = this.get(a);
     const temp: string[] = [];
     try {
-      let right: AsyncIterable<TreeEntry>;
+      let right: AsyncIterable<string[]>;
       let rowsB: RowsDoc;
       let to: string;
       if (b === 'live') {
         const live = await this.liveTree(from.image, this.store.refs.list(from.image).at(-1), req.signal);
         temp.push(live.file);
-        right = readTree(live.file, 'live');
+        right = readTreeLines(live.file);
         rowsB = live.rows;
         to = `${from.image} (live)`;
       } else {
         const ref = this.get(b);
-        right = this.store.tree(ref);
+        right = this.store.treeLines(ref);
         rowsB = this.store.rows(ref) as RowsDoc;
         to = ref.id;
       }
@@ -299,7 +299,7 @@ export class StoreSnapshots {
       const limit = req.limit ?? 10000;
       const changes: TreeChange[] = [];
       const paths = req.paths?.map((p) => this.filterPath(from, p));
-      for await (const c of diffTrees(this.store.tree(from), right, stats, { ...(paths ? { paths } : {}), ...(req.mtime ? { mtime: true } : {}) })) {
+      for await (const c of diffTreeLines(this.store.treeLines(from), right, stats, { ...(paths ? { paths } : {}), ...(req.mtime ? { mtime: true } : {}) })) {
         if (changes.length < limit) changes.push(c);
       }
       return {

@@ -2,7 +2,7 @@
  * Diff of two trees by a streaming merge: both come in path order, so one pass with one entry
  * of each side in hand finds what was added, removed and changed, in flat memory.
  */
-import { comparePaths, type TreeEntry } from './tree.js';
+import { comparePaths, parseTreeLine, type TreeEntry } from './tree.js';
 
 export type ChangeKind = 'type' | 'content' | 'mode' | 'owner' | 'xattrs' | 'link' | 'device' | 'hardlink' | 'mtime';
 
@@ -134,4 +134,134 @@ export async function* diffTrees(a: AsyncIterable<TreeEntry>, b: AsyncIterable<T
 
 export function emptyDiffStats(): DiffStats {
   return { added: 0, removed: 0, changed: 0, mtimeOnly: 0, bytesAdded: 0, bytesRemoved: 0, byKind: {} };
+}
+
+/** A cursor over a tree's raw lines: awaits once per batch, parses a line only when asked. */
+class LineCursor {
+  private batch: string[] = [];
+  private i = 0;
+  private n = 0;
+  private done = false;
+  private parsed: TreeEntry | undefined;
+  private last: string | undefined;
+  private readonly it: AsyncIterator<string[]>;
+
+  constructor(
+    src: AsyncIterable<string[]>,
+    private readonly where: string,
+  ) {
+    this.it = src[Symbol.asyncIterator]();
+  }
+
+  /** Makes line() valid: call (and await) when it says so. */
+  get needsFill(): boolean {
+    return !this.done && this.i >= this.batch.length;
+  }
+
+  async fill(): Promise<void> {
+    while (!this.done && this.i >= this.batch.length) {
+      const r = await this.it.next();
+      if (r.done) this.done = true;
+      else {
+        this.batch = r.value;
+        this.i = 0;
+      }
+    }
+  }
+
+  line(): string | undefined {
+    while (this.i < this.batch.length && this.batch[this.i] === '') {
+      this.i++;
+      this.n++;
+    }
+    return this.i < this.batch.length ? this.batch[this.i] : undefined;
+  }
+
+  entry(): TreeEntry {
+    if (!this.parsed) this.parsed = parseTreeLine(this.line()!, this.last, this.where, this.n + 1);
+    return this.parsed;
+  }
+
+  skip(): void {
+    if (this.parsed) this.last = this.parsed.p;
+    this.parsed = undefined;
+    this.i++;
+    this.n++;
+  }
+
+  async close(): Promise<void> {
+    await this.it.return?.(undefined);
+  }
+}
+
+/**
+ * diffTrees over raw tree lines: a line identical on both sides (same path, content, metadata
+ * and stat cache: the common case between two snapshots of one image) is passed over without
+ * being parsed. Same results as diffTrees.
+ */
+export async function* diffTreeLines(a: AsyncIterable<string[]>, b: AsyncIterable<string[]>, stats: DiffStats, opts: DiffOptions = {}): AsyncGenerator<TreeChange> {
+  const ca = new LineCursor(a, 'a');
+  const cb = new LineCursor(b, 'b');
+  try {
+    for (;;) {
+      if (ca.needsFill) await ca.fill();
+      if (cb.needsFill) await cb.fill();
+      let la = ca.line();
+      let lb = cb.line();
+      // The identical stretch, without parsing (refills only at batch ends).
+      while (la !== undefined && la === lb) {
+        ca.skip();
+        cb.skip();
+        if (ca.needsFill || cb.needsFill) break;
+        la = ca.line();
+        lb = cb.line();
+      }
+      if (ca.needsFill || cb.needsFill) {
+        await ca.fill();
+        await cb.fill();
+        la = ca.line();
+        lb = cb.line();
+        if (la !== undefined && la === lb) continue;
+      }
+      if (la === undefined && lb === undefined) break;
+      const cmp = la === undefined ? 1 : lb === undefined ? -1 : comparePaths(ca.entry().p, cb.entry().p);
+      if (cmp < 0) {
+        const e = ca.entry();
+        ca.skip();
+        if (!wanted(e.p, opts.paths)) continue;
+        stats.removed++;
+        stats.bytesRemoved += e.s ?? 0;
+        yield { path: e.p, status: 'removed', from: summarize(e) };
+      } else if (cmp > 0) {
+        const e = cb.entry();
+        cb.skip();
+        if (!wanted(e.p, opts.paths)) continue;
+        stats.added++;
+        stats.bytesAdded += e.s ?? 0;
+        yield { path: e.p, status: 'added', to: summarize(e) };
+      } else {
+        const x = ca.entry();
+        const y = cb.entry();
+        ca.skip();
+        cb.skip();
+        if (!wanted(x.p, opts.paths)) continue;
+        const changes = entryChanges(x, y);
+        if (changes.length === 0) continue;
+        if (changes.length === 1 && changes[0] === 'mtime' && !opts.mtime) {
+          stats.mtimeOnly++;
+          continue;
+        }
+        stats.changed++;
+        for (const k of changes) stats.byKind[k] = (stats.byKind[k] ?? 0) + 1;
+        if (changes.includes('content')) {
+          stats.bytesRemoved += x.s ?? 0;
+          stats.bytesAdded += y.s ?? 0;
+        }
+        yield { path: x.p, status: 'changed', changes, from: summarize(x), to: summarize(y) };
+      }
+    }
+  } finally {
+    await ca.close();
+    await cb.close();
+  }
 }

@@ -22,7 +22,7 @@ import { leasedDigests, takeLease, type Lease } from './lease.js';
 import { isDigest, ObjectStore, sha256 } from './objects.js';
 import { RefStore, type StoreRef } from './refs.js';
 import { digestsOf } from './scan.js';
-import { readTree, type TreeEntry } from './tree.js';
+import { readTree, readTreeLines, type TreeEntry } from './tree.js';
 import { Readable } from 'node:stream';
 
 export interface GcOptions {
@@ -69,6 +69,13 @@ export class Store {
     const at = this.objects.locate(ref.tree);
     if (!at) throw new ImgportError('FILE_MISSING', `snapshot ${ref.id}: its tree object ${ref.tree} is missing (run imgport store fsck)`, { where: ref.id });
     return readTree(at.deflated ? Readable.from([this.objects.read(ref.tree)]) : at.file, ref.id);
+  }
+
+  /** The raw lines of a ref's tree, in batches (for diffTreeLines). */
+  treeLines(ref: StoreRef): AsyncGenerator<string[]> {
+    const at = this.objects.locate(ref.tree);
+    if (!at) throw new ImgportError('FILE_MISSING', `snapshot ${ref.id}: its tree object ${ref.tree} is missing (run imgport store fsck)`, { where: ref.id });
+    return readTreeLines(at.deflated ? Readable.from([this.objects.read(ref.tree)]) : at.file);
   }
 
   rows(ref: StoreRef): unknown {

@@ -5,7 +5,6 @@
  * gzip-compressed. Readers and the diff stream them; nothing holds a whole tree.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { createGunzip, createGzip, type Gzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
@@ -102,33 +101,52 @@ export class TreeWriter {
   }
 }
 
+/** Raw lines of a tree file (or of an already-open gzip stream), in batches, without parsing them. */
+export async function* readTreeLines(source: string | Readable): AsyncGenerator<string[]> {
+  const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: 256 * 1024 }) : source;
+  const gunzip = input.pipe(createGunzip({ chunkSize: 256 * 1024 }));
+  input.on('error', (err: Error) => gunzip.destroy(err));
+  let rest = '';
+  try {
+    for await (const chunk of gunzip) {
+      const text = rest + (chunk as Buffer).toString('utf8');
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      if (lines.length > 0) yield lines;
+    }
+    if (rest !== '') yield [rest];
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+}
+
+/** Parses one line of a tree, checking it follows `last` in path order. */
+export function parseTreeLine(line: string, last: string | undefined, where: string, n: number): TreeEntry {
+  let e: TreeEntry;
+  try {
+    e = JSON.parse(line) as TreeEntry;
+  } catch {
+    throw new ImgportError('BUNDLE_INVALID', `tree ${where} line ${n} is not JSON`, { where });
+  }
+  if (typeof e !== 'object' || e === null || typeof e.p !== 'string' || typeof e.t !== 'string' || (last !== undefined && comparePaths(last, e.p) >= 0)) {
+    throw new ImgportError('BUNDLE_INVALID', `tree ${where} line ${n} is not a valid entry in order`, { where });
+  }
+  return e;
+}
+
 /** Entries of a tree file (or of an already-open gzip stream), in order, checked as they come. */
 export async function* readTree(source: string | Readable, where = typeof source === 'string' ? source : 'tree'): AsyncGenerator<TreeEntry> {
-  const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: 256 * 1024 }) : source;
-  const gunzip = input.pipe(createGunzip());
-  input.on('error', (err: Error) => gunzip.destroy(err));
-  const lines = createInterface({ input: gunzip, crlfDelay: Infinity });
   let last: string | undefined;
   let n = 0;
-  try {
-    for await (const line of lines) {
+  for await (const lines of readTreeLines(source)) {
+    for (const line of lines) {
       n++;
       if (line === '') continue;
-      let e: TreeEntry;
-      try {
-        e = JSON.parse(line) as TreeEntry;
-      } catch {
-        throw new ImgportError('BUNDLE_INVALID', `tree ${where} line ${n} is not JSON`, { where });
-      }
-      if (typeof e.p !== 'string' || typeof e.t !== 'string' || (last !== undefined && comparePaths(last, e.p) >= 0)) {
-        throw new ImgportError('BUNDLE_INVALID', `tree ${where} line ${n} is not a valid entry in order`, { where });
-      }
+      const e = parseTreeLine(line, last, where, n);
       last = e.p;
       yield e;
     }
-  } finally {
-    lines.close();
-    input.destroy();
   }
 }
 
