@@ -57,6 +57,13 @@ export function defineStore(program: Command, cli: Cli): void {
     .option('--daily <n>', 'also keep the newest of each of the last n days', parseCount)
     .option('--weekly <n>', 'also keep the newest of each of the last n weeks', parseCount);
 
+  sub<CommonFlags & { format?: 'native' | 'xcat' }>(store, cli, 'export <id> [destination]', 'export a store snapshot as an ordinary bundle', ([id, dest], f) => ({
+    inline: async (s, ui) => {
+      const r = await s.store.exportBundle(id!, { ...(dest ? { destination: dest } : {}), ...(f.format ? { format: f.format } : {}), signal: ui.signal, onProgress: (p) => ui.progress.update(p) });
+      return { doc: r, human: `Exported ${id} to ${r.path} (${mib(r.bytes)}, sha256 ${r.sha256})` };
+    },
+  })).option('--format <format>', 'native (default) or xcat');
+
   for (const [name, pinned] of [['pin', true], ['unpin', false]] as const) {
     sub(store, cli, `${name} <id>`, pinned ? 'keep a snapshot whatever the retention policy' : 'let retention remove a snapshot again', ([id]) => ({
       inline: async (s) => {

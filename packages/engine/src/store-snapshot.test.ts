@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TableStore } from '@imgport/tables';
-import { addNetbootImage, makeWorld, sqliteBackend, type World } from './export-testkit.js';
+import { addNetbootImage, makeWorld, sqliteBackend, tarList, type World } from './export-testkit.js';
 import { StoreSnapshots } from './store-snapshot.js';
 
 const backend = sqliteBackend();
@@ -72,6 +72,10 @@ test('store snapshot: unchanged costs nothing, diff says what changed (files and
   // Back to the edited state, through the snapshot revert took.
   await store.revert(res.before!);
   assert.equal(readFileSync(join(root, 'etc', 'motd'), 'utf8'), 'hello\n');
+
+  // Any store snapshot exports as an ordinary bundle.
+  const exported = await store.exportBundle(first.id, { destination: join(w.out, 'from-store.tgz') });
+  assert.deepEqual(await tarList(exported.path), ['manifest.cfg', 'kernel', 'initrd-stateless.gz', 'rootimg.cpio.gz', 'SHA256SUMS']);
 
   const pruned = await store.prune({ keepLast: 1 }, 'storeimg', { graceMs: 0 });
   assert.equal(store.list('storeimg').length, 1);

@@ -43,7 +43,9 @@ import { commit, missingParents, type Journal } from './import/journal.js';
 import { lockImage } from './import/lock.js';
 import { ROOTIMG_ARCHIVES, workDir } from './layout.js';
 import { parseSnapshotId, utcStamp } from './snapshot-store.js';
-import type { EngineDeps, JobProgressFn, SnapshotInfo } from './types.js';
+import { openTableStore } from '@imgport/tables';
+import { ExportService } from './export.js';
+import type { EngineDeps, ExportOptions, ExportResult, JobProgressFn, SnapshotInfo } from './types.js';
 
 export interface StoreSnapshotOptions {
   label?: string;
@@ -418,6 +420,35 @@ export class StoreSnapshots {
     } finally {
       rmSync(txDir, { recursive: true, force: true });
       await unlock();
+    }
+  }
+
+  /**
+   * Exports store snapshot `id` as an ordinary bundle (native or xcat): the snapshot is rebuilt
+   * in a scratch install root with its rows in a scratch SQLite table store (path columns moved
+   * along), and the export runs there as it would on the live image.
+   */
+  async exportBundle(id: string, opts: ExportOptions = {}): Promise<ExportResult> {
+    const ref = this.get(id);
+    const scratch = this.tmpFile('export');
+    const root = join(scratch, 'install');
+    mkdirSync(root, { recursive: true });
+    const tables = await openTableStore(`sqlite:${join(scratch, 'db')}`, { create: true });
+    try {
+      await restoreTree(this.store.tree(ref), { objects: this.store.objects, dest: (p) => join(root, p), ...(opts.signal ? { signal: opts.signal } : {}) });
+      const doc = this.store.rows(ref) as RowsDoc;
+      const move = (row: Row | undefined): Row => {
+        const out: Row = {};
+        for (const [k, v] of Object.entries(row ?? {})) {
+          out[k] = typeof v === 'string' ? v.split(',').map((x) => (x === this.deps.installRoot || x.startsWith(`${this.deps.installRoot}/`) ? root + x.slice(this.deps.installRoot.length) : x)).join(',') : v;
+        }
+        return out;
+      };
+      await tables.writeImage(ref.image, { osimage: move(doc.osimage), linuximage: move(doc.linuximage), litefile: doc.litefile ?? [] });
+      return await new ExportService({ tables, installRoot: root, dataDir: this.deps.dataDir, ...(this.deps.log ? { log: this.deps.log } : {}) }).run(ref.image, opts);
+    } finally {
+      await tables.close();
+      rmSync(scratch, { recursive: true, force: true });
     }
   }
 
