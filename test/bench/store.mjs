@@ -7,6 +7,7 @@
 //   - revert to the previous snapshot vs a full import of the same image (export, then import --force);
 //   - diff of two 500 000-entry trees: time and peak RSS (in a child process).
 // Run after `npm run build`: node test/bench/store.mjs [--files N] [--diff-entries N] [--no-ostree]
+// The OSTree side needs Debian's ostree (apt-get install ostree); without it that column says n/a.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
