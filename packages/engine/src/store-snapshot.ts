@@ -167,8 +167,21 @@ export class StoreSnapshots {
     return [...new Set(out)];
   }
 
-  private rowsDoc(rec: ImageRecord): RowsDoc {
-    return { osimage: rec.osimage!, linuximage: rec.linuximage ?? {}, litefile: rec.litefile };
+  /** The rows document: the image's rows and the rows of the kits its kitcomponents name (recorded, never written back). */
+  private async rowsDoc(rec: ImageRecord): Promise<RowsDoc> {
+    const doc: RowsDoc = { osimage: rec.osimage!, linuximage: rec.linuximage ?? {}, litefile: rec.litefile };
+    const comps = (rec.osimage?.kitcomponents ?? '').split(',').map((c) => c.trim()).filter((c) => c !== '');
+    if (comps.length === 0) return doc;
+    const kits: Record<string, Row[]> = { kit: [], kitrepo: [], kitcomponent: [] };
+    const names = new Set<string>();
+    for (const c of comps) for (const r of await this.deps.tables.kitRows('kitcomponent', 'kitcompname', c)) if (r.kitname) names.add(r.kitname);
+    for (const k of [...names].sort()) {
+      kits.kit!.push(...(await this.deps.tables.kitRows('kit', 'kitname', k)));
+      kits.kitrepo!.push(...(await this.deps.tables.kitRows('kitrepo', 'kitname', k)));
+      kits.kitcomponent!.push(...(await this.deps.tables.kitRows('kitcomponent', 'kitname', k)));
+    }
+    doc.kits = kits;
+    return doc;
   }
 
   private tmpFile(what: string): string {
@@ -206,7 +219,7 @@ export class StoreSnapshots {
       }
       const treeData = readFileSync(treeFile);
       const tree = sha256(treeData);
-      const rowsData = Buffer.from(canonicalJson(this.rowsDoc(rec)));
+      const rowsData = Buffer.from(canonicalJson(await this.rowsDoc(rec)));
       const rows = sha256(rowsData);
       lease.add([tree, rows]);
       stats.added += this.store.objects.putBuffer(treeData, tree).added + this.store.objects.putBuffer(rowsData, rows).added;
@@ -271,7 +284,7 @@ export class StoreSnapshots {
     } finally {
       await out.close();
     }
-    return { file, rows: this.rowsDoc(rec) };
+    return { file, rows: await this.rowsDoc(rec) };
   }
 
   /**
