@@ -217,12 +217,14 @@ export class StoreSnapshots {
       } finally {
         await out.close();
       }
-      const treeData = readFileSync(treeFile);
-      const tree = sha256(treeData);
+      const saved = await this.store.saveTree(treeFile, parent, stats.entries, lease);
+      const tree = saved.tree;
+      const base = saved.base;
+      stats.added += saved.added;
       const rowsData = Buffer.from(canonicalJson(await this.rowsDoc(rec)));
       const rows = sha256(rowsData);
-      lease.add([tree, rows]);
-      stats.added += this.store.objects.putBuffer(treeData, tree).added + this.store.objects.putBuffer(rowsData, rows).added;
+      lease.add([rows]);
+      stats.added += this.store.objects.putBuffer(rowsData, rows).added;
       syncStore(this.store.root);
       const ref: StoreRef = {
         version: 1,
@@ -235,6 +237,7 @@ export class StoreSnapshots {
         pinned: false,
         createdAt: this.now().toISOString(),
         tree,
+        ...(base ? { base } : {}),
         rows,
         roots,
         stats,

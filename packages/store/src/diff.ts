@@ -137,7 +137,7 @@ export function emptyDiffStats(): DiffStats {
 }
 
 /** A cursor over a tree's raw lines: awaits once per batch, parses a line only when asked. */
-class LineCursor {
+export class LineCursor {
   private batch: string[] = [];
   private i = 0;
   private n = 0;

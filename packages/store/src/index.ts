@@ -1,6 +1,7 @@
 export * from './fastcdc.js';
 export * from './objects.js';
 export * from './tree.js';
+export * from './patch.js';
 export * from './scan.js';
 export * from './diff.js';
 export * from './rows.js';

@@ -22,8 +22,9 @@ export interface StoreRef {
   signer: string | null;
   pinned: boolean;
   createdAt: string;
-  /** Object: the gzip NDJSON tree file. */
+  /** Object: the gzip NDJSON tree file; with `base`, a patch of that full tree (patch.ts). */
   tree: string;
+  base?: string;
   /** Object: the canonical JSON rows document. */
   rows: string;
   /** The paths (relative to the install root) this snapshot covers, present or not. */
@@ -77,7 +78,7 @@ export class RefStore {
       return undefined;
     }
     const ref = JSON.parse(text) as StoreRef;
-    if (ref.version !== 1 || !isDigest(ref.tree) || !isDigest(ref.rows)) {
+    if (ref.version !== 1 || !isDigest(ref.tree) || !isDigest(ref.rows) || (ref.base !== undefined && !isDigest(ref.base))) {
       throw new ImgportError('BUNDLE_INVALID', `snapshot ref ${image}@${stamp} is not a valid store ref`, { where: this.path(image, stamp) });
     }
     return ref;

@@ -26,15 +26,14 @@ async function snap(store: Store, dir: string, image: string, parent?: StoreRef)
     const out = new TreeWriter(file);
     const stats = await new Scanner({ base: dir, roots: ['img'], out, objects: store.objects, lease, ...(parent ? { parent: store.tree(parent) } : {}) }).run();
     await out.close();
-    const data = readFileSync(file);
-    const tree = sha256(data);
+    const saved = await store.saveTree(file, parent, stats.entries, lease);
+    const tree = saved.tree;
     const rowsData = Buffer.from('{}');
-    lease.add([tree, sha256(rowsData)]);
-    store.objects.putBuffer(data, tree);
+    lease.add([sha256(rowsData)]);
     const rows = store.objects.putBuffer(rowsData).digest;
     const n = seq;
     const stamp = `20260101T${String(Math.floor(n / 3600) % 24).padStart(2, '0')}${String(Math.floor(n / 60) % 60).padStart(2, '0')}${String(n % 60).padStart(2, '0')}Z`;
-    const ref: StoreRef = { version: 1, id: `${image}@${stamp}`, image, stamp, signer: null, pinned: false, createdAt: new Date().toISOString(), tree, rows, roots: ['img'], stats, ...(parent ? { parent: parent.id } : {}) };
+    const ref: StoreRef = { version: 1, id: `${image}@${stamp}`, image, stamp, signer: null, pinned: false, createdAt: new Date().toISOString(), tree, ...(saved.base ? { base: saved.base } : {}), rows, roots: ['img'], stats, ...(parent ? { parent: parent.id } : {}) };
     store.refs.write(ref);
     return ref;
   } finally {

@@ -21,6 +21,7 @@ import { ImgportError } from '@imgport/runtime';
 import { leasedDigests, takeLease, type Lease } from './lease.js';
 import { isDigest, ObjectStore, sha256 } from './objects.js';
 import { RefStore, type StoreRef } from './refs.js';
+import { applyPatch, writePatch } from './patch.js';
 import { digestsOf } from './scan.js';
 import { readTree, readTreeLines, type TreeEntry } from './tree.js';
 import { Readable } from 'node:stream';
@@ -64,18 +65,65 @@ export class Store {
     return takeLease(this.root);
   }
 
-  /** The tree entries of a ref, streamed from its tree object. */
-  tree(ref: StoreRef): AsyncGenerator<TreeEntry> {
-    const at = this.objects.locate(ref.tree);
-    if (!at) throw new ImgportError('FILE_MISSING', `snapshot ${ref.id}: its tree object ${ref.tree} is missing (run imgport store fsck)`, { where: ref.id });
-    return readTree(at.deflated ? Readable.from([this.objects.read(ref.tree)]) : at.file, ref.id);
+  private treeObject(ref: StoreRef, digest: string): string | Readable {
+    const at = this.objects.locate(digest);
+    if (!at) throw new ImgportError('FILE_MISSING', `snapshot ${ref.id}: its tree object ${digest} is missing (run imgport store fsck)`, { where: ref.id });
+    return at.deflated ? Readable.from([this.objects.read(digest)]) : at.file;
   }
 
-  /** The raw lines of a ref's tree, in batches (for diffTreeLines). */
-  treeLines(ref: StoreRef): AsyncGenerator<string[]> {
-    const at = this.objects.locate(ref.tree);
-    if (!at) throw new ImgportError('FILE_MISSING', `snapshot ${ref.id}: its tree object ${ref.tree} is missing (run imgport store fsck)`, { where: ref.id });
-    return readTreeLines(at.deflated ? Readable.from([this.objects.read(ref.tree)]) : at.file);
+  /**
+   * Stores a finished full tree file as a snapshot's tree: against the parent's full tree (its
+   * base, or its own tree) only the entries that differ, unless they are a quarter or more of
+   * `entries`. The base is leased before it is checked, like every object a writer relies on.
+   */
+  async saveTree(treeFile: string, parent: StoreRef | undefined, entries: number, lease: Lease): Promise<{ tree: string; base?: string; added: number }> {
+    const base = parent ? (parent.base ?? parent.tree) : undefined;
+    let data = readFileSync(treeFile);
+    let patched = false;
+    if (parent && base) {
+      lease.add([base]);
+      if (this.objects.has(base)) {
+        const patchFile = `${treeFile}.patch`;
+        try {
+          const full: StoreRef = { ...parent, tree: base };
+          delete full.base;
+          const n = await writePatch(this.treeLines(full), readTreeLines(treeFile), patchFile);
+          if (n * 4 < entries) {
+            data = readFileSync(patchFile);
+            patched = true;
+          }
+        } finally {
+          rmSync(patchFile, { force: true });
+        }
+      }
+    }
+    const tree = sha256(data);
+    lease.add([tree]);
+    const added = this.objects.putBuffer(data, tree).added;
+    return patched && base ? { tree, base, added } : { tree, added };
+  }
+
+  /** The tree entries of a ref, streamed from its tree object (and base tree, for a patch). */
+  tree(ref: StoreRef): AsyncGenerator<TreeEntry> {
+    const own = readTree(this.treeObject(ref, ref.tree), ref.id);
+    return ref.base ? applyPatch(readTree(this.treeObject(ref, ref.base), ref.id), own) : own;
+  }
+
+  /** The raw lines of a ref's full tree, in batches (for diffTreeLines and patches). */
+  async *treeLines(ref: StoreRef): AsyncGenerator<string[]> {
+    if (!ref.base) {
+      yield* readTreeLines(this.treeObject(ref, ref.tree));
+      return;
+    }
+    let batch: string[] = [];
+    for await (const e of this.tree(ref)) {
+      batch.push(JSON.stringify(e));
+      if (batch.length >= 4096) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
   }
 
   rows(ref: StoreRef): unknown {
@@ -86,6 +134,7 @@ export class Store {
   async refDigests(ref: StoreRef, into: Set<string>): Promise<void> {
     into.add(ref.tree);
     into.add(ref.rows);
+    if (ref.base) into.add(ref.base);
     let n = 0;
     for await (const e of this.tree(ref)) {
       for (const d of digestsOf(e)) into.add(d);
@@ -105,6 +154,7 @@ export class Store {
         if (!(err instanceof ImgportError && err.code === 'FILE_MISSING')) throw err;
         set.add(ref.tree);
         set.add(ref.rows);
+        if (ref.base) set.add(ref.base);
       }
     }
     return { set, leases };
