@@ -130,10 +130,9 @@ if (withOstree) {
   ostreeTimes.push(ostreeCommit());
   ostreeFirst = bytesUnder(ostreeRepo);
 }
-const [tUnchanged, unchanged] = await timed(() => store.create(NAME, { label: 'unchanged' }));
 const nightly = [];
 let prev = first;
-let last = unchanged;
+let last = first;
 for (let i = 1; i < 10; i++) {
   mutate();
   const [t, ref] = await timed(() => store.create(NAME, { label: `night ${i}` }));
@@ -144,6 +143,8 @@ for (let i = 1; i < 10; i++) {
 }
 const storeTen = bytesUnder(store.store.root);
 const ostreeTen = withOstree ? bytesUnder(ostreeRepo) : 0;
+spawnSync('sync');
+const [tUnchanged, unchanged] = await timed(() => store.create(NAME, { label: 'unchanged' }));
 
 // Revert to the previous night, then a full import of the same image for comparison.
 const [tRevert, rev] = await timed(() => store.revert(prev.id));
@@ -166,3 +167,7 @@ console.log(`| snapshot of the unchanged image | ${secs(tUnchanged)} (hashed ${u
 console.log(`| revert to the previous snapshot vs full import | ${secs(tRevert)} (${rev.reused} files kept, ${rev.fromStore} from the store) | import ${secs(tImport)} | ${(tRevert / tImport).toFixed(2)} |`);
 console.log(`| diff of two ${DIFF_ENTRIES}-entry trees | ${secs(diff.ms)}, peak RSS ${mib(diff.maxRss)} (${diff.changes} changes) | | |`);
 await tables.close();
+// Earlier runs' fixtures were moved aside at the start (a rename is quick); remove them now.
+for (const name of fs.readdirSync(path.dirname(base))) {
+  if (name.startsWith('store-old-')) fs.rmSync(path.join(path.dirname(base), name), { recursive: true, force: true });
+}
