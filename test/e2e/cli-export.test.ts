@@ -133,7 +133,7 @@ describe('xcatexport', () => {
 describe('imgport snapshots', () => {
   test('snapshot, list, revert, prune and delete', async (t) => {
     const w = await imported(t);
-    const snap = json(await run('imgport', ['snapshot', NAME, '--label', 'known good', '--json'], w.env));
+    const snap = json(await run('imgport', ['snapshot', NAME, '--tgz', '--label', 'known good', '--json'], w.env));
     assert.equal(snap.label, 'known good');
     assert.equal((await run('xcatimport', [v2.path, '--force'], w.env)).code, 0);
     assertImageFiles(w, v2);

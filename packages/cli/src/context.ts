@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ExportService, ImportService, SnapshotService, type EngineDeps } from '@imgport/engine';
+import { ExportService, ImportService, SnapshotService, StoreSnapshots, type EngineDeps } from '@imgport/engine';
 import { createLogger, loadConfig, type Config, type Logger } from '@imgport/runtime';
 import { openTableStore, type TableStore } from '@imgport/tables';
 
@@ -11,6 +11,8 @@ export interface Services {
   imports: ImportService;
   exports: ExportService;
   snapshots: SnapshotService;
+  /** The deduplicated store (issue 12): snapshot, diff, revert, prune, fsck. */
+  store: StoreSnapshots;
 }
 
 export interface ContextOptions {
@@ -53,7 +55,7 @@ function build(config: Config, log: Logger, tables: TableStore): Services {
   const exports = new ExportService(deps);
   const snapshots = new SnapshotService({ ...deps, exporter: exports });
   const imports = new ImportService({ ...deps, snapshots });
-  return { config, log, tables, imports, exports, snapshots };
+  return { config, log, tables, imports, exports, snapshots, store: new StoreSnapshots(deps) };
 }
 
 /**

@@ -5,6 +5,7 @@ import { parseCount, sub } from './program.js';
 import { defineJobs, remoteDeleteSnapshot, remoteImages, remoteRevert, remoteSnapshot, remoteSnapshots } from './remote-commands.js';
 import { imagesSummary, snapshotLine, snapshotsSummary } from './report.js';
 import type { Cli, CommonFlags } from './run.js';
+import { defineStore, refLine, revertText } from './store-commands.js';
 
 /** The `imgport` program's subcommands: import/export as their own commands, snapshots, jobs. */
 export function defineImgport(program: Command, cli: Cli): Command {
@@ -13,29 +14,42 @@ export function defineImgport(program: Command, cli: Cli): Command {
   defineSnapshots(program, cli);
   defineAdmin(program, cli);
   defineJobs(program, cli);
+  defineStore(program, cli);
   return program;
 }
 
 function defineSnapshots(program: Command, cli: Cli): void {
-  sub<CommonFlags & { label?: string }>(program, cli, 'snapshot <image>', 'take a snapshot of an image', ([image], f) => ({
+  sub<CommonFlags & { label?: string; tgz?: boolean }>(program, cli, 'snapshot <image>', 'take a snapshot of an image', ([image], f) => ({
     inline: async (s, ui) => {
       const label = f.label !== undefined ? { label: f.label } : {};
+      if (!f.tgz) {
+        const ref = await s.store.create(image!, { ...label, signal: ui.signal });
+        return { doc: ref, human: `Snapshot taken: ${refLine(ref)}` };
+      }
       const info = await s.snapshots.create(image!, { ...label, signal: ui.signal, onProgress: (p) => ui.progress.update(p) });
       return { doc: info, human: `Snapshot taken: ${snapshotLine(info)}` };
     },
     remote: (r, ui) => remoteSnapshot(r, ui, image!, f.label),
-  })).option('--label <text>', 'a note kept with the snapshot');
+  }))
+    .option('--label <text>', 'a note kept with the snapshot')
+    .option('--tgz', 'a full .tgz export instead of a store snapshot');
 
   sub(program, cli, 'snapshots [image]', 'list snapshots, newest first', ([image]) => ({
     inline: async (s) => {
       const items = await s.snapshots.list(image);
-      return { doc: { snapshots: items }, human: snapshotsSummary(items, image) };
+      const refs = s.store.list(image);
+      const human = [...refs.map(refLine), ...(items.length > 0 || refs.length === 0 ? [snapshotsSummary(items, image)] : [])].join('\n');
+      return { doc: { snapshots: items, store: refs }, human };
     },
     remote: (r, ui) => remoteSnapshots(r, ui, image),
   }));
 
   sub(program, cli, 'revert <snapshot-id>', 'replace an image by one of its snapshots', ([id]) => ({
-    inline: (s, ui) => revertSnapshot(s, ui, id!),
+    inline: async (s, ui) => {
+      if (!s.store.find(id!)) return revertSnapshot(s, ui, id!);
+      const r = await s.store.revert(id!, { signal: ui.signal });
+      return { doc: { revertedTo: id, ...r }, human: revertText(r) };
+    },
     remote: (r, ui) => remoteRevert(r, ui, id!),
   }));
 

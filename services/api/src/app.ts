@@ -20,8 +20,10 @@ import { registerImages } from './routes/images.js';
 import { registerImports } from './routes/imports.js';
 import { registerJobs } from './routes/jobs.js';
 import { registerSnapshots } from './routes/snapshots.js';
+import { registerSnapshotDiff } from './routes/snapshot-diff.js';
 import { spoolDir } from './spool.js';
 import { createConsole } from './ui/router.js';
+import { storeDiffPort } from './ui/store-diff.js';
 import { sessionMayRead } from './ui/session.js';
 
 export function createApp(deps: AppDeps): Express {
@@ -43,7 +45,7 @@ export function createApp(deps: AppDeps): Express {
   registerHealth(app, ctx);
   // The web console signs in with a token itself; its session also reads the queue dashboard,
   // job event streams and export bundles.
-  const ui = createConsole(ctx, deps.snapshotDiff);
+  const ui = createConsole(ctx, deps.snapshotDiff ?? (deps.store ? storeDiffPort(deps.store) : undefined));
   app.use('/ui', ui.router);
   const auth = bearerAuth(deps.config.tokens);
   app.use((req, res, next) => (sessionMayRead(req) && ui.sessions.get(req) ? next() : auth(req, res, next)));
@@ -58,6 +60,7 @@ export function createApp(deps: AppDeps): Express {
   registerImports(app, ctx);
   registerExports(app, ctx);
   registerSnapshots(app, ctx);
+  registerSnapshotDiff(app, ctx);
   registerJobs(app, ctx);
   registerEvents(app, ctx);
   registerImages(app, ctx);

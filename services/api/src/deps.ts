@@ -1,6 +1,6 @@
 import type { Config, Logger } from '@imgport/runtime';
 import type { JobQueuePort } from '@imgport/jobs';
-import type { SnapshotService } from '@imgport/engine';
+import type { SnapshotService, StoreSnapshots } from '@imgport/engine';
 import type { TableStore } from '@imgport/tables';
 import type { Queue } from 'bullmq';
 import type { SnapshotDiffPort } from './ui/diff.js';
@@ -30,6 +30,8 @@ export interface AppDeps {
   queue: JobQueuePort;
   tables: TableStore;
   snapshots: Pick<SnapshotService, 'list' | 'get' | 'remove' | 'revertSource'>;
+  /** The deduplicated store, for diffs (default: one over config.dataDir). */
+  store?: Pick<StoreSnapshots, 'diff'>;
   /** The API's own Redis connection, pinged by /readyz; without it /readyz pings the queue. */
   redis?: { ping(): Promise<unknown> };
   /** The BullMQ queue shown read-only at /admin/queues; no dashboard without it. */

@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { SnapshotService } from '@imgport/engine';
+import { SnapshotService, StoreSnapshots } from '@imgport/engine';
 import { createRedis, evictionWarning, JobQueue, openJobRecords, redisReady } from '@imgport/jobs';
 import { createLogger, loadConfig, redactUrl, type Logger } from '@imgport/runtime';
 import { openTableStore } from '@imgport/tables';
@@ -31,9 +31,18 @@ async function main(): Promise<void> {
   const records = await openJobRecords(config.xcatDb);
   const queue = new JobQueue({ connection: redis, records, prefix: config.queuePrefix, log, owns: true });
   const tables = await openTableStore(config.xcatDb);
-  const snapshots = new SnapshotService({ tables, installRoot: config.installRoot, dataDir: config.dataDir, allow: config.allow, limits: config.limits, log });
+  const engineDeps = { tables, installRoot: config.installRoot, dataDir: config.dataDir, allow: config.allow, limits: config.limits, log };
+  const bundles = new SnapshotService(engineDeps);
+  const store = new StoreSnapshots(engineDeps);
+  // Listings show the store's snapshots (bulk snapshots go there) before the .tgz ones.
+  const snapshots = {
+    list: async (image?: string) => [...store.list(image).map((r) => store.info(r)), ...(await bundles.list(image))],
+    get: (id: string) => bundles.get(id),
+    remove: (id: string) => bundles.remove(id),
+    revertSource: (id: string) => bundles.revertSource(id),
+  };
   const closing = new AbortController();
-  const app = createApp({ config, log, queue, tables, snapshots, redis, bullQueue: queue.queue, closing: closing.signal });
+  const app = createApp({ config, log, queue, tables, snapshots, store, redis, bullQueue: queue.queue, closing: closing.signal });
 
   // .part files an API killed during an upload left behind: gone once nobody wrote to them for an hour.
   const spool = join(config.dataDir, 'spool');

@@ -66,6 +66,19 @@ const paths = {
       responses: { '200': ok('Deleted', { type: 'object', properties: { deleted: ref('Snapshot') } }), ...common, '404': err('No such snapshot') },
     },
   },
+  '/v1/snapshots/{a}/diff/{b}': {
+    get: {
+      summary: 'What changed between two store snapshots, or from one to the live image (b = live): files and rows',
+      parameters: [
+        { name: 'a', in: 'path', required: true, schema: { type: 'string' }, description: 'A store snapshot id, <image>@<stamp>' },
+        { name: 'b', in: 'path', required: true, schema: { type: 'string' }, description: 'Another snapshot id, or live' },
+        query('path', { type: 'string' }, 'Only paths under this (relative to the rootimgdir, or absolute); repeatable'),
+        query('stat', { type: 'boolean' }, 'Counts only'),
+        query('limit', { type: 'integer', minimum: 0, default: 10000 }, 'List at most this many changes'),
+      ],
+      responses: { '200': ok('Diff', { type: 'object', properties: { from: { type: 'string' }, to: { type: 'string' }, stats: { type: 'object' }, changes: { type: 'array' }, truncated: { type: 'boolean' }, rows: { type: 'object' } } }), ...common, '404': err('No such snapshot') },
+    },
+  },
   '/v1/snapshots/{id}/revert': {
     post: { summary: 'Revert the image to a snapshot: an import of it with force', parameters: [snapshotId], responses: { '202': accepted, ...common, '404': err('No such snapshot') } },
   },

@@ -137,7 +137,8 @@ describe('worker', () => {
     assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
     const result = done.result as { snapshots: Array<{ image: string; label: string; path: string }>; failed: Array<{ image: string; error: { code: string } }> };
     assert.deepEqual(result.snapshots.map((s) => [s.image, s.label]), [['w-a', 'nightly'], ['w-retry', 'nightly']]);
-    for (const s of result.snapshots) assert.ok(existsSync(s.path) && s.path.startsWith(join(h.dataDir, 'snapshots')));
+    // Bulk snapshots go to the deduplicated store: `path` is the snapshot's ref.
+    for (const s of result.snapshots) assert.ok(existsSync(s.path) && s.path.startsWith(join(h.dataDir, 'store', 'refs')));
     assert.deepEqual(result.failed.map((f) => [f.image, f.error.code]), [['no-such-image', 'IMAGE_NOT_FOUND']]);
     assert.deepEqual(done.children?.map((c) => [c.image, c.state]), [['w-a', 'succeeded'], ['no-such-image', 'failed'], ['w-retry', 'succeeded']]);
   });

@@ -32,8 +32,10 @@ import { moveToTrash } from './trash.js';
 export const ownerSchema = z.strictObject({ host: z.string().min(1).max(255), boot: z.string().max(64), pid: z.number().int().positive(), start: z.string().max(32) });
 
 const row = z.record(z.string(), z.string().nullable());
-const rowsSchema = z.strictObject({ osimage: row, linuximage: row, litefile: z.array(row) });
-const beforeSchema = z.strictObject({ osimage: row.optional(), linuximage: row.optional(), litefile: z.array(row) });
+// Kit rows (kit, kitrepo, kitcomponent) travel with the image rows an import writes.
+const kitsSchema = z.strictObject({ kit: z.array(row), kitrepo: z.array(row), kitcomponent: z.array(row) });
+const rowsSchema = z.strictObject({ osimage: row, linuximage: row, litefile: z.array(row), kits: kitsSchema.optional() });
+const beforeSchema = z.strictObject({ osimage: row.optional(), linuximage: row.optional(), litefile: z.array(row), kits: kitsSchema.optional() });
 const absolute = z.string().min(1).max(4096).refine((p) => isAbsolute(p) && !p.includes('\0') && resolve(p) === p, 'must be a normalised absolute path');
 const moveSchema = z.strictObject({
   from: absolute,

@@ -1,0 +1,13 @@
+export * from './fastcdc.js';
+export * from './objects.js';
+export * from './tree.js';
+export * from './patch.js';
+export * from './scan.js';
+export * from './diff.js';
+export * from './rows.js';
+export * from './refs.js';
+export * from './lease.js';
+export * from './retention.js';
+export * from './restore.js';
+export * from './store.js';
+export { readXattrs, xattrs } from './xattr.js';

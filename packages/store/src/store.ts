@@ -1,0 +1,303 @@
+/**
+ * The store: `<IMGPORT_DATA>/store/{objects,refs,leases,trash}`. Collection is safe while
+ * snapshots run and takes no lock that writers wait on:
+ *
+ *   1. mark: digests of live leases, THEN of every ref (tree, rows, and every object a tree names);
+ *   2. move unmarked objects older than the grace period to `trash/<run>/`;
+ *   3. mark again (leases, then refs) and move back every trashed object now marked;
+ *   4. delete the trash.
+ *
+ * A writer leases a digest before it checks the object, and releases its lease only after its
+ * ref is written; so a digest it relies on is marked in step 1 or 3, or the writer's check came
+ * after step 2 and it wrote the object again. Only one collection runs at a time (a `gc.lock`
+ * file, taken with an exclusive create; a stale one of a dead process is taken over).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as yieldNow } from 'node:timers/promises';
+import { ImgportError } from '@imgport/runtime';
+import { leasedDigests, takeLease, type Lease } from './lease.js';
+import { isDigest, ObjectStore, sha256 } from './objects.js';
+import { RefStore, type StoreRef } from './refs.js';
+import { applyPatch, writePatch } from './patch.js';
+import { digestsOf } from './scan.js';
+import { readTree, readTreeLines, type TreeEntry } from './tree.js';
+import { Readable } from 'node:stream';
+
+export interface GcOptions {
+  /** Unreferenced objects younger than this stay (default 1 hour). */
+  graceMs?: number;
+  /** Another host's lease counts until this old (default 24 hours). */
+  leaseStaleMs?: number;
+  /** Called between steps (tests interleave writers here). */
+  onStep?: (step: string) => Promise<void> | void;
+}
+
+export interface GcResult {
+  marked: number;
+  leases: number;
+  removed: number;
+  bytesFreed: number;
+  restored: number;
+}
+
+export interface FsckResult {
+  objects: number;
+  corrupt: string[];
+  missing: Array<{ ref: string; digest: string }>;
+  repaired: boolean;
+}
+
+export class Store {
+  readonly root: string;
+  readonly objects: ObjectStore;
+  readonly refs: RefStore;
+
+  constructor(dataDir: string) {
+    this.root = join(dataDir, 'store');
+    this.objects = new ObjectStore(this.root);
+    this.refs = new RefStore(this.root);
+  }
+
+  lease(): Lease {
+    return takeLease(this.root);
+  }
+
+  private treeObject(ref: StoreRef, digest: string): string | Readable {
+    const at = this.objects.locate(digest);
+    if (!at) throw new ImgportError('FILE_MISSING', `snapshot ${ref.id}: its tree object ${digest} is missing (run imgport store fsck)`, { where: ref.id });
+    return at.deflated ? Readable.from([this.objects.read(digest)]) : at.file;
+  }
+
+  /**
+   * Stores a finished full tree file as a snapshot's tree: against the parent's full tree (its
+   * base, or its own tree) only the entries that differ, unless they are a quarter or more of
+   * `entries`. The base is leased before it is checked, like every object a writer relies on.
+   */
+  async saveTree(treeFile: string, parent: StoreRef | undefined, entries: number, lease: Lease): Promise<{ tree: string; base?: string; added: number }> {
+    const base = parent ? (parent.base ?? parent.tree) : undefined;
+    let data = readFileSync(treeFile);
+    let patched = false;
+    if (parent && base) {
+      lease.add([base]);
+      if (this.objects.has(base)) {
+        const patchFile = `${treeFile}.patch`;
+        try {
+          const full: StoreRef = { ...parent, tree: base };
+          delete full.base;
+          const n = await writePatch(this.treeLines(full), readTreeLines(treeFile), patchFile);
+          if (n * 4 < entries) {
+            data = readFileSync(patchFile);
+            patched = true;
+          }
+        } finally {
+          rmSync(patchFile, { force: true });
+        }
+      }
+    }
+    const tree = sha256(data);
+    lease.add([tree]);
+    const added = this.objects.putBuffer(data, tree).added;
+    return patched && base ? { tree, base, added } : { tree, added };
+  }
+
+  /** The tree entries of a ref, streamed from its tree object (and base tree, for a patch). */
+  tree(ref: StoreRef): AsyncGenerator<TreeEntry> {
+    const own = readTree(this.treeObject(ref, ref.tree), ref.id);
+    return ref.base ? applyPatch(readTree(this.treeObject(ref, ref.base), ref.id), own) : own;
+  }
+
+  /** The raw lines of a ref's full tree, in batches (for diffTreeLines and patches). */
+  async *treeLines(ref: StoreRef): AsyncGenerator<string[]> {
+    if (!ref.base) {
+      yield* readTreeLines(this.treeObject(ref, ref.tree));
+      return;
+    }
+    let batch: string[] = [];
+    for await (const e of this.tree(ref)) {
+      batch.push(JSON.stringify(e));
+      if (batch.length >= 4096) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  rows(ref: StoreRef): unknown {
+    return JSON.parse(this.objects.read(ref.rows).toString('utf8'));
+  }
+
+  /** Every digest a ref needs. */
+  async refDigests(ref: StoreRef, into: Set<string>): Promise<void> {
+    into.add(ref.tree);
+    into.add(ref.rows);
+    if (ref.base) into.add(ref.base);
+    let n = 0;
+    for await (const e of this.tree(ref)) {
+      for (const d of digestsOf(e)) into.add(d);
+      if (++n % 4096 === 0) await yieldNow();
+    }
+  }
+
+  private async mark(staleMs: number): Promise<{ set: Set<string>; leases: number }> {
+    const set = new Set<string>();
+    // Leases before refs: a lease released after this read belongs to a ref the next read sees.
+    const leases = leasedDigests(this.root, staleMs, set);
+    for (const ref of this.refs.list()) {
+      try {
+        await this.refDigests(ref, set);
+      } catch (err) {
+        // A ref whose tree is gone cannot protect anything more; fsck reports it.
+        if (!(err instanceof ImgportError && err.code === 'FILE_MISSING')) throw err;
+        set.add(ref.tree);
+        set.add(ref.rows);
+        if (ref.base) set.add(ref.base);
+      }
+    }
+    return { set, leases };
+  }
+
+  /** Object files as [digest, file name, dir]. */
+  private *objectFiles(): Generator<{ digest: string; file: string; name: string; sub: string }> {
+    let subs: string[];
+    try {
+      subs = readdirSync(this.objects.dir).sort();
+    } catch {
+      return;
+    }
+    for (const sub of subs) {
+      if (!/^[0-9a-f]{2}$/.test(sub)) continue;
+      for (const name of readdirSync(join(this.objects.dir, sub))) {
+        const digest = sub + name.replace(/\.z$/, '');
+        yield { digest, file: join(this.objects.dir, sub, name), name, sub };
+      }
+    }
+  }
+
+  async gc(opts: GcOptions = {}): Promise<GcResult> {
+    const grace = opts.graceMs ?? 60 * 60 * 1000;
+    const stale = opts.leaseStaleMs ?? 24 * 60 * 60 * 1000;
+    const unlock = this.gcLock();
+    const run = join(this.root, 'trash', `${hostname()}~${process.pid}~${randomBytes(4).toString('hex')}`);
+    const res: GcResult = { marked: 0, leases: 0, removed: 0, bytesFreed: 0, restored: 0 };
+    try {
+      const first = await this.mark(stale);
+      res.marked = first.set.size;
+      res.leases = first.leases;
+      await opts.onStep?.('marked');
+      mkdirSync(run, { recursive: true });
+      const trashed: Array<{ digest: string; from: string; at: string; bytes: number }> = [];
+      const now = Date.now();
+      for (const o of this.objectFiles()) {
+        let st;
+        try {
+          st = statSync(o.file);
+        } catch {
+          continue;
+        }
+        if (o.name.endsWith('.tmp')) {
+          if (now - st.mtimeMs > grace) rmSync(o.file, { force: true });
+          continue;
+        }
+        if (!isDigest(o.digest) || first.set.has(o.digest) || now - st.mtimeMs < grace) continue;
+        const at = join(run, `${o.sub}${o.name}`);
+        try {
+          renameSync(o.file, at);
+        } catch {
+          continue;
+        }
+        trashed.push({ digest: o.digest, from: o.file, at, bytes: st.size });
+        if (trashed.length % 256 === 0) await yieldNow();
+      }
+      await opts.onStep?.('trashed');
+      const second = await this.mark(stale);
+      await opts.onStep?.('remarked');
+      for (const t of trashed) {
+        if (second.set.has(t.digest)) {
+          if (!this.objects.has(t.digest)) renameSync(t.at, t.from);
+          res.restored++;
+        } else {
+          res.removed++;
+          res.bytesFreed += t.bytes;
+        }
+      }
+      rmSync(run, { recursive: true, force: true });
+      return res;
+    } finally {
+      unlock();
+    }
+  }
+
+  private gcLock(): () => void {
+    const file = join(this.root, 'gc.lock');
+    mkdirSync(this.root, { recursive: true });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(file, 'wx', 0o644);
+        writeFileSync(fd, JSON.stringify({ host: hostname(), pid: process.pid }));
+        closeSync(fd);
+        return () => rmSync(file, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        let holder: { host?: string; pid?: number } = {};
+        try {
+          holder = JSON.parse(readFileSync(file, 'utf8')) as typeof holder;
+        } catch {
+          // Being written: treat as held.
+        }
+        const dead = holder.host === hostname() && typeof holder.pid === 'number' && !pidAlive(holder.pid);
+        if (!dead) throw new ImgportError('LOCKED', `a store collection is running (${file}, ${holder.host ?? '?'} pid ${holder.pid ?? '?'}); try again when it ends`);
+        rmSync(file, { force: true });
+      }
+    }
+    throw new ImgportError('LOCKED', `could not take ${file}`);
+  }
+
+  /** Re-hashes every object; checks every ref's objects are present. `repair` moves corrupt objects to `corrupt/`. */
+  async fsck(repair = false): Promise<FsckResult> {
+    const res: FsckResult = { objects: 0, corrupt: [], missing: [], repaired: repair };
+    const seen = new Set<string>();
+    for (const o of this.objectFiles()) {
+      if (o.name.endsWith('.tmp')) continue;
+      res.objects++;
+      let ok = false;
+      try {
+        const data = this.objects.read(o.digest);
+        ok = sha256(data) === o.digest;
+      } catch {
+        ok = false;
+      }
+      if (!ok) {
+        res.corrupt.push(o.digest);
+        if (repair) {
+          mkdirSync(join(this.root, 'corrupt'), { recursive: true });
+          renameSync(o.file, join(this.root, 'corrupt', `${o.sub}${o.name}`));
+        }
+      } else seen.add(o.digest);
+      if (res.objects % 256 === 0) await yieldNow();
+    }
+    for (const ref of this.refs.list()) {
+      const need = new Set<string>();
+      try {
+        await this.refDigests(ref, need);
+      } catch {
+        need.add(ref.tree);
+      }
+      for (const d of need) if (!seen.has(d) && !this.objects.has(d)) res.missing.push({ ref: ref.id, digest: d });
+    }
+    return res;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
