@@ -54,6 +54,14 @@ const schema = z.object({
   IMGPORT_MAX_PATH_LENGTH: int(4096),
   // Snapshots kept per image by `prune` when no count is given.
   IMGPORT_KEEP_SNAPSHOTS: int(5),
+  // Bundle signatures: require (unsigned or untrusted refused), warn (unsigned imported with a warning), off.
+  IMGPORT_SIGNATURES: z.enum(['require', 'warn', 'off']).default('warn'),
+  // Trusted signers, in OpenSSH's allowed_signers format (ssh-keygen(1) ALLOWED SIGNERS).
+  IMGPORT_ALLOWED_SIGNERS: z.string().min(1).default('/etc/imgport/allowed_signers'),
+  // Revoked signer keys: OpenSSH public keys, one a line (a missing file revokes nothing).
+  IMGPORT_REVOKED_SIGNERS: z.string().min(1).default('/etc/imgport/revoked_signers'),
+  // The key the services sign exports and snapshots with (an OpenSSH private key file); none: unsigned.
+  IMGPORT_SIGNING_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -77,6 +85,7 @@ export interface Config {
   fromRoot: string;
   limits: { maxBundleBytes: number; maxExpandedBytes: number; maxEntries: number; maxPathLength: number };
   keepSnapshots: number;
+  signatures: { policy: RawConfig['IMGPORT_SIGNATURES']; allowedSigners: string; revokedSigners: string; signingKey?: string };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -120,6 +129,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPathLength: c.IMGPORT_MAX_PATH_LENGTH,
     },
     keepSnapshots: c.IMGPORT_KEEP_SNAPSHOTS,
+    signatures: {
+      policy: c.IMGPORT_SIGNATURES,
+      allowedSigners: c.IMGPORT_ALLOWED_SIGNERS,
+      revokedSigners: c.IMGPORT_REVOKED_SIGNERS,
+      ...(c.IMGPORT_SIGNING_KEY ? { signingKey: c.IMGPORT_SIGNING_KEY } : {}),
+    },
   };
 }
 
