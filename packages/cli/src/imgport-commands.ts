@@ -5,6 +5,7 @@ import { parseCount, sub } from './program.js';
 import { defineJobs, remoteDeleteSnapshot, remoteImages, remoteRevert, remoteSnapshot, remoteSnapshots } from './remote-commands.js';
 import { imagesSummary, snapshotLine, snapshotsSummary } from './report.js';
 import type { Cli, CommonFlags } from './run.js';
+import { defineTrust } from './trust-commands.js';
 
 /** The `imgport` program's subcommands: import/export as their own commands, snapshots, jobs. */
 export function defineImgport(program: Command, cli: Cli): Command {
@@ -13,6 +14,7 @@ export function defineImgport(program: Command, cli: Cli): Command {
   defineSnapshots(program, cli);
   defineAdmin(program, cli);
   defineJobs(program, cli);
+  defineTrust(program, cli);
   return program;
 }
 

@@ -13,6 +13,8 @@ import { resolveDestination, writeAtomically, type Destination } from './export-
 import { packPayload } from './export-pack.js';
 import { throttled, type Reporter } from './export-progress.js';
 import type { EngineDeps, ExportOptions, ExportResult } from './types.js';
+import { loadSigningKey, type SigningKey } from './signing.js';
+import { decodeSshSig, fingerprint } from '@imgport/trust';
 
 interface Run {
   image: string;
@@ -67,6 +69,7 @@ export class ExportService {
       members: written.members,
       warnings: files.warnings,
       durationMs: Date.now() - run.started,
+      ...(written.signer ? { signer: written.signer } : {}),
     };
   }
 
@@ -94,16 +97,31 @@ export class ExportService {
       const prefix = format === 'xcat' ? `${img.name}/` : '';
       const total = await fileBytes(entries);
       report('write', 0, total, true);
+      const keyPath = opts.sign === false ? undefined : (opts.sign ?? this.deps.signingKey);
+      const key: SigningKey | undefined = keyPath ? loadSigningKey(keyPath) : undefined;
+      let signedBy: string | undefined;
+      const sign = key ? { sign: async (sums: Buffer) => { const sig = await key.sign(sums); signedBy = signerOf(sig); return sig; } } : {};
       const written = await writeAtomically(
         dest,
-        (out) => writeBundle(out, entries, { prefix, compression: 'gzip', ...signal, onProgress: (done) => report('write', done, total) }),
+        (out) => writeBundle(out, entries, { prefix, compression: 'gzip', ...signal, ...sign, onProgress: (done) => report('write', done, total) }),
         opts.signal,
       );
-      return { ...written, members: [...entries.map((e) => prefix + e.name), `${prefix}SHA256SUMS`] };
+      const head = key ? [`${prefix}SHA256SUMS`, `${prefix}SHA256SUMS.sig`] : [];
+      const tail = key ? [] : [`${prefix}SHA256SUMS`];
+      return {
+        ...written,
+        members: [...head, ...entries.map((e) => prefix + e.name), ...tail],
+        ...(key && signedBy ? { signer: { fingerprint: signedBy, key: key.path } } : {}),
+      };
     } finally {
       await packed.cleanup();
     }
   }
+}
+
+/** The fingerprint of the key in a signature we just made (ours or ssh-keygen's, already checked). */
+function signerOf(sig: Buffer): string {
+  return fingerprint(decodeSshSig(sig.toString('utf8')).publicKey);
 }
 
 function notFound(image: string, table: 'osimage' | 'linuximage'): ImgportError {

@@ -5,6 +5,9 @@
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { sshString, WireError, WireReader } from './wire.js';
 
+/** A well-formed key imgport does not verify with (a certificate): not garbage, but refused. */
+export class UnsupportedKeyError extends WireError {}
+
 export type KeyType = 'ssh-ed25519' | 'ssh-rsa' | 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384' | 'ecdsa-sha2-nistp521';
 
 /** A certificate type: recognised so it can be refused by name rather than as garbage. */
@@ -38,7 +41,7 @@ export function parsePublicKeyBlob(blob: Buffer, what = 'public key'): SshPublic
   const r = new WireReader(blob, what);
   const type = r.text('key type');
   if (CERT_TYPES.has(type)) {
-    throw new WireError(`${what} is an OpenSSH certificate (${type}); imgport verifies signatures by plain keys only`);
+    throw new UnsupportedKeyError(`${what} is an OpenSSH certificate (${type}); imgport verifies signatures by plain keys only`);
   }
   if (type === 'ssh-ed25519') {
     const pk = r.string('ed25519 key');

@@ -119,7 +119,7 @@ function verifyChecksums(files: Map<string, StagedMember>, warnings: string[]): 
     }
   }
   for (const [name, m] of files) {
-    if (m.type === 'file' && name !== 'SHA256SUMS' && !listed.has(name)) {
+    if (m.type === 'file' && name !== 'SHA256SUMS' && name !== 'SHA256SUMS.sig' && !listed.has(name)) {
       throw new ImgportError('CHECKSUM_MISMATCH', `bundle file "${name}" is not listed in SHA256SUMS`, { where: name });
     }
   }

@@ -14,6 +14,7 @@ import { commit, missingParents, recover, type Journal } from './journal.js';
 import { lockImage } from './lock.js';
 import { planImport, type ImportPlan } from './plan.js';
 import { openSource, type DownloadOptions } from './source.js';
+import { signatureGate, type SignatureReport } from '../signatures.js';
 
 export interface ImportDeps extends EngineDeps {
   /** Takes the snapshot of an image that --force replaces. */
@@ -61,7 +62,9 @@ export class ImportService {
     const txDir = join(this.work, 'tx', `${hostname()}~${process.pid}~${id}`);
     mkdirSync(txDir, { recursive: true });
     try {
+      let signature: SignatureReport | undefined;
       const bundle = await openBundle(input.stream, join(txDir, 'bundle'), {
+        ...(this.deps.trust ? { headGate: signatureGate(this.deps.trust, (r) => (signature = r)) } : {}),
         ...(this.deps.limits ? { limits: this.deps.limits } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
         onProgress: (p) => report('stage', p.bytesIn),
@@ -83,11 +86,12 @@ export class ImportService {
         dryRun: opts.dryRun === true,
         paths,
         rows: plan.rows,
-        warnings: [...bundle.warnings, ...plan.warnings, ...mediaWarning(bundle, plan, this.deps.installRoot)],
+        warnings: [...(signature?.warnings ?? []), ...bundle.warnings, ...plan.warnings, ...mediaWarning(bundle, plan, this.deps.installRoot)],
         bytes: bundle.bytesIn,
         entries: bundle.files.size + (bundle.rootimg?.report.entries ?? 0),
         durationMs: Date.now() - started,
         ...(snapshot ? { snapshot } : {}),
+        ...(signature ? { signature } : {}),
       });
       if (opts.dryRun) {
         const before = await this.deps.tables.getImage(plan.name);
@@ -104,7 +108,7 @@ export class ImportService {
         report('commit', bundle.bytesIn, 98);
         await commit(this.work, journal, this.deps.tables);
         report('done', bundle.bytesIn, 100);
-        this.log.info({ image: plan.name, method: plan.method }, 'image imported');
+        this.log.info({ image: plan.name, method: plan.method, signer: signature?.signer }, 'image imported');
         return result(journal.moves.map((m) => m.to), snapshot);
       } finally {
         await unlock();
