@@ -106,11 +106,13 @@ export class ExportService {
         (out) => writeBundle(out, entries, { prefix, compression: 'gzip', ...signal, ...sign, onProgress: (done) => report('write', done, total) }),
         opts.signal,
       );
-      const head = key ? [`${prefix}SHA256SUMS`, `${prefix}SHA256SUMS.sig`] : [];
-      const tail = key ? [] : [`${prefix}SHA256SUMS`];
+      const names = entries.map((e) => prefix + e.name);
+      // Signed: SHA256SUMS and its signature open the bundle (after xCAT's image directory entry).
+      const lead = key && entries[0]?.name === '' ? names.splice(0, 1) : [];
+      const members = key ? [...lead, `${prefix}SHA256SUMS`, `${prefix}SHA256SUMS.sig`, ...names] : [...names, `${prefix}SHA256SUMS`];
       return {
         ...written,
-        members: [...head, ...entries.map((e) => prefix + e.name), ...tail],
+        members,
         ...(key && signedBy ? { signer: { fingerprint: signedBy, key: key.path } } : {}),
       };
     } finally {
