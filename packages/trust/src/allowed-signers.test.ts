@@ -74,7 +74,7 @@ test('trust: the first accepting line wins; refusals say which line and why', ()
   assert.deepEqual(checkTrust(s, bob.key.publicKey, { ...ctx, principal: 'git@site', source: 'as' }), {
     trusted: false,
     reason: 'namespace',
-    message: 'as line 3: trusts git@site only for namespaces "git", not "imgport-bundle"',
+    message: 'as line 3: git@site is trusted only for namespaces "git", not "imgport-bundle"',
   });
   assert.deepEqual(checkTrust(s, bob.key.publicKey, { ...ctx, source: 'as' }).trusted, false);
   assert.deepEqual(checkTrust(s, generateEd25519('').key.publicKey, { ...ctx, source: 'as' }), {

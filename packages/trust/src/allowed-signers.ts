@@ -155,7 +155,7 @@ export function checkTrust(
       continue;
     }
     if (s.namespaces !== undefined && !matchPatternList(o.namespace, s.namespaces)) {
-      refusal = { trusted: false, reason: 'namespace', message: `${at} trusts ${s.principals} only for namespaces "${s.namespaces}", not "${o.namespace}"` };
+      refusal = { trusted: false, reason: 'namespace', message: `${at}: ${s.principals} is trusted only for namespaces "${s.namespaces}", not "${o.namespace}"` };
       continue;
     }
     if (s.validAfter !== undefined && o.now < s.validAfter) {
