@@ -5,7 +5,7 @@ import { parseCount, sub } from './program.js';
 import { defineJobs, remoteDeleteSnapshot, remoteImages, remoteRevert, remoteSnapshot, remoteSnapshots } from './remote-commands.js';
 import { imagesSummary, snapshotLine, snapshotsSummary } from './report.js';
 import type { Cli, CommonFlags } from './run.js';
-import { defineTrust } from './trust-commands.js';
+import { defineTrust, withSigners } from './trust-commands.js';
 
 /** The `imgport` program's subcommands: import/export as their own commands, snapshots, jobs. */
 export function defineImgport(program: Command, cli: Cli): Command {
@@ -63,7 +63,7 @@ function defineSnapshots(program: Command, cli: Cli): void {
 function defineAdmin(program: Command, cli: Cli): void {
   sub(program, cli, 'images', 'list the osimages in the database', () => ({
     inline: async (s) => {
-      const images = await s.tables.listImages();
+      const images = withSigners(await s.tables.listImages(), s.config.dataDir);
       return { doc: { images }, human: imagesSummary(images) };
     },
     remote: (r, ui) => remoteImages(r, ui),

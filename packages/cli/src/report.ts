@@ -68,16 +68,17 @@ export function snapshotsSummary(items: SnapshotInfo[], image?: string): string 
   return [`${items.length} snapshot${items.length === 1 ? '' : 's'}:`, ...items.map(snapshotLine)].join('\n');
 }
 
-export function imagesSummary(images: Array<{ osimage: Row; linuximage?: Row }>): string {
+export function imagesSummary(images: Array<{ osimage: Row; linuximage?: Row; signature?: { signer: { principal: string | null; fingerprint: string; trusted: boolean } | null } | null }>): string {
   if (images.length === 0) return 'No images';
-  const rows = images.map(({ osimage: o, linuximage: l }) => [
+  const rows = images.map(({ osimage: o, linuximage: l, signature: sig }) => [
     o.imagename ?? '',
     o.provmethod ?? '',
     o.osvers ?? '',
     o.osarch ?? '',
     l?.rootimgdir ?? l?.template ?? (l ? '' : '(no linuximage row)'),
+    !sig ? '-' : !sig.signer ? 'unsigned' : sig.signer.trusted ? `${sig.signer.principal}` : `untrusted ${sig.signer.fingerprint}`,
   ]);
-  return table([['NAME', 'METHOD', 'OS', 'ARCH', 'FILES'], ...rows]);
+  return table([['NAME', 'METHOD', 'OS', 'ARCH', 'FILES', 'SIGNED BY'], ...rows]);
 }
 
 /** Columns padded to their widest cell; the first row is the header. */

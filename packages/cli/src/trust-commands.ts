@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { verifyBundle } from '@imgport/engine';
+import { readProvenance, verifyBundle, type Provenance } from '@imgport/engine';
 import { ImgportError, loadConfig } from '@imgport/runtime';
 import { BUNDLE_NAMESPACE, fingerprint, generateEd25519 } from '@imgport/trust';
 import { trustOptions } from './context.js';
@@ -66,4 +66,9 @@ function writeNew(path: string, text: string, mode: number): void {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ImgportError('CONFLICT', `${path} already exists; imgport never overwrites a key: choose another name`, { where: path });
     throw err;
   }
+}
+
+/** Each image with the signer its import recorded (null: imported before signatures, or not by imgport). */
+export function withSigners<T extends { osimage: { imagename?: unknown } }>(images: T[], dataDir: string): Array<T & { signature: Provenance | null }> {
+  return images.map((i) => ({ ...i, signature: readProvenance(dataDir, String(i.osimage.imagename ?? '')) ?? null }));
 }

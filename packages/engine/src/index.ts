@@ -7,3 +7,4 @@ export * from './import/index.js';
 export * from './signatures.js';
 export * from './signing.js';
 export * from './verify.js';
+export * from './provenance.js';

@@ -98,6 +98,8 @@ export interface SnapshotInfo {
   bytes: number;
   sha256: string;
   createdAt: string;
+  /** The key the snapshot bundle is signed with (IMGPORT_SIGNING_KEY), when one is configured. */
+  signer?: { fingerprint: string; key: string };
 }
 
 export type { ImageRows };

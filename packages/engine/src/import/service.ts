@@ -15,6 +15,7 @@ import { lockImage } from './lock.js';
 import { planImport, type ImportPlan } from './plan.js';
 import { openSource, type DownloadOptions } from './source.js';
 import { signatureGate, type SignatureReport } from '../signatures.js';
+import { writeProvenance } from '../provenance.js';
 
 export interface ImportDeps extends EngineDeps {
   /** Takes the snapshot of an image that --force replaces. */
@@ -107,6 +108,7 @@ export class ImportService {
         opts.signal?.throwIfAborted();
         report('commit', bundle.bytesIn, 98);
         await commit(this.work, journal, this.deps.tables);
+        if (signature) this.recordSigner(plan.name, signature, plan.warnings);
         report('done', bundle.bytesIn, 100);
         this.log.info({ image: plan.name, method: plan.method, signer: signature?.signer }, 'image imported');
         return result(journal.moves.map((m) => m.to), snapshot);
@@ -117,6 +119,15 @@ export class ImportService {
       input.stream.destroy();
       rmSync(txDir, { recursive: true, force: true });
       removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), join(this.work, 'journal'), this.work);
+    }
+  }
+
+  /** The signer kept in imgport's bookkeeping; the image is in place already, so a failure only warns. */
+  private recordSigner(image: string, signature: SignatureReport, warnings: string[]): void {
+    try {
+      writeProvenance(this.deps.dataDir, image, signature);
+    } catch (err) {
+      warnings.push(`the signer of ${image} was not recorded: ${(err as Error).message}`);
     }
   }
 
