@@ -2,7 +2,7 @@
  * OpenSSH public keys (the `ssh-ed25519 AAAA… comment` line and its wire blob), their SHA256
  * fingerprints, and SSH signature blobs checked with Node's crypto. Pure: no fs, no network.
  */
-import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { sshString, WireError, WireReader } from './wire.js';
 
 /** A well-formed key imgport does not verify with (a certificate): not garbage, but refused. */
@@ -25,7 +25,7 @@ export interface SshPublicKey {
   type: KeyType;
   /** The wire blob: what fingerprints and comparisons use. */
   blob: Buffer;
-  key: KeyObject;
+  readonly key: KeyObject;
 }
 
 const CURVES: Record<string, { name: string; crv: string; size: number; hash: string }> = {
@@ -47,14 +47,14 @@ export function parsePublicKeyBlob(blob: Buffer, what = 'public key'): SshPublic
     const pk = r.string('ed25519 key');
     r.end();
     if (pk.length !== 32) throw new WireError(`${what}: an ed25519 key has 32 bytes, not ${pk.length}`);
-    return { type, blob, key: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(pk) }, format: 'jwk' }) };
+    return lazyKey(type, blob, () => ({ kty: 'OKP', crv: 'Ed25519', x: b64url(pk) }));
   }
   if (type === 'ssh-rsa') {
     const e = r.mpint('rsa exponent');
     const n = r.mpint('rsa modulus');
     r.end();
     if (n.length * 8 < 2048 - 8) throw new WireError(`${what}: an RSA key of ${n.length * 8} bits is too small (2048 at least)`);
-    return { type, blob, key: createPublicKey({ key: { kty: 'RSA', n: b64url(n), e: b64url(e) }, format: 'jwk' }) };
+    return lazyKey(type, blob, () => ({ kty: 'RSA', n: b64url(n), e: b64url(e) }));
   }
   const curve = CURVES[type];
   if (curve) {
@@ -65,9 +65,25 @@ export function parsePublicKeyBlob(blob: Buffer, what = 'public key'): SshPublic
     if (q.length !== 1 + 2 * curve.size || q[0] !== 4) throw new WireError(`${what}: not an uncompressed ${curve.crv} point`);
     const x = q.subarray(1, 1 + curve.size);
     const y = q.subarray(1 + curve.size);
-    return { type: type as KeyType, blob, key: createPublicKey({ key: { kty: 'EC', crv: curve.crv, x: b64url(x), y: b64url(y) }, format: 'jwk' }) };
+    return lazyKey(type as KeyType, blob, () => ({ kty: 'EC', crv: curve.crv, x: b64url(x), y: b64url(y) }));
   }
   throw new WireError(`${what}: key type "${type}" is not supported (ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521)`);
+}
+
+/**
+ * The crypto key is made on first use: a trust store of thousands of lines is compared by blob,
+ * and only the signer's key is ever needed for a verification.
+ */
+function lazyKey(type: KeyType, blob: Buffer, jwk: () => JsonWebKey): SshPublicKey {
+  let made: KeyObject | undefined;
+  return {
+    type,
+    blob,
+    get key() {
+      made ??= createPublicKey({ key: jwk(), format: 'jwk' });
+      return made;
+    },
+  };
 }
 
 /** `type base64 [comment]`, as in id_ed25519.pub, allowed_signers and authorized_keys. */
