@@ -131,4 +131,52 @@ describe('sshsig interoperability with ssh-keygen', () => {
       assert.deepEqual([ours, theirs], [expected, expected], name);
     }
   });
+
+  test('ed25519 certificates: the same verdict as ssh-keygen for cert-authority lines, principals, validity, namespaces and revocation', () => {
+    const ca = join(dir, 'ca');
+    const user = join(dir, 'user');
+    assert.equal(sshKeygen(['-q', '-t', 'ed25519', '-N', '', '-C', 'ca', '-f', ca]).code, 0);
+    assert.equal(sshKeygen(['-q', '-t', 'ed25519', '-N', '', '-C', 'user', '-f', user]).code, 0);
+    const certSig = (validity: string) => {
+      const c = sshKeygen(['-q', '-s', ca, '-I', 'alice-key', '-n', 'alice@site,ops@site', '-V', validity, `${user}.pub`]);
+      assert.equal(c.code, 0, c.out);
+      return sshSign(`${user}-cert.pub`);
+    };
+    const sigs = { now: certSig('-1d:+1d'), expired: certSig('-3d:-1d'), future: certSig('+1d:+2d') };
+    const caPub = pubOf(ca);
+    const cases: Array<{ name: string; file: string; principal: string; sig?: keyof typeof sigs; revoked?: string }> = [
+      { name: 'CA trusted for the principal', file: `*@site cert-authority ${caPub}`, principal: 'alice@site' },
+      { name: 'second principal of the cert', file: `ops@site cert-authority ${caPub}`, principal: 'ops@site' },
+      { name: 'principal not in the cert', file: `*@site cert-authority ${caPub}`, principal: 'bob@site' },
+      { name: 'line pattern not matching', file: `*@other cert-authority ${caPub}`, principal: 'alice@site' },
+      { name: 'CA key without cert-authority', file: `*@site ${caPub}`, principal: 'alice@site' },
+      { name: "the cert's own key on a plain line", file: `alice@site ${pubOf(user)}`, principal: 'alice@site' },
+      { name: 'CA line for other namespaces', file: `*@site cert-authority,namespaces="git" ${caPub}`, principal: 'alice@site' },
+      { name: 'expired certificate', file: `*@site cert-authority ${caPub}`, principal: 'alice@site', sig: 'expired' },
+      { name: 'certificate not yet valid', file: `*@site cert-authority ${caPub}`, principal: 'alice@site', sig: 'future' },
+      { name: 'revoked CA', file: `*@site cert-authority ${caPub}`, principal: 'alice@site', revoked: caPub },
+      { name: 'revoked user key', file: `*@site cert-authority ${caPub}`, principal: 'alice@site', revoked: pubOf(user) },
+      { name: 'another key revoked', file: `*@site cert-authority ${caPub}`, principal: 'alice@site', revoked: pubOf(keys.rsa!) },
+    ];
+    const now = Math.floor(Date.now() / 1000);
+    const verdicts: boolean[] = [];
+    for (const c of cases) {
+      const sigText = sigs[c.sig ?? 'now'];
+      writeFileSync(join(dir, 'cert.sig'), sigText);
+      writeFileSync(join(dir, 'allowed'), `${c.file}\n`);
+      writeFileSync(join(dir, 'revoked'), `${c.revoked ?? ''}\n`);
+      const theirs = sshKeygen(['-Y', 'verify', '-f', join(dir, 'allowed'), '-I', c.principal, '-n', BUNDLE_NAMESPACE, '-s', join(dir, 'cert.sig'), '-r', join(dir, 'revoked')], message).code === 0;
+      const s = decodeSshSig(sigText);
+      assert.ok(s.certificate, 'signed with the certificate');
+      const mine = [s.publicKey.blob, s.certificate.blob, s.certificate.ca.blob];
+      const revoked = parseRevokedKeys(readFileSync(join(dir, 'revoked'))).some((b) => mine.some((m) => m.equals(b)));
+      const ours =
+        !revoked &&
+        checkSshSig(s, BUNDLE_NAMESPACE, message).ok &&
+        checkTrust(parseAllowedSigners(readFileSync(join(dir, 'allowed'), 'utf8')), s.publicKey, { namespace: BUNDLE_NAMESPACE, now, principal: c.principal, certificate: s.certificate }).trusted;
+      assert.equal(ours, theirs, `${c.name}: imgport says ${ours}, ssh-keygen says ${theirs}`);
+      verdicts.push(ours);
+    }
+    assert.deepEqual(verdicts, [true, true, false, false, false, false, false, false, false, false, false, true]);
+  });
 });

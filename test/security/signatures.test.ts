@@ -11,8 +11,9 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
+import { spawnSync } from 'node:child_process';
 import { stageBundle } from '@imgport/archive';
-import type { SignaturePolicy } from '@imgport/engine';
+import { loadSigningKey, type SignaturePolicy } from '@imgport/engine';
 import { encodeCpioArchive, formatSha256Sums } from '@imgport/format';
 import type { ErrorCode } from '@imgport/runtime';
 import {
@@ -21,6 +22,7 @@ import {
   fingerprint,
   generateEd25519,
   parsePublicKeyBlob,
+  parsePublicKeyLine,
   signedData,
   signSshSig,
   sshMpint,
@@ -69,6 +71,7 @@ async function tgz(members: Member[]): Promise<Buffer> {
   return gzipSync(Buffer.concat(parts));
 }
 
+const parsePublicKeyLineOf = (line: string) => parsePublicKeyLine(line).key;
 const alice = generateEd25519('alice@site');
 const mallory = generateEd25519('mallory@elsewhere');
 
@@ -253,5 +256,26 @@ describe('signed bundle attacks and the trust policy', () => {
     await refused(s.service({ trust: { policy: 'warn', allowedSigners: allowed } }).run(endless), 'SIGNATURE_INVALID', /namespace "git"/);
     assert.ok(served < 4 * 1024 * 1024, `read ${served} bytes past a bad signature`);
     assert.equal(existsSync(join(s.root, 'netboot')), false);
+  });
+
+  test('a bundle signed with an ed25519 certificate (through ssh-keygen) is trusted by its cert-authority line, and revoked with its CA', async () => {
+    const ca = join(s.dir, 'ca');
+    const user = join(s.dir, 'user');
+    for (const k of [ca, user]) assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', k]).status, 0);
+    assert.equal(spawnSync('ssh-keygen', ['-q', '-s', ca, '-I', 'build-host-7', '-n', 'builder@site', '-V', '-1d:+1d', `${user}.pub`]).status, 0);
+    const key = loadSigningKey(`${user}-cert.pub`);
+    assert.equal(key.via, 'ssh-keygen');
+    const files = payload();
+    const sums = sumsOf(files);
+    const bundle: Member[] = [['SHA256SUMS', sums], ['SHA256SUMS.sig', await key.sign(sums)], ...files];
+    const caLine = spawnSync('cat', [`${ca}.pub`], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(allowed, `*@site cert-authority,namespaces="${BUNDLE_NAMESPACE}" ${caLine}\n`);
+    const r = await importAs(bundle, 'require');
+    assert.deepEqual(
+      { ...r.signature?.signer, fingerprint: undefined },
+      { principal: 'builder@site', fingerprint: undefined, keyType: 'ssh-ed25519-cert-v01@openssh.com', trusted: true, certificate: { keyId: 'build-host-7', ca: fingerprint(parsePublicKeyLineOf(caLine)) } },
+    );
+    writeFileSync(revoked, `${caLine}\n`);
+    await refused(importAs(bundle, 'warn', 'other'), 'SIGNER_REVOKED', /a key revoked in/);
   });
 });

@@ -13,6 +13,8 @@ import {
   checkSshSig,
   checkTrust,
   decodeSshSig,
+  ED25519_CERT,
+  fingerprint,
   parseAllowedSigners,
   parseRevokedKeys,
   UnsupportedKeyError,
@@ -39,6 +41,8 @@ export interface SignerInfo {
   fingerprint: string;
   keyType: string;
   trusted: boolean;
+  /** When the signer presented an OpenSSH certificate: its key id and the CA's fingerprint. */
+  certificate?: { keyId: string; ca: string };
 }
 
 export interface SignatureReport {
@@ -72,7 +76,14 @@ export function judgeHead(head: BundleHead, trust: TrustOptions): SignatureRepor
   const sums = head.sums;
   const check = wire(where, () => checkSshSig(sig, BUNDLE_NAMESPACE, sums));
   if (!check.ok) throw new ImgportError('SIGNATURE_INVALID', `${where}: ${check.message}; the bundle is refused`, { where });
-  const signer: SignerInfo = { principal: null, fingerprint: check.fingerprint, keyType: sig.publicKey.type, trusted: false };
+  const cert = sig.certificate;
+  const signer: SignerInfo = {
+    principal: null,
+    fingerprint: check.fingerprint,
+    keyType: cert ? ED25519_CERT : sig.publicKey.type,
+    trusted: false,
+    ...(cert ? { certificate: { keyId: cert.keyId, ca: fingerprint(cert.ca) } } : {}),
+  };
   checkRevoked(sig, trust, signer.fingerprint);
   if (policy === 'off') return { status: 'signed', policy, signer, warnings };
 
@@ -85,7 +96,7 @@ export function judgeHead(head: BundleHead, trust: TrustOptions): SignatureRepor
   }
   const signers = parseAllowedSigners(text, trust.allowedSigners);
   const now = trust.now ? trust.now() : Math.floor(Date.now() / 1000);
-  const verdict = checkTrust(signers, sig.publicKey, { namespace: BUNDLE_NAMESPACE, now, source: trust.allowedSigners });
+  const verdict = checkTrust(signers, sig.publicKey, { namespace: BUNDLE_NAMESPACE, now, source: trust.allowedSigners, ...(cert ? { certificate: cert } : {}) });
   if (verdict.trusted) return { status: 'signed', policy, signer: { ...signer, principal: verdict.principals, trusted: true }, warnings };
   switch (verdict.reason) {
     case 'expired':
@@ -119,7 +130,9 @@ function checkRevoked(sig: SshSig, trust: TrustOptions, fp: string): void {
   if (!trust.revokedSigners) return;
   const data = readOptional(trust.revokedSigners, true);
   if (data === undefined) return;
-  if (parseRevokedKeys(data, trust.revokedSigners).some((b) => b.equals(sig.publicKey.blob))) {
+  // A certificate is revoked with its own key, the certificate itself, or its CA.
+  const mine = [sig.publicKey.blob, ...(sig.certificate ? [sig.certificate.blob, sig.certificate.ca.blob] : [])];
+  if (parseRevokedKeys(data, trust.revokedSigners).some((b) => mine.some((m) => m.equals(b)))) {
     throw new ImgportError('SIGNER_REVOKED', `the bundle is signed by ${fp}, a key revoked in ${trust.revokedSigners}; the bundle is refused`, { where: trust.revokedSigners });
   }
 }

@@ -3,6 +3,7 @@
  * public keys, parsed and matched the way `ssh-keygen -Y verify` / `find-principals` do. Pure.
  */
 import { ImgportError } from '@imgport/runtime';
+import { certificateTimeProblem, type SshCertificate } from './certificates.js';
 import { parsePublicKeyLine, type SshPublicKey } from './keys.js';
 import { WireError } from './wire.js';
 
@@ -132,7 +133,7 @@ function matchPattern(value: string, pattern: string): boolean {
 }
 
 export type TrustVerdict =
-  | { trusted: true; principals: string; line: number }
+  | { trusted: true; principals: string; line: number; certificate?: { keyId: string; principal: string } }
   | { trusted: false; reason: 'unknown' | 'namespace' | 'expired' | 'not-yet-valid' | 'certificate'; message: string };
 
 /**
@@ -142,9 +143,10 @@ export type TrustVerdict =
 export function checkTrust(
   signers: AllowedSigner[],
   key: SshPublicKey,
-  o: { namespace: string; now: number; principal?: string; source?: string },
+  o: { namespace: string; now: number; principal?: string; source?: string; certificate?: SshCertificate },
 ): TrustVerdict {
   const src = o.source ?? 'allowed_signers';
+  if (o.certificate) return checkCertificateTrust(signers, o.certificate, { ...o, source: src });
   let refusal: Extract<TrustVerdict, { trusted: false }> | undefined;
   for (const s of signers) {
     if (!s.key.blob.equals(key.blob)) continue;
@@ -169,6 +171,51 @@ export function checkTrust(
     return { trusted: true, principals: s.principals, line: s.line };
   }
   return refusal ?? { trusted: false, reason: 'unknown', message: `the signing key is not in ${src}${o.principal !== undefined ? ` for ${o.principal}` : ''}` };
+}
+
+/** A line's namespaces= and validity, shared by plain keys and certificate authorities. */
+function lineProblem(s: AllowedSigner, at: string, o: { namespace: string; now: number }): Extract<TrustVerdict, { trusted: false }> | undefined {
+  if (s.namespaces !== undefined && !matchPatternList(o.namespace, s.namespaces)) {
+    return { trusted: false, reason: 'namespace', message: `${at}: ${s.principals} is trusted only for namespaces "${s.namespaces}", not "${o.namespace}"` };
+  }
+  if (s.validAfter !== undefined && o.now < s.validAfter) {
+    return { trusted: false, reason: 'not-yet-valid', message: `${at}: ${s.principals} is not valid before ${new Date(s.validAfter * 1000).toISOString()}` };
+  }
+  if (s.validBefore !== undefined && o.now > s.validBefore) {
+    return { trusted: false, reason: 'expired', message: `${at}: ${s.principals} expired at ${new Date(s.validBefore * 1000).toISOString()}` };
+  }
+  return undefined;
+}
+
+/**
+ * A certificate is trusted through a cert-authority line naming its CA key: one of its
+ * principals (the one asked for, when one is) must match the line's patterns, and the
+ * certificate must be valid now, as `ssh-keygen -Y verify` requires.
+ */
+function checkCertificateTrust(signers: AllowedSigner[], cert: SshCertificate, o: { namespace: string; now: number; principal?: string; source: string }): TrustVerdict {
+  let refusal: Extract<TrustVerdict, { trusted: false }> | undefined;
+  for (const s of signers) {
+    if (!s.certAuthority || !s.key.blob.equals(cert.ca.blob)) continue;
+    const at = `${o.source} line ${s.line}`;
+    const wanted = o.principal !== undefined ? [o.principal] : cert.principals;
+    const principal = wanted.find((p) => cert.principals.includes(p) && matchPatternList(p, s.principals));
+    if (principal === undefined) {
+      refusal ??= { trusted: false, reason: 'unknown', message: `${at}: the certificate "${cert.keyId}" is for ${cert.principals.join(', ') || 'no principal'}, none of them matching ${s.principals}` };
+      continue;
+    }
+    const time = certificateTimeProblem(cert, o.now);
+    if (time) {
+      refusal = { trusted: false, reason: time.includes('expired') ? 'expired' : 'not-yet-valid', message: `${at}: ${time}` };
+      continue;
+    }
+    const problem = lineProblem(s, at, o);
+    if (problem) {
+      refusal = problem;
+      continue;
+    }
+    return { trusted: true, principals: principal, line: s.line, certificate: { keyId: cert.keyId, principal } };
+  }
+  return refusal ?? { trusted: false, reason: 'unknown', message: `the certificate's CA is not a cert-authority in ${o.source}` };
 }
 
 const KRL_MAGIC = 'SSHKRL\n\0';

@@ -5,6 +5,7 @@
 import { createHash, sign as cryptoSign } from 'node:crypto';
 import type { Ed25519PrivateKey } from './private-key.js';
 import { fingerprint, parsePublicKeyBlob, verifySshSignature, type SshPublicKey } from './keys.js';
+import { ED25519_CERT, parseCertificate, type SshCertificate } from './certificates.js';
 import { armor, dearmor, sshString, u32, WireError, WireReader } from './wire.js';
 
 const MAGIC = Buffer.from('SSHSIG', 'latin1');
@@ -13,7 +14,10 @@ const LABEL = 'SSH SIGNATURE';
 export const MAX_SIGNATURE_BYTES = 16 * 1024;
 
 export interface SshSig {
+  /** The key that made the signature (a certificate's own key when signed with one). */
   publicKey: SshPublicKey;
+  /** When the signer presented an OpenSSH certificate (ed25519 only). */
+  certificate?: SshCertificate;
   namespace: string;
   hashAlgorithm: 'sha256' | 'sha512';
   /** The inner SSH signature blob (algorithm + bytes). */
@@ -32,21 +36,23 @@ export function decodeSshSig(text: string, what = 'signature'): SshSig {
   if (!r.bytes(6, 'magic').equals(MAGIC)) throw new WireError(`${what}: not an SSHSIG blob`);
   const version = r.uint32('version');
   if (version !== 1) throw new WireError(`${what}: sshsig version ${version}; only version 1 is known`);
-  const publicKey = parsePublicKeyBlob(r.string('public key'), `${what} public key`);
+  const keyBlob = r.string('public key');
+  const certificate = new WireReader(keyBlob, what).text('key type') === ED25519_CERT ? parseCertificate(keyBlob, `${what} certificate`) : undefined;
+  const publicKey = certificate ? certificate.key : parsePublicKeyBlob(keyBlob, `${what} public key`);
   const namespace = r.text('namespace');
   r.string('reserved');
   const hashAlgorithm = r.text('hash algorithm');
   if (hashAlgorithm !== 'sha256' && hashAlgorithm !== 'sha512') throw new WireError(`${what}: hash algorithm "${hashAlgorithm}" (expected sha256 or sha512)`);
   const signature = r.string('signature');
   r.end();
-  return { publicKey, namespace, hashAlgorithm, signature };
+  return { publicKey, ...(certificate ? { certificate } : {}), namespace, hashAlgorithm, signature };
 }
 
 export function encodeSshSig(sig: SshSig): string {
   const blob = Buffer.concat([
     MAGIC,
     u32(1),
-    sshString(sig.publicKey.blob),
+    sshString(sig.certificate?.blob ?? sig.publicKey.blob),
     sshString(sig.namespace),
     sshString(''),
     sshString(sig.hashAlgorithm),
