@@ -43,9 +43,9 @@ test('key generate → export --sign → ssh-keygen and imgport verify agree →
   assert.equal((await run('imgport', ['key', 'generate', key], maker.env)).code, 1, 'an existing key is never overwritten');
 
   const native = join(maker.dir, 'signed.tgz');
-  const ex = await run('xcatexport', [NAME, native, '--sign', key, '--json'], maker.env);
+  const ex = await run('xcatexport', [NAME, native, '--sign', key, '--detached-sig', '--json'], maker.env);
   assert.equal(ex.code, 0, ex.stderr);
-  assert.deepEqual(json(ex).signer, { fingerprint: k.fingerprint, key });
+  assert.deepEqual(json(ex).signer, { fingerprint: k.fingerprint, key, detached: `${native}.sig` });
   assert.deepEqual(tarList(native).slice(0, 3), ['SHA256SUMS', 'SHA256SUMS.sig', 'manifest.cfg']);
   const xcat = join(maker.dir, 'signed-xcat.tgz');
   assert.equal((await run('xcatexport', [NAME, xcat, '--sign', key, '--format', 'xcat'], maker.env)).code, 0);
@@ -60,6 +60,12 @@ test('key generate → export --sign → ssh-keygen and imgport verify agree →
     encoding: 'utf8',
   });
   assert.equal(ssh.status, 0, ssh.stderr);
+  // The detached signature covers the whole bundle file, for a catalog's downloads.
+  const whole = spawnSync('ssh-keygen', ['-Y', 'verify', '-f', allowed, '-I', 'alice@site', '-n', 'imgport-bundle', '-s', `${native}.sig`], {
+    input: readFileSync(native),
+    encoding: 'utf8',
+  });
+  assert.equal(whole.status, 0, whole.stderr);
 
   const env = { ...site.env, IMGPORT_SIGNATURES: 'require', IMGPORT_ALLOWED_SIGNERS: allowed, IMGPORT_REVOKED_SIGNERS: join(site.dir, 'revoked') };
   const ver = await run('imgport', ['verify', native, '--json'], env);

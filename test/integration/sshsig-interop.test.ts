@@ -20,6 +20,7 @@ import {
   parseRevokedKeys,
   signSshSig,
 } from '@imgport/trust';
+import { loadSigningKey } from '@imgport/engine';
 
 const message = Buffer.from('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  kernel\n');
 
@@ -73,10 +74,20 @@ describe('sshsig interoperability with ssh-keygen', () => {
     }
   });
 
-  test('an ssh-keygen ed25519 key file (unencrypted) signs in-process; an RSA one is left to ssh-keygen', () => {
+  test('an ssh-keygen ed25519 key file (unencrypted) signs in-process; an RSA one is left to ssh-keygen; both sign files ssh-keygen verifies', async () => {
     const ed = parsePrivateKey(readFileSync(keys.ed!, 'utf8'));
     assert.equal(ed.kind, 'ed25519');
     assert.equal(parsePrivateKey(readFileSync(keys.rsa!, 'utf8')).kind, 'external');
+    const file = join(dir, 'big');
+    writeFileSync(file, Buffer.alloc(3 * 1024 * 1024 + 7, 'x'));
+    writeFileSync(join(dir, 'both.allowed'), `ed@site ${pubOf(keys.ed!)}\nrsa@site ${pubOf(keys.rsa!)}\n`);
+    for (const [name, via] of [['ed', 'in-process'], ['rsa', 'ssh-keygen']] as const) {
+      const key = loadSigningKey(keys[name]!);
+      assert.equal(key.via, via);
+      writeFileSync(join(dir, 'big.sig'), await key.signFile(file));
+      const v = sshKeygen(['-Y', 'verify', '-f', join(dir, 'both.allowed'), '-I', `${name}@site`, '-n', BUNDLE_NAMESPACE, '-s', join(dir, 'big.sig')], readFileSync(file));
+      assert.equal(v.code, 0, `${name}: ${v.out}`);
+    }
   });
 
   test('the same verdict as ssh-keygen -Y verify on the same allowed_signers files', () => {

@@ -2,7 +2,7 @@
  * Export one osimage as a bundle (SPEC §5): load rows → collect files → pack → manifest →
  * write to a temp name → rename. The image itself is only read.
  */
-import { stat } from 'node:fs/promises';
+import { rename, stat, writeFile } from 'node:fs/promises';
 import { writeBundle, type BundleEntry } from '@imgport/archive';
 import { LIST_KINDS, validateImageName, type ListKind } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
@@ -106,6 +106,7 @@ export class ExportService {
         (out) => writeBundle(out, entries, { prefix, compression: 'gzip', ...signal, ...sign, onProgress: (done) => report('write', done, total) }),
         opts.signal,
       );
+      const detached = key && opts.detachedSignature ? await writeDetached(key, dest.path) : undefined;
       const names = entries.map((e) => prefix + e.name);
       // Signed: SHA256SUMS and its signature open the bundle (after xCAT's image directory entry).
       const lead = key && entries[0]?.name === '' ? names.splice(0, 1) : [];
@@ -113,12 +114,22 @@ export class ExportService {
       return {
         ...written,
         members,
-        ...(key && signedBy ? { signer: { fingerprint: signedBy, key: key.path } } : {}),
+        ...(key && signedBy ? { signer: { fingerprint: signedBy, key: key.path, ...(detached ? { detached } : {}) } } : {}),
       };
     } finally {
       await packed.cleanup();
     }
   }
+}
+
+/** `<bundle>.sig`: an sshsig over the whole bundle file, so a catalog's download checks with ssh-keygen alone. */
+async function writeDetached(key: SigningKey, bundle: string): Promise<string> {
+  const sig = await key.signFile(bundle);
+  const path = `${bundle}.sig`;
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, sig, { flag: 'wx', mode: 0o644 });
+  await rename(temp, path);
+  return path;
 }
 
 /** The fingerprint of the key in a signature we just made (ours or ssh-keygen's, already checked). */

@@ -4,9 +4,10 @@
  * `ssh-keygen -Y sign -f KEY -n imgport-bundle` without a shell, the sums on its stdin.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
 import { ImgportError } from '@imgport/runtime';
-import { BUNDLE_NAMESPACE, checkSshSig, decodeSshSig, fingerprint, parsePrivateKey, signSshSig, WireError } from '@imgport/trust';
+import { BUNDLE_NAMESPACE, checkSshSig, decodeSshSig, fingerprint, parsePrivateKey, signSshSig, signSshSigDigest, WireError } from '@imgport/trust';
 
 export type Signer = (sums: Buffer) => Promise<Buffer>;
 
@@ -15,6 +16,8 @@ export interface SigningKey {
   /** How it signs: in-process, or through ssh-keygen (and why). */
   via: 'in-process' | 'ssh-keygen';
   sign: Signer;
+  /** Signs a whole file, streamed (a detached `<bundle>.sig`). */
+  signFile(path: string): Promise<Buffer>;
 }
 
 export function loadSigningKey(path: string, o: { sshKeygen?: string } = {}): SigningKey {
@@ -32,13 +35,23 @@ export function loadSigningKey(path: string, o: { sshKeygen?: string } = {}): Si
   }
   if (parsed.kind === 'ed25519') {
     const key = parsed;
-    return { path, via: 'in-process', sign: async (sums) => Buffer.from(signSshSig(key, BUNDLE_NAMESPACE, sums)) };
+    return {
+      path,
+      via: 'in-process',
+      sign: async (sums) => Buffer.from(signSshSig(key, BUNDLE_NAMESPACE, sums)),
+      signFile: async (file) => {
+        const h = createHash('sha512');
+        for await (const c of createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(c as Buffer);
+        return Buffer.from(signSshSigDigest(key, BUNDLE_NAMESPACE, h.digest()));
+      },
+    };
   }
   const program = o.sshKeygen ?? 'ssh-keygen';
-  return { path, via: 'ssh-keygen', sign: (sums) => sshKeygenSign(program, path, sums) };
+  return { path, via: 'ssh-keygen', sign: (sums) => sshKeygenSign(program, path, sums), signFile: (file) => sshKeygenSign(program, path, file) };
 }
 
-function sshKeygenSign(program: string, key: string, sums: Buffer): Promise<Buffer> {
+/** `ssh-keygen -Y sign` of `input` (bytes, or a file streamed to its stdin), its output checked. */
+function sshKeygenSign(program: string, key: string, input: Buffer | string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, ['-Y', 'sign', '-f', key, '-n', BUNDLE_NAMESPACE], { stdio: ['pipe', 'pipe', 'pipe'], shell: false });
     const out: Buffer[] = [];
@@ -54,8 +67,10 @@ function sshKeygenSign(program: string, key: string, sums: Buffer): Promise<Buff
       }
       const sig = Buffer.concat(out);
       try {
-        const check = checkSshSig(decodeSshSig(sig.toString('utf8'), `${program} output`), BUNDLE_NAMESPACE, sums);
-        if (!check.ok) throw new WireError(check.message);
+        const decoded = decodeSshSig(sig.toString('utf8'), `${program} output`);
+        if (decoded.namespace !== BUNDLE_NAMESPACE) throw new WireError(`namespace ${decoded.namespace}`);
+        const check = typeof input === 'string' ? undefined : checkSshSig(decoded, BUNDLE_NAMESPACE, input);
+        if (check && !check.ok) throw new WireError(check.message);
       } catch (e) {
         reject(new ImgportError('INTERNAL', `${program} -Y sign produced a signature imgport cannot verify: ${(e as Error).message}`, { cause: e }));
         return;
@@ -63,7 +78,8 @@ function sshKeygenSign(program: string, key: string, sums: Buffer): Promise<Buff
       resolve(sig);
     });
     child.stdin.on('error', () => undefined);
-    child.stdin.end(sums);
+    if (typeof input === 'string') createReadStream(input, { highWaterMark: 1024 * 1024 }).on('error', (e) => child.stdin.destroy(e)).pipe(child.stdin);
+    else child.stdin.end(input);
   });
 }
 

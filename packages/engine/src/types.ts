@@ -69,6 +69,8 @@ export interface ExportOptions {
   include?: Array<'pkglist' | 'exlist' | 'otherpkglist' | 'postinstall' | 'synclists'> | 'all';
   /** Sign SHA256SUMS with this OpenSSH key file (default: the deps' signingKey); false: unsigned. */
   sign?: string | false;
+  /** With a signature: also write a detached `<bundle>.sig` over the whole bundle, for catalogs. */
+  detachedSignature?: boolean;
   signal?: AbortSignal;
   onProgress?: JobProgressFn;
 }
@@ -84,7 +86,7 @@ export interface ExportResult {
   warnings: string[];
   durationMs: number;
   /** The key SHA256SUMS.sig was made with, when signed. */
-  signer?: { fingerprint: string; key: string };
+  signer?: { fingerprint: string; key: string; detached?: string };
 }
 
 export interface SnapshotInfo {

@@ -26,8 +26,18 @@ export interface SshSig {
 
 /** The bytes actually signed: the preamble, namespace, reserved, hash algorithm and H(message). */
 export function signedData(namespace: string, hashAlgorithm: 'sha256' | 'sha512', message: Buffer): Buffer {
-  const digest = createHash(hashAlgorithm).update(message).digest();
+  return signedDataOfDigest(namespace, hashAlgorithm, createHash(hashAlgorithm).update(message).digest());
+}
+
+/** The same, from H(message) computed elsewhere (a large file hashed as a stream). */
+export function signedDataOfDigest(namespace: string, hashAlgorithm: 'sha256' | 'sha512', digest: Buffer): Buffer {
   return Buffer.concat([MAGIC, sshString(namespace), sshString(''), sshString(hashAlgorithm), sshString(digest)]);
+}
+
+/** Signs a message given as its sha512 digest, as `ssh-keygen -Y sign` would sign the message. */
+export function signSshSigDigest(key: Ed25519PrivateKey, namespace: string, sha512: Buffer): string {
+  const raw = cryptoSign(null, signedDataOfDigest(namespace, 'sha512', sha512), key.privateKey);
+  return encodeSshSig({ publicKey: key.publicKey, namespace, hashAlgorithm: 'sha512', signature: Buffer.concat([sshString('ssh-ed25519'), sshString(raw)]) });
 }
 
 export function decodeSshSig(text: string, what = 'signature'): SshSig {
