@@ -7,3 +7,5 @@ export * from './tree-listing.js';
 export * from './bundle/reader.js';
 export * from './bundle/open.js';
 export * from './bundle/writer.js';
+export * from './bundle/head.js';
+export * from './bundle/scan.js';

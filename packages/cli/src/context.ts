@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ExportService, ImportService, SnapshotService, StoreSnapshots, type EngineDeps } from '@imgport/engine';
+import { ExportService, ImportService, SnapshotService, StoreSnapshots, type EngineDeps, type TrustOptions } from '@imgport/engine';
 import { createLogger, loadConfig, type Config, type Logger } from '@imgport/runtime';
 import { openTableStore, type TableStore } from '@imgport/tables';
 
@@ -51,11 +51,19 @@ function build(config: Config, log: Logger, tables: TableStore): Services {
     allow: config.allow.map((d) => resolve(d)),
     limits: config.limits,
     log,
+    trust: trustOptions(config),
+    ...(config.signatures.signingKey ? { signingKey: config.signatures.signingKey } : {}),
   };
   const exports = new ExportService(deps);
   const snapshots = new SnapshotService({ ...deps, exporter: exports });
   const imports = new ImportService({ ...deps, snapshots });
   return { config, log, tables, imports, exports, snapshots, store: new StoreSnapshots(deps) };
+}
+
+/** IMGPORT_SIGNATURES and the trust store, as the engine takes them. */
+export function trustOptions(config: Config): TrustOptions {
+  const s = config.signatures;
+  return { policy: s.policy, allowedSigners: s.allowedSigners, revokedSigners: s.revokedSigners };
 }
 
 /**

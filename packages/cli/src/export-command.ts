@@ -9,6 +9,8 @@ export interface ExportFlags extends CommonFlags {
   extra: string[];
   format: 'native' | 'xcat';
   include?: ExportOptions['include'];
+  sign?: string;
+  detachedSig?: boolean;
 }
 
 /** `xcatexport <image> [destination]` and `imgport export`: SPEC §8.1. */
@@ -18,6 +20,8 @@ export function defineExport(cmd: Command, cli: Cli): Command {
     .argument('[destination]', 'bundle file or directory (default ./<image>.tgz)')
     .option('-e, --extra <src[:destdir]>', 'also carry SRC, to be placed in DESTDIR on import (repeatable)', collect, [])
     .addOption(new Option('--format <format>', 'bundle format').choices(['native', 'xcat']).default('native'))
+    .option('--sign <key>', 'sign SHA256SUMS with this OpenSSH key (an ed25519 key file in-process; other keys, an agent .pub or FIDO through ssh-keygen) (default IMGPORT_SIGNING_KEY)')
+    .option('--detached-sig', 'with a signature, also write <bundle>.sig over the whole bundle (checkable with ssh-keygen -Y verify)')
     .option('--include <list>', `list files to carry (native: none by default; xcat: all by default): all, or a comma list of ${LIST_KINDS.join(', ')}`, parseInclude);
   return withCommonFlags(cmd).action(async (image: string, destination: string | undefined, flags: ExportFlags) => {
     cli.exit = await execute(cli, flags, {
@@ -27,6 +31,8 @@ export function defineExport(cmd: Command, cli: Cli): Command {
           ...(flags.extra.length > 0 ? { extras: flags.extra } : {}),
           ...(flags.include !== undefined ? { include: flags.include } : {}),
           format: flags.format,
+          ...(flags.sign !== undefined ? { sign: flags.sign } : {}),
+          ...(flags.detachedSig ? { detachedSignature: true } : {}),
           signal: ui.signal,
           onProgress: (p) => ui.progress.update(p),
         });

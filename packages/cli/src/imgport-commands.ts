@@ -6,6 +6,7 @@ import { defineJobs, remoteDeleteSnapshot, remoteImages, remoteRevert, remoteSna
 import { imagesSummary, snapshotLine, snapshotsSummary } from './report.js';
 import type { Cli, CommonFlags } from './run.js';
 import { defineStore, refLine, revertText } from './store-commands.js';
+import { defineTrust, withSigners } from './trust-commands.js';
 
 /** The `imgport` program's subcommands: import/export as their own commands, snapshots, jobs. */
 export function defineImgport(program: Command, cli: Cli): Command {
@@ -15,6 +16,7 @@ export function defineImgport(program: Command, cli: Cli): Command {
   defineAdmin(program, cli);
   defineJobs(program, cli);
   defineStore(program, cli);
+  defineTrust(program, cli);
   return program;
 }
 
@@ -75,7 +77,7 @@ function defineSnapshots(program: Command, cli: Cli): void {
 function defineAdmin(program: Command, cli: Cli): void {
   sub(program, cli, 'images', 'list the osimages in the database', () => ({
     inline: async (s) => {
-      const images = await s.tables.listImages();
+      const images = withSigners(await s.tables.listImages(), s.config.dataDir);
       return { doc: { images }, human: imagesSummary(images) };
     },
     remote: (r, ui) => remoteImages(r, ui),

@@ -24,6 +24,7 @@ export function importSummary(r: ImportResult): string {
     `  rows${r.dryRun ? ' (not written)' : ''}: ${rowsLine(r)}`,
   ];
   if (r.snapshot) lines.push(`  snapshot of the replaced image: ${r.snapshot.id} (${r.snapshot.path})`);
+  if (r.signature?.signer) lines.push(`  signed by: ${signerLine(r.signature.signer)}`);
   lines.push(...warnings(r.warnings));
   if (r.dryRun) lines.push('  nothing was written');
   return lines.join('\n');
@@ -47,9 +48,14 @@ export function exportSummary(r: ExportResult): string {
   return [
     `Exported ${r.image} (${r.method}, ${r.format} format) in ${formatDuration(r.durationMs)}`,
     `  bundle: ${r.path} (${formatBytes(r.bytes)}, sha256 ${r.sha256})`,
+    ...(r.signer ? [`  signed with: ${r.signer.fingerprint} (${r.signer.key})`] : []),
     `  members: ${r.members.length} (${r.members.slice(0, 6).join(', ')}${r.members.length > 6 ? ', …' : ''})`,
     ...warnings(r.warnings),
   ].join('\n');
+}
+
+export function signerLine(s: { principal: string | null; fingerprint: string; keyType: string; trusted: boolean }): string {
+  return s.trusted ? `${s.principal} (${s.keyType} ${s.fingerprint})` : `${s.keyType} ${s.fingerprint}, not a trusted signer`;
 }
 
 export function snapshotLine(s: SnapshotInfo): string {
@@ -62,16 +68,17 @@ export function snapshotsSummary(items: SnapshotInfo[], image?: string): string 
   return [`${items.length} snapshot${items.length === 1 ? '' : 's'}:`, ...items.map(snapshotLine)].join('\n');
 }
 
-export function imagesSummary(images: Array<{ osimage: Row; linuximage?: Row }>): string {
+export function imagesSummary(images: Array<{ osimage: Row; linuximage?: Row; signature?: { signer: { principal: string | null; fingerprint: string; trusted: boolean } | null } | null }>): string {
   if (images.length === 0) return 'No images';
-  const rows = images.map(({ osimage: o, linuximage: l }) => [
+  const rows = images.map(({ osimage: o, linuximage: l, signature: sig }) => [
     o.imagename ?? '',
     o.provmethod ?? '',
     o.osvers ?? '',
     o.osarch ?? '',
     l?.rootimgdir ?? l?.template ?? (l ? '' : '(no linuximage row)'),
+    !sig ? '-' : !sig.signer ? 'unsigned' : sig.signer.trusted ? `${sig.signer.principal}` : `untrusted ${sig.signer.fingerprint}`,
   ]);
-  return table([['NAME', 'METHOD', 'OS', 'ARCH', 'FILES'], ...rows]);
+  return table([['NAME', 'METHOD', 'OS', 'ARCH', 'FILES', 'SIGNED BY'], ...rows]);
 }
 
 /** Columns padded to their widest cell; the first row is the header. */

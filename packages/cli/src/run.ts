@@ -42,6 +42,8 @@ export interface Modes {
   name?: string;
   inline?: (s: Services, ui: Ui) => Promise<Outcome>;
   remote?: (r: Remote, ui: Ui) => Promise<Outcome>;
+  /** Needs neither the database nor a server (key generate, verify): run as it is. */
+  standalone?: (ui: Ui) => Promise<Outcome>;
 }
 
 /**
@@ -87,6 +89,7 @@ async function dispatch(cli: Cli, flags: CommonFlags, modes: Modes, ui: Ui, serv
   const { ImgportError } = await import('@imgport/runtime');
   const opts = { name: cli.name, verbose: flags.verbose === true, env: cli.env };
   const what = modes.name ?? cli.name;
+  if (modes.standalone) return modes.standalone(ui);
   if (server !== undefined) {
     const work = modes.remote;
     if (!work) throw new ImgportError('BAD_REQUEST', `${what} works on this node only: run it without --server (and unset IMGPORT_SERVER)`);

@@ -2,7 +2,7 @@
  * Export one osimage as a bundle (SPEC §5): load rows → collect files → pack → manifest →
  * write to a temp name → rename. The image itself is only read.
  */
-import { stat } from 'node:fs/promises';
+import { rename, stat, writeFile } from 'node:fs/promises';
 import { writeBundle, type BundleEntry } from '@imgport/archive';
 import { LIST_KINDS, validateImageName, type ListKind } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
@@ -13,6 +13,8 @@ import { resolveDestination, writeAtomically, type Destination } from './export-
 import { packPayload } from './export-pack.js';
 import { throttled, type Reporter } from './export-progress.js';
 import type { EngineDeps, ExportOptions, ExportResult } from './types.js';
+import { loadSigningKey, type SigningKey } from './signing.js';
+import { decodeSshSig, fingerprint } from '@imgport/trust';
 
 interface Run {
   image: string;
@@ -67,6 +69,7 @@ export class ExportService {
       members: written.members,
       warnings: files.warnings,
       durationMs: Date.now() - run.started,
+      ...(written.signer ? { signer: written.signer } : {}),
     };
   }
 
@@ -94,16 +97,44 @@ export class ExportService {
       const prefix = format === 'xcat' ? `${img.name}/` : '';
       const total = await fileBytes(entries);
       report('write', 0, total, true);
+      const keyPath = opts.sign === false ? undefined : (opts.sign ?? this.deps.signingKey);
+      const key: SigningKey | undefined = keyPath ? loadSigningKey(keyPath) : undefined;
+      let signedBy: string | undefined;
+      const sign = key ? { sign: async (sums: Buffer) => { const sig = await key.sign(sums); signedBy = signerOf(sig); return sig; } } : {};
       const written = await writeAtomically(
         dest,
-        (out) => writeBundle(out, entries, { prefix, compression: 'gzip', ...signal, onProgress: (done) => report('write', done, total) }),
+        (out) => writeBundle(out, entries, { prefix, compression: 'gzip', ...signal, ...sign, onProgress: (done) => report('write', done, total) }),
         opts.signal,
       );
-      return { ...written, members: [...entries.map((e) => prefix + e.name), `${prefix}SHA256SUMS`] };
+      const detached = key && opts.detachedSignature ? await writeDetached(key, dest.path) : undefined;
+      const names = entries.map((e) => prefix + e.name);
+      // Signed: SHA256SUMS and its signature open the bundle (after xCAT's image directory entry).
+      const lead = key && entries[0]?.name === '' ? names.splice(0, 1) : [];
+      const members = key ? [...lead, `${prefix}SHA256SUMS`, `${prefix}SHA256SUMS.sig`, ...names] : [...names, `${prefix}SHA256SUMS`];
+      return {
+        ...written,
+        members,
+        ...(key && signedBy ? { signer: { fingerprint: signedBy, key: key.path, ...(detached ? { detached } : {}) } } : {}),
+      };
     } finally {
       await packed.cleanup();
     }
   }
+}
+
+/** `<bundle>.sig`: an sshsig over the whole bundle file, so a catalog's download checks with ssh-keygen alone. */
+async function writeDetached(key: SigningKey, bundle: string): Promise<string> {
+  const sig = await key.signFile(bundle);
+  const path = `${bundle}.sig`;
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, sig, { flag: 'wx', mode: 0o644 });
+  await rename(temp, path);
+  return path;
+}
+
+/** The fingerprint of the key in a signature we just made (ours or ssh-keygen's, already checked). */
+function signerOf(sig: Buffer): string {
+  return fingerprint(decodeSshSig(sig.toString('utf8')).publicKey);
 }
 
 function notFound(image: string, table: 'osimage' | 'linuximage'): ImgportError {

@@ -5,3 +5,7 @@ export { SnapshotService, type SnapshotOptions } from './snapshot.js';
 export { parseSnapshotId } from './snapshot-store.js';
 export * from './import/index.js';
 export { StoreSnapshots, type DiffResult, type DiffRequest, type RevertResult, type StoreSnapshotOptions } from './store-snapshot.js';
+export * from './signatures.js';
+export * from './signing.js';
+export * from './verify.js';
+export * from './provenance.js';

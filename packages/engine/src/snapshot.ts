@@ -47,7 +47,8 @@ export class SnapshotService {
       const createdAt = this.now().toISOString();
       const label = opts.label === undefined ? {} : { label: opts.label };
       await this.store.writeSidecar(ref, { image, timestamp: ref.stamp, ...label, sha256: res.sha256, bytes: res.bytes, createdAt });
-      return { id: `${image}@${ref.stamp}`, image, timestamp: ref.stamp, ...label, path, bytes: res.bytes, sha256: res.sha256, createdAt };
+      const signer = res.signer ? { signer: res.signer } : {};
+      return { id: `${image}@${ref.stamp}`, image, timestamp: ref.stamp, ...label, path, bytes: res.bytes, sha256: res.sha256, createdAt, ...signer };
     } catch (err) {
       await rm(path, { force: true });
       // An image that could not be snapshotted at all leaves no empty directory behind.

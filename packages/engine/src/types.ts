@@ -1,6 +1,7 @@
 import type { Logger } from '@imgport/runtime';
 import type { ImageRows, TableStore } from '@imgport/tables';
 import type { Method } from '@imgport/format';
+import type { SignatureReport, TrustOptions } from './signatures.js';
 
 /** Progress as the worker and the CLI show it (SPEC §8.2 job progress). */
 export interface JobProgress {
@@ -22,6 +23,10 @@ export interface EngineDeps {
   allow?: string[];
   limits?: Partial<{ maxBundleBytes: number; maxExpandedBytes: number; maxEntries: number; maxPathLength: number }>;
   log?: Logger;
+  /** The signature policy and trust store bundles are checked against; none: signatures are not looked at. */
+  trust?: TrustOptions;
+  /** The OpenSSH private key (or .pub of an agent key) exports and snapshots are signed with by default. */
+  signingKey?: string;
 }
 
 export interface ImportOptions {
@@ -55,6 +60,8 @@ export interface ImportResult {
   durationMs: number;
   /** With force: the snapshot taken of the image it replaced. */
   snapshot?: SnapshotInfo;
+  /** Who signed the bundle and what the trust policy made of it (when a policy is configured). */
+  signature?: SignatureReport;
 }
 
 export interface ExportOptions {
@@ -65,6 +72,10 @@ export interface ExportOptions {
   format?: 'native' | 'xcat';
   /** Optional list files to carry; 'all' for every one. */
   include?: Array<'pkglist' | 'exlist' | 'otherpkglist' | 'postinstall' | 'synclists'> | 'all';
+  /** Sign SHA256SUMS with this OpenSSH key file (default: the deps' signingKey); false: unsigned. */
+  sign?: string | false;
+  /** With a signature: also write a detached `<bundle>.sig` over the whole bundle, for catalogs. */
+  detachedSignature?: boolean;
   signal?: AbortSignal;
   onProgress?: JobProgressFn;
 }
@@ -79,6 +90,8 @@ export interface ExportResult {
   members: string[];
   warnings: string[];
   durationMs: number;
+  /** The key SHA256SUMS.sig was made with, when signed. */
+  signer?: { fingerprint: string; key: string; detached?: string };
 }
 
 export interface SnapshotInfo {
@@ -92,6 +105,8 @@ export interface SnapshotInfo {
   bytes: number;
   sha256: string;
   createdAt: string;
+  /** The key the snapshot bundle is signed with (IMGPORT_SIGNING_KEY), when one is configured. */
+  signer?: { fingerprint: string; key: string };
 }
 
 export type { ImageRows };

@@ -65,6 +65,14 @@ const schema = z.object({
   IMGPORT_IMAGE_LOCK_TTL_MS: int(15_000),
   // Export results in IMGPORT_DATA/exports are removed after this many hours.
   IMGPORT_EXPORT_TTL_HOURS: z.coerce.number().positive().default(24),
+  // Bundle signatures: require (unsigned or untrusted refused), warn (unsigned imported with a warning), off.
+  IMGPORT_SIGNATURES: z.enum(['require', 'warn', 'off']).default('warn'),
+  // Trusted signers, in OpenSSH's allowed_signers format (ssh-keygen(1) ALLOWED SIGNERS).
+  IMGPORT_ALLOWED_SIGNERS: z.string().min(1).default('/etc/imgport/allowed_signers'),
+  // Revoked signer keys: OpenSSH public keys, one a line (a missing file revokes nothing).
+  IMGPORT_REVOKED_SIGNERS: z.string().min(1).default('/etc/imgport/revoked_signers'),
+  // The key the services sign exports and snapshots with (an OpenSSH private key file); none: unsigned.
+  IMGPORT_SIGNING_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -91,6 +99,7 @@ export interface Config {
   hostId?: string;
   /** Service timings (ms): job lock, stalled check, image lock TTL, export result lifetime. */
   timings: { jobLockMs: number; stalledIntervalMs: number; imageLockTtlMs: number; exportTtlMs: number };
+  signatures: { policy: RawConfig['IMGPORT_SIGNATURES']; allowedSigners: string; revokedSigners: string; signingKey?: string };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -140,6 +149,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       stalledIntervalMs: c.IMGPORT_STALLED_INTERVAL_MS,
       imageLockTtlMs: c.IMGPORT_IMAGE_LOCK_TTL_MS,
       exportTtlMs: Math.round(c.IMGPORT_EXPORT_TTL_HOURS * 3600 * 1000),
+    },
+    signatures: {
+      policy: c.IMGPORT_SIGNATURES,
+      allowedSigners: c.IMGPORT_ALLOWED_SIGNERS,
+      revokedSigners: c.IMGPORT_REVOKED_SIGNERS,
+      ...(c.IMGPORT_SIGNING_KEY ? { signingKey: c.IMGPORT_SIGNING_KEY } : {}),
     },
   };
 }

@@ -11,6 +11,12 @@ export const ERROR_CODES = {
   LIMIT_EXCEEDED: { http: 413, exit: 1, retry: false },
   UNSUPPORTED: { http: 422, exit: 1, retry: false },
   BAD_REQUEST: { http: 400, exit: 2, retry: false },
+  // Signatures and the trust policy (IMGPORT_SIGNATURES): refused bundles, never retried.
+  SIGNATURE_MISSING: { http: 422, exit: 1, retry: false },
+  SIGNATURE_INVALID: { http: 422, exit: 1, retry: false },
+  SIGNER_UNTRUSTED: { http: 422, exit: 1, retry: false },
+  SIGNER_EXPIRED: { http: 422, exit: 1, retry: false },
+  SIGNER_REVOKED: { http: 422, exit: 1, retry: false },
   // State conflicts and lookups.
   IMAGE_EXISTS: { http: 409, exit: 1, retry: false },
   IMAGE_NOT_FOUND: { http: 404, exit: 1, retry: false },

@@ -24,6 +24,10 @@ export interface WorkerDeps {
   /** The exporting node's install directory assumed when a payload names none. */
   fromRoot: string;
   limits?: EngineDeps['limits'];
+  /** IMGPORT_SIGNATURES and the trust store imports are checked against. */
+  trust?: EngineDeps['trust'];
+  /** IMGPORT_SIGNING_KEY: exports and snapshots are signed with it. */
+  signingKey?: string;
   log: Logger;
 }
 
@@ -59,5 +63,7 @@ export function engineDeps(deps: WorkerDeps, log: Logger): EngineDeps {
     allow: deps.allow,
     log,
     ...(deps.limits ? { limits: deps.limits } : {}),
+    ...(deps.trust ? { trust: deps.trust } : {}),
+    ...(deps.signingKey ? { signingKey: deps.signingKey } : {}),
   };
 }

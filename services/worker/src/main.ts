@@ -32,6 +32,8 @@ async function main(): Promise<void> {
     sourceDirs: config.sourceDirs,
     fromRoot: config.fromRoot,
     limits: config.limits,
+    trust: { policy: config.signatures.policy, allowedSigners: config.signatures.allowedSigners, revokedSigners: config.signatures.revokedSigners },
+    ...(config.signatures.signingKey ? { signingKey: config.signatures.signingKey } : {}),
     log,
   };
   const running = await startWorker(deps, {

@@ -60,9 +60,10 @@ async function interpret(staged: StagedBundle, stagingDir: string, opts: StageOp
     if (rel) files.set(rel, m);
   }
   const warnings: string[] = [];
+  // Checksums first: a changed manifest is a changed bundle, whatever else is wrong with it.
+  const checksums = verifyChecksums(files, warnings);
   const manifestText = readText(files, manifestName);
   const manifest = manifestName === 'manifest.cfg' ? parseManifestCfg(manifestText) : parseManifestXml(manifestText);
-  const checksums = verifyChecksums(files, warnings);
   checkReferences(manifest, files);
   const rootimg = await settleRootImage(manifest, staged, prefix, stagingDir, files, warnings, opts);
   return {
@@ -119,7 +120,7 @@ function verifyChecksums(files: Map<string, StagedMember>, warnings: string[]): 
     }
   }
   for (const [name, m] of files) {
-    if (m.type === 'file' && name !== 'SHA256SUMS' && !listed.has(name)) {
+    if (m.type === 'file' && name !== 'SHA256SUMS' && name !== 'SHA256SUMS.sig' && !listed.has(name)) {
       throw new ImgportError('CHECKSUM_MISMATCH', `bundle file "${name}" is not listed in SHA256SUMS`, { where: name });
     }
   }

@@ -10,6 +10,7 @@ import { expandRootImage, rootImageKind } from '../rootimg.js';
 import { DEFAULT_LIMITS, type ExpandReport, type Limits, type ProgressFn } from '../types.js';
 import type { Compression } from '../decompress.js';
 import { ByteCounter, openDecompressed } from './sniff.js';
+import { HeadCollector, type HeadGate } from './head.js';
 
 /** One regular file or directory of the outer bundle, as staged on disk. */
 export interface StagedMember {
@@ -36,6 +37,11 @@ export interface StageOptions {
   onProgress?: ProgressFn;
   /** Expand the first root-image-looking member while it streams (default true). */
   expandOnTheFly?: boolean;
+  /**
+   * Checks SHA256SUMS and SHA256SUMS.sig at the head of the bundle before any other member is
+   * written (see head.ts); without it the head is staged like any other member.
+   */
+  headGate?: HeadGate;
 }
 
 const EXCL = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -77,6 +83,20 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
   // One budget for every member and the root image expanded from one of them (SPEC §9).
   const budget = new ExpandBudget(limits, consumed);
   const progress = () => opts.onProgress?.({ bytesIn: counter.bytes, bytesOut, entries: members.length });
+  const head = opts.headGate ? new HeadCollector(opts.headGate) : undefined;
+  const flushHead = async () => {
+    for (const h of (await head?.close()) ?? []) {
+      const path = join(filesDir, h.name);
+      mkdirSync(dirname(path), { recursive: true });
+      const fd = openSync(path, EXCL, 0o644);
+      try {
+        writeAll(fd, h.data);
+      } finally {
+        closeSync(fd);
+      }
+      members.push({ stored: h.name, type: 'file', size: h.data.length, sha256: createHash('sha256').update(h.data).digest('hex'), path });
+    }
+  };
 
   for await (const entry of extractor) {
     opts.signal?.throwIfAborted();
@@ -85,8 +105,15 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
       entry.resume();
       continue;
     }
-    const name = checkMember(entry.header, seen, kinds, members.length, limits);
+    const isHead = head ? head.before(entry.header.name, entry.header.type === 'directory' ? 'dir' : 'file') : false;
+    if (head && !isHead && entry.header.type !== 'directory') await flushHead();
+    const name = checkMember(entry.header, seen, kinds, members.length + (head?.pending.length ?? 0), limits);
     at.member = name;
+    if (isHead) {
+      await head!.take(name, entry as unknown as AsyncIterable<Buffer>);
+      at.member = undefined;
+      continue;
+    }
     const path = join(filesDir, name);
     if (entry.header.type === 'directory') {
       mkdirSync(path, { recursive: true });
@@ -105,13 +132,14 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
     progress();
     at.member = undefined;
   }
+  await flushHead();
   result.bytesIn = counter.bytes;
   if (members.length === 0) throw new ImgportError('BUNDLE_INVALID', 'the bundle is empty: no tar members found');
   return result;
 }
 
 /** The outer bundle may hold only regular files and directories with safe, unique names. */
-function checkMember(h: Header, seen: Set<string>, kinds: Map<string, 'file' | 'dir'>, count: number, limits: Limits): string {
+export function checkMember(h: Header, seen: Set<string>, kinds: Map<string, 'file' | 'dir'>, count: number, limits: Limits): string {
   const raw = h.name;
   if (count + 1 > limits.maxEntries) {
     throw new ImgportError('LIMIT_EXCEEDED', `the bundle has more than ${limits.maxEntries} members (at "${raw}")`);

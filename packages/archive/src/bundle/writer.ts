@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants as zc, createGzip } from 'node:zlib';
 import { pack as tarPack, type Pack } from 'tar-stream';
 import { formatSha256Sums } from '@imgport/format';
+import { ImgportError } from '@imgport/runtime';
 
 /** One member of a bundle to write. Directories are listed as their own entries. */
 export interface BundleEntry {
@@ -28,6 +29,12 @@ export interface WriteBundleOptions {
   checksums?: boolean;
   signal?: AbortSignal;
   onProgress?: (bytesDone: number) => void;
+  /**
+   * Signs SHA256SUMS (returns the armored SHA256SUMS.sig). The sums are then computed in a first
+   * pass and SHA256SUMS and its signature open the bundle; the second pass, which streams the
+   * files, checks each one still hashes the same.
+   */
+  sign?: (sums: Buffer) => Promise<Buffer>;
 }
 
 export interface WrittenBundle {
@@ -45,6 +52,16 @@ export async function writeBundle(out: Writable, entries: BundleEntry[], opts: W
   const piped = pipeSink(pack, out, opts.compression === 'none' ? undefined : gzipLevel(entries, opts.level));
   const sums: Array<[string, string]> = [];
   let bytesIn = 0;
+  const signed = opts.sign ? await signedHead(entries, opts.sign, opts.signal) : undefined;
+  if (signed) {
+    // An image directory entry (xCAT layout) stays first, as stock tar writes it.
+    const lead = entries[0]?.name === '' && 'dir' in entries[0].source ? [entries[0]] : [];
+    const mtime = new Date();
+    for (const e of lead) await addEntry(pack, { name: prefix, type: 'directory', mode: e.mode ?? 0o755, mtime: e.mtime ?? mtime });
+    await addEntry(pack, { name: prefix + SUMS, size: signed.text.length, mode: 0o644, mtime }, signed.text);
+    await addEntry(pack, { name: prefix + SIG, size: signed.sig.length, mode: 0o644, mtime }, signed.sig);
+    entries = entries.slice(lead.length);
+  }
   for (const e of entries) {
     opts.signal?.throwIfAborted();
     const name = prefix + e.name;
@@ -69,9 +86,13 @@ export async function writeBundle(out: Writable, entries: BundleEntry[], opts: W
       });
       await addEntry(pack, { name, size: st.size, mode: e.mode ?? st.mode & 0o7777, mtime: e.mtime ?? st.mtime }, stream);
     }
-    sums.push([e.name, hash.digest('hex')]);
+    const digest = hash.digest('hex');
+    if (signed && signed.sums.get(e.name) !== digest) {
+      throw new ImgportError('CONFLICT', `${e.name} changed while the bundle was written (after it was hashed for the signature); export again`, { where: e.name });
+    }
+    sums.push([e.name, digest]);
   }
-  if (opts.checksums !== false) {
+  if (opts.checksums !== false && !signed) {
     const text = formatSha256Sums(sums);
     await addEntry(pack, { name: prefix + 'SHA256SUMS', size: Buffer.byteLength(text), mode: 0o644, mtime: new Date() }, Buffer.from(text));
   }
@@ -81,6 +102,23 @@ export async function writeBundle(out: Writable, entries: BundleEntry[], opts: W
 }
 
 type Header = Parameters<Pack['entry']>[0];
+const SUMS = 'SHA256SUMS';
+const SIG = 'SHA256SUMS.sig';
+
+/** First pass of a signed bundle: every file hashed, SHA256SUMS built and signed. */
+async function signedHead(entries: BundleEntry[], sign: (sums: Buffer) => Promise<Buffer>, signal?: AbortSignal) {
+  const sums = new Map<string, string>();
+  for (const e of entries) {
+    signal?.throwIfAborted();
+    if ('dir' in e.source) continue;
+    const hash = createHash('sha256');
+    if ('data' in e.source) hash.update(Buffer.from(e.source.data));
+    else for await (const c of createReadStream(e.source.file, { highWaterMark: 1024 * 1024 })) hash.update(c as Buffer);
+    sums.set(e.name, hash.digest('hex'));
+  }
+  const text = Buffer.from(formatSha256Sums([...sums]));
+  return { sums, text, sig: await sign(text) };
+}
 
 /**
  * Deflating an already-compressed root image again is what makes stock xCAT exports slow

@@ -31,6 +31,8 @@ import { lockImage } from './lock.js';
 import { currentOwner } from './owner.js';
 import { planImport, type ImportPlan } from './plan.js';
 import { openSource, type DownloadOptions } from './source.js';
+import { signatureGate, type SignatureReport } from '../signatures.js';
+import { writeProvenance } from '../provenance.js';
 import { emptyTrash, moveToTrash } from './trash.js';
 
 const execFileP = promisify(execFile);
@@ -171,7 +173,9 @@ export class ImportService {
     // An earlier run of this job that another worker left (it died staging): this one replaces it.
     if (opts.jobId) cleanStaging(this.work, this.log, { jobId: opts.jobId, except: id });
     try {
+      let signature: SignatureReport | undefined;
       const bundle = await openBundle(input.stream, join(txDir, 'bundle'), {
+        ...(this.deps.trust ? { headGate: signatureGate(this.deps.trust, (r) => (signature = r)) } : {}),
         ...(this.deps.limits ? { limits: this.deps.limits } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
         onProgress: (p) => report('stage', p.bytesIn),
@@ -194,11 +198,12 @@ export class ImportService {
         dryRun: opts.dryRun === true,
         paths,
         rows: plan.rows,
-        warnings: [...bundle.warnings, ...plan.warnings, ...mediaWarning(bundle, plan, this.deps.installRoot)],
+        warnings: [...(signature?.warnings ?? []), ...bundle.warnings, ...plan.warnings, ...mediaWarning(bundle, plan, this.deps.installRoot)],
         bytes: bundle.bytesIn,
         entries: bundle.files.size + (bundle.rootimg?.report.entries ?? 0),
         durationMs: Date.now() - started,
         ...(snapshot ? { snapshot } : {}),
+        ...(signature ? { signature } : {}),
       });
       if (opts.dryRun) {
         const before = await this.deps.tables.getImage(plan.name);
@@ -220,8 +225,9 @@ export class ImportService {
         report('commit', bundle.bytesIn, 98);
         const res = result(journal.moves.map((m) => m.to), snapshot);
         await commit({ work: this.work, tables: this.deps.tables, log: this.log, allow: this.deps.allow ?? [] }, { ...journal, result: res });
+        if (signature) this.recordSigner(plan.name, signature, res.warnings);
         report('done', bundle.bytesIn, 100);
-        this.log.info({ image: plan.name, method: plan.method }, 'image imported');
+        this.log.info({ image: plan.name, method: plan.method, signer: signature?.signer }, 'image imported');
         return res;
       } finally {
         await held.release();
@@ -243,6 +249,15 @@ export class ImportService {
     if (!r || typeof r.result !== 'object' || r.result === null) return undefined;
     this.log.warn({ image: r.image, jobId }, 'this job committed its import already (its worker stopped before reporting it): returning that result');
     return r.result as ImportResult;
+  }
+
+  /** The signer kept in imgport's bookkeeping; the image is in place already, so a failure only warns. */
+  private recordSigner(image: string, signature: SignatureReport, warnings: string[]): void {
+    try {
+      writeProvenance(this.deps.dataDir, image, signature);
+    } catch (err) {
+      warnings.push(`the signer of ${image} was not recorded: ${(err as Error).message}`);
+    }
   }
 
   /** IMAGE_EXISTS without force; a destination with other content is a CONFLICT without force. */

@@ -1,5 +1,6 @@
 /** The osimage definitions (both rows) and whether each is ready for nodeset. */
 import type { Express } from 'express';
+import { readProvenance } from '@imgport/engine';
 import { ImgportError } from '@imgport/runtime';
 import type { Ctx } from '../context.js';
 import { parse } from '../errors.js';
@@ -18,6 +19,7 @@ export function registerImages(app: Express, ctx: Ctx): void {
         name: osimage.imagename,
         osimage,
         linuximage: linuximage ?? null,
+        signature: readProvenance(config.dataDir, String(osimage.imagename)) ?? null,
         ...(await imageReadiness(config.installRoot, osimage, linuximage)),
       })),
     );
@@ -33,6 +35,7 @@ export function registerImages(app: Express, ctx: Ctx): void {
       osimage: rec.osimage,
       linuximage: rec.linuximage ?? null,
       litefile: rec.litefile,
+      signature: readProvenance(config.dataDir, name) ?? null,
       ...(await imageReadiness(config.installRoot, rec.osimage, rec.linuximage)),
     });
   });
