@@ -88,12 +88,12 @@ test('key generate → export --sign → ssh-keygen and imgport verify agree →
   assert.equal(mine.signature.signer.principal, 'alice@site');
   assert.match((await run('imgport', ['images'], env)).stdout, new RegExp(`${NAME} .* alice@site`));
 
-  // Snapshots are signed with IMGPORT_SIGNING_KEY, so a revert passes the require policy; unsigned ones do not.
-  const unsignedSnap = json(await run('imgport', ['snapshot', NAME, '--json'], env));
+  // Bundle (.tgz) snapshots are signed with IMGPORT_SIGNING_KEY, so a revert passes the require policy; unsigned ones do not.
+  const unsignedSnap = json(await run('imgport', ['snapshot', NAME, '--tgz', '--json'], env));
   assert.equal(unsignedSnap.signer, undefined);
   const r1 = await run('imgport', ['revert', unsignedSnap.id], env);
   assert.deepEqual([r1.code, /\[SIGNATURE_MISSING\]/.test(r1.stderr)], [1, true], r1.stderr);
-  const signedSnap = json(await run('imgport', ['snapshot', NAME, '--json'], { ...env, IMGPORT_SIGNING_KEY: key }));
+  const signedSnap = json(await run('imgport', ['snapshot', NAME, '--tgz', '--json'], { ...env, IMGPORT_SIGNING_KEY: key }));
   assert.equal(signedSnap.signer.fingerprint, k.fingerprint);
   const r2 = await run('imgport', ['revert', signedSnap.id], env);
   assert.equal(r2.code, 0, r2.stderr);

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { SnapshotService } from '@imgport/engine';
+import { SnapshotCatalog, SnapshotService, StoreSnapshots } from '@imgport/engine';
 import { loadConfig, silentLogger } from '@imgport/runtime';
 import { createApp } from '../../services/api/src/app.js';
 import { startHarness, type Harness } from '../../services/worker/src/testing.js';
@@ -59,12 +59,16 @@ describe('web console in chromium', { skip: have ? false : `no chromium at ${CHR
       IMGPORT_TOKENS: TOKEN,
       IMGPORT_SOURCE_DIRS: w.sourceDir,
     });
+    const engineDeps = { tables: w.tables, installRoot: w.installRoot, dataDir: w.dataDir };
+    const store = new StoreSnapshots(engineDeps);
     const app = createApp({
       config,
       log: silentLogger,
       queue: w.jobs,
       tables: w.tables,
-      snapshots: new SnapshotService({ tables: w.tables, installRoot: w.installRoot, dataDir: w.dataDir }),
+      // As the API's main does: the store (where the worker's snapshots go) and the .tgz bundles.
+      snapshots: new SnapshotCatalog(new SnapshotService(engineDeps), store, join(w.dataDir, 'reverts')),
+      store,
       bullQueue: w.jobs.queue,
       options: { heartbeatMs: 5000 },
     });

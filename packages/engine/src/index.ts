@@ -4,6 +4,7 @@ export { ExportService } from './export.js';
 export { SnapshotService, type SnapshotOptions } from './snapshot.js';
 export { parseSnapshotId } from './snapshot-store.js';
 export * from './import/index.js';
+export { SnapshotCatalog, type RevertBundle } from './snapshot-catalog.js';
 export { StoreSnapshots, type DiffResult, type DiffRequest, type RevertResult, type StoreSnapshotOptions } from './store-snapshot.js';
 export * from './signatures.js';
 export * from './signing.js';

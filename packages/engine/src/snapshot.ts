@@ -10,6 +10,7 @@ import { ImgportError } from '@imgport/runtime';
 import { ExportService } from './export.js';
 import { isExportLeftover } from './export-output.js';
 import { compareNewestFirst, isStamp, parseSnapshotId, SnapshotStore, utcStamp, type SnapshotRef } from './snapshot-store.js';
+import type { RevertBundle } from './snapshot-catalog.js';
 import type { EngineDeps, JobProgressFn, SnapshotInfo } from './types.js';
 
 export interface SnapshotOptions {
@@ -116,6 +117,12 @@ export class SnapshotService {
   /** The bundle to import with `force` to revert to snapshot `id`. */
   async revertSource(id: string): Promise<string> {
     return (await this.get(id)).path;
+  }
+
+  /** The snapshot's bundle as a revert imports it (it stays where it is: release does nothing). */
+  async revertBundle(id: string): Promise<RevertBundle> {
+    const info = await this.get(id);
+    return { path: info.path, sha256: info.sha256, bytes: info.bytes, release: async () => undefined };
   }
 
   /**

@@ -29,7 +29,8 @@ export interface AppDeps {
   log: Logger;
   queue: JobQueuePort;
   tables: TableStore;
-  snapshots: Pick<SnapshotService, 'list' | 'get' | 'remove' | 'revertSource'>;
+  /** Every snapshot: SnapshotCatalog (store and .tgz) in the services, a SnapshotService will do. */
+  snapshots: Pick<SnapshotService, 'list' | 'get' | 'remove' | 'revertBundle'>;
   /** The deduplicated store, for diffs (default: one over config.dataDir). */
   store?: Pick<StoreSnapshots, 'diff'>;
   /** The API's own Redis connection, pinged by /readyz; without it /readyz pings the queue. */

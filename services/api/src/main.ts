@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { SnapshotService, StoreSnapshots } from '@imgport/engine';
+import { SnapshotCatalog, SnapshotService, StoreSnapshots } from '@imgport/engine';
 import { createRedis, evictionWarning, JobQueue, openJobRecords, redisReady } from '@imgport/jobs';
 import { createLogger, loadConfig, redactUrl, type Logger } from '@imgport/runtime';
 import { openTableStore } from '@imgport/tables';
@@ -34,13 +34,7 @@ async function main(): Promise<void> {
   const engineDeps = { tables, installRoot: config.installRoot, dataDir: config.dataDir, allow: config.allow, limits: config.limits, log };
   const bundles = new SnapshotService(engineDeps);
   const store = new StoreSnapshots(engineDeps);
-  // Listings show the store's snapshots (bulk snapshots go there) before the .tgz ones.
-  const snapshots = {
-    list: async (image?: string) => [...store.list(image).map((r) => store.info(r)), ...(await bundles.list(image))],
-    get: (id: string) => bundles.get(id),
-    remove: (id: string) => bundles.remove(id),
-    revertSource: (id: string) => bundles.revertSource(id),
-  };
+  const snapshots = new SnapshotCatalog(bundles, store, join(config.dataDir, 'reverts'));
   const closing = new AbortController();
   const app = createApp({ config, log, queue, tables, snapshots, store, redis, bullQueue: queue.queue, closing: closing.signal });
 

@@ -5,6 +5,7 @@
 import type { Express } from 'express';
 import { ImgportError } from '@imgport/runtime';
 import { newJobId } from '@imgport/jobs';
+import type { SnapshotInfo } from '@imgport/engine';
 import type { ImageFilter, TableStore } from '@imgport/tables';
 import { listImages } from '../image-filter.js';
 import type { z } from 'zod';
@@ -35,6 +36,24 @@ export async function resolveImages(tables: TableStore, body: SnapshotRequest): 
   return names;
 }
 
+/**
+ * A revert is an import of the snapshot's bundle with force, under the image's own name. The
+ * bundle goes to the worker through the spool (a hard link): the worker reads `path` sources
+ * only from IMGPORT_SOURCE_DIRS, and snapshots live under IMGPORT_DATA.
+ */
+export async function submitRevert(ctx: Ctx, info: SnapshotInfo): Promise<{ id: string }> {
+  const b = await ctx.deps.snapshots.revertBundle(info.id);
+  try {
+    const bundle = await spoolFile(b.path, ctx.spool, b.sha256, b.bytes);
+    const source = { kind: 'spool' as const, path: bundle.path, sha256: bundle.sha256, size: bundle.size };
+    // A fresh id: reverting to the same snapshot again later is a new revert, not a retry that
+    // should find the first one (the queue would otherwise derive the id from the bundle).
+    return await submitJob(ctx, 'import', { source, force: true, name: info.image }, newJobId('imp'));
+  } finally {
+    await b.release();
+  }
+}
+
 export function registerSnapshots(app: Express, ctx: Ctx): void {
   const { snapshots } = ctx.deps;
 
@@ -53,14 +72,7 @@ export function registerSnapshots(app: Express, ctx: Ctx): void {
 
   app.post('/v1/snapshots/:id/revert', async (req, res) => {
     const info = await snapshots.get(req.params.id);
-    // The snapshot goes to the worker through the spool (a hard link): the worker reads
-    // `path` sources only from IMGPORT_SOURCE_DIRS, and snapshots live under IMGPORT_DATA.
-    const bundle = await spoolFile(await snapshots.revertSource(info.id), ctx.spool, info.sha256, info.bytes);
-    const source = { kind: 'spool' as const, path: bundle.path, sha256: bundle.sha256, size: bundle.size };
-    // A fresh id: reverting to the same snapshot again later is a new revert, not a retry that
-    // should find the first one (the queue would otherwise derive the id from the bundle).
-    const job = await submitJob(ctx, 'import', { source, force: true, name: info.image }, newJobId('imp'));
-    accepted(res, job.id);
+    accepted(res, (await submitRevert(ctx, info)).id);
   });
 
   app.delete('/v1/snapshots/:id', async (req, res) => {

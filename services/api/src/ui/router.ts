@@ -13,15 +13,14 @@ import { gzipSync } from 'node:zlib';
 import express, { Router, type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { ImgportError } from '@imgport/runtime';
 import type { SnapshotInfo } from '@imgport/engine';
-import { newJobId, type JobState } from '@imgport/jobs';
+import type { JobState } from '@imgport/jobs';
 import type { Row } from '@imgport/tables';
 import { submitJob, type Ctx } from '../context.js';
 import { asImgportError, parse } from '../errors.js';
 import { listImages } from '../image-filter.js';
 import { imageReadiness } from '../readiness.js';
-import { resolveImages } from '../routes/snapshots.js';
+import { resolveImages, submitRevert } from '../routes/snapshots.js';
 import { exportBody, jobId, snapshotBody } from '../schemas.js';
-import { spoolFile } from '../spool.js';
 import type { SnapshotDiffPort } from './diff.js';
 import type { Html } from './html.js';
 import { CsrfError, csrfError, sameSecret, Sessions, type Session } from './session.js';
@@ -218,7 +217,9 @@ export function createConsole(ctx: Ctx, diffPort?: SnapshotDiffPort): Console {
 
   router.get('/snapshots/:id/bundle', async (req, res) => {
     const s = await deps.snapshots.get(String(req.params.id));
-    const path = await deps.snapshots.revertSource(s.id);
+    const b = await deps.snapshots.revertBundle(s.id);
+    res.on('close', () => void b.release());
+    const path = b.path;
     const size = (await stat(path)).size;
     res.set({
       'Content-Type': 'application/gzip',
@@ -237,10 +238,7 @@ export function createConsole(ctx: Ctx, diffPort?: SnapshotDiffPort): Console {
     if ((req.body as Record<string, unknown>).confirm !== info.image) {
       return send(res, v.revertPage(csrfOf(req), info, `Type the image name ${info.image} exactly to confirm the revert.`), 400);
     }
-    // As POST /v1/snapshots/:id/revert: the snapshot reaches the worker through the spool.
-    const bundle = await spoolFile(await deps.snapshots.revertSource(info.id), ctx.spool, info.sha256, info.bytes);
-    const source = { kind: 'spool' as const, path: bundle.path, sha256: bundle.sha256, size: bundle.size };
-    const job = await submitJob(ctx, 'import', { source, force: true, name: info.image }, newJobId('imp'));
+    const job = await submitRevert(ctx, info);
     res.redirect(303, `/ui/jobs/${encodeURIComponent(job.id)}`);
   });
 
