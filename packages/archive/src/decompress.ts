@@ -56,7 +56,7 @@ export interface CompressedCounter {
  * progress); for gzip `counter.consumed` gives those zlib has actually inflated, which is what
  * the ratio limit needs: bytes merely read ahead would let a bomb pass it.
  */
-export function decompressed(input: Readable, kind: Compression, counter: CompressedCounter, ahead = 4 * 1024 * 1024): Readable {
+export function decompressed(input: Readable, kind: Compression, counter: CompressedCounter, ahead = 512 * 1024): Readable {
   const count = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       counter.bytesIn += chunk.length;
@@ -66,7 +66,9 @@ export function decompressed(input: Readable, kind: Compression, counter: Compre
   if (kind === 'none') return pipeline(input, count, () => {});
   if (kind === 'gzip') {
     // Room for a few inflated chunks (`ahead`), so zlib keeps inflating while the writer is busy.
-    const gunzip = createGunzip({ chunkSize: Math.min(ahead, 1024 * 1024), readableHighWaterMark: ahead } as ZlibOptions);
+    // 256 KiB chunks: measured as fast as 1 MiB ones here, and each dead chunk waits less memory
+    // for the garbage collector (the writer copies every chunk into its batches at once).
+    const gunzip = createGunzip({ chunkSize: Math.min(ahead, 256 * 1024), readableHighWaterMark: ahead } as ZlibOptions);
     counter.consumed = () => gunzip.bytesWritten;
     return pipeline(input, count, gunzip, () => {});
   }
@@ -110,4 +112,57 @@ export function decompressError(err: unknown): unknown {
     return new ImgportError('BUNDLE_INVALID', `gzip: ${e.message === 'unexpected end of file' ? 'truncated data (unexpected end of file)' : e.message}`, { cause: err });
   }
   return err;
+}
+
+/**
+ * The chunks of a stream as zlib made them: the stream's own async iterator reads in paused
+ * mode, where read() joins everything buffered into one new buffer (a copy of up to `ahead`
+ * bytes per step). Flowing mode, paused while a chunk waits, hands them over as they are.
+ * Ending the iteration early destroys the stream.
+ */
+export async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (c: Buffer): void => {
+    queue.push(c);
+    stream.pause();
+    notify();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    notify();
+  };
+  const onError = (err: unknown): void => {
+    failure ??= err;
+    notify();
+  };
+  const onClose = (): void => {
+    if (!ended) failure ??= Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    notify();
+  };
+  stream.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  try {
+    for (;;) {
+      const c = queue.shift();
+      if (c !== undefined) {
+        // Inflate the next chunk while this one is written.
+        if (queue.length === 0 && !ended) stream.resume();
+        yield c;
+        continue;
+      }
+      if (failure !== undefined) throw failure;
+      if (ended) return;
+      await new Promise<void>((r) => (wake = r));
+    }
+  } finally {
+    stream.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    if (!ended) stream.destroy();
+  }
 }

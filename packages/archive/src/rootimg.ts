@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ImgportError, toImgportError } from '@imgport/runtime';
-import { decompressError, decompressed, detectCompression, peek } from './decompress.js';
+import { chunksOf, decompressError, decompressed, detectCompression, peek } from './decompress.js';
 import type { CompressedCounter } from './decompress.js';
 import { expandCpio, expandTar, sniffContainer } from './rootimg-containers.js';
 import { loadXattr } from './tree-fs.js';
@@ -74,8 +74,8 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const head = await peek(input, 6);
-    stream = decompressed(input, detectCompression(head), counter, 2 * 1024 * 1024);
-    const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    stream = decompressed(input, detectCompression(head), counter, 512 * 1024);
+    const chunks = chunksOf(stream);
     const sniffed = await sniffContainer(chunks);
     if (sniffed.kind === 'cpio') await expandCpio(sniffed.chunks, writer, limits, opts.signal);
     else await expandTar(sniffed.chunks, writer, opts.signal);

@@ -18,8 +18,9 @@ import { Op, Shared } from './tree-ops-codes.js';
 
 export { Meta, Op, Shared } from './tree-ops-codes.js';
 
-const BATCH = 1024 * 1024;
-const POOL = 2;
+// 256 KiB batches, up to 4 in flight: 1 MiB of work ahead for the worker, little memory.
+const BATCH = 256 * 1024;
+const POOL = 4;
 
 export interface WorkerFailure {
   message: string;
