@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '@imgport/runtime';
 
 export class Lease {
   private fd: number;
@@ -43,15 +44,6 @@ export function takeLease(storeRoot: string): Lease {
   return new Lease(join(dir, `${hostname()}~${process.pid}~${randomBytes(6).toString('hex')}.lease`));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Every digest live leases hold. A lease of a dead process of this host is removed; one of
  * another host counts until it is `staleMs` old (that host's writer may still be running).
@@ -76,7 +68,7 @@ export function leasedDigests(storeRoot: string, staleMs: number, into: Set<stri
     } catch {
       continue; // released meanwhile: its ref is written, and refs are read after leases
     }
-    if (host === hostname() && Number(pid) !== process.pid && !alive(Number(pid))) {
+    if (host === hostname() && Number(pid) !== process.pid && !processAlive(Number(pid))) {
       rmSync(file, { force: true });
       continue;
     }

@@ -95,19 +95,23 @@ export function newJournalId(): string {
   return randomBytes(6).toString('hex');
 }
 
-/** Writes the journal durably: temp file, fsync, rename, fsync the directory. */
-export function writeJournal(work: string, j: Journal): void {
-  const dir = journalDir(work);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${j.id}.tmp`);
+/** `text` to `path` through `tmp`: written, fsynced, renamed (the caller fsyncs the directory). */
+function writeDurably(tmp: string, path: string, text: string): void {
   const fd = openSync(tmp, 'w', 0o600);
   try {
-    writeSync(fd, JSON.stringify(j));
+    writeSync(fd, text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, journalPath(work, j.id));
+  renameSync(tmp, path);
+}
+
+/** Writes the journal durably: temp file, fsync, rename, fsync the directory. */
+export function writeJournal(work: string, j: Journal): void {
+  const dir = journalDir(work);
+  mkdirSync(dir, { recursive: true });
+  writeDurably(join(dir, `.${j.id}.tmp`), journalPath(work, j.id), JSON.stringify(j));
   fsyncDir(dir);
 }
 
@@ -298,15 +302,7 @@ function writeReceipt(work: string, j: Journal): void {
   const path = receiptPath(work, j.jobId!);
   mkdirSync(dirname(path), { recursive: true });
   const r: Receipt = { v: 1, jobId: j.jobId!, image: j.image, journal: j.id, at: new Date().toISOString(), result: j.result ?? null };
-  const tmp = `${path}.${j.id}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, JSON.stringify(r));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeDurably(`${path}.${j.id}.tmp`, path, JSON.stringify(r));
 }
 
 export function readReceipt(work: string, jobId: string): Receipt | undefined {

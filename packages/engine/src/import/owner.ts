@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { processAlive } from '@imgport/runtime';
 
 export interface Owner {
   host: string;
@@ -50,15 +51,6 @@ export function sameOwner(a: Owner, b: Owner): boolean {
   return a.host === b.host && a.boot === b.boot && a.pid === b.pid && a.start === b.start;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * 'dead' when the owner certainly no longer runs: same host identity and either another boot, or
  * no process with that pid and start time. 'alive' for this process or a live local one;
@@ -70,7 +62,7 @@ export function ownerState(o: Owner): 'alive' | 'dead' | 'unknown' {
   if (o.host !== self.host) return 'unknown';
   if (o.boot && self.boot && o.boot !== self.boot) return 'dead';
   if (o.pid === self.pid && o.start !== self.start) return 'dead';
-  if (!alive(o.pid)) return 'dead';
+  if (!processAlive(o.pid)) return 'dead';
   const start = processStart(o.pid);
   if (o.start && start !== undefined && start !== o.start) return 'dead';
   return 'alive';
