@@ -77,7 +77,7 @@ function defineSnapshots(program: Command, cli: Cli): void {
 function defineAdmin(program: Command, cli: Cli): void {
   sub(program, cli, 'images', 'list the osimages in the database', () => ({
     inline: async (s) => {
-      const images = withSigners(await s.tables.listImages(), s.config.dataDir);
+      const images = await withSigners(await s.tables.listImages(), s.config.dataDir);
       return { doc: { images }, human: imagesSummary(images) };
     },
     remote: (r, ui) => remoteImages(r, ui),

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { DiffResult, RevertResult } from '@imgport/engine';
-import { ImgportError } from '@imgport/runtime';
+// The error class alone: the runtime's index loads the config schema and the logger (slow for --help).
+import { ImgportError } from '@imgport/runtime/errors';
 import type { StoreRef } from '@imgport/store';
 import { parseCount, sub } from './program.js';
 import type { Cli, CommonFlags } from './run.js';

@@ -1,12 +1,13 @@
-/** `imgport key generate` and `imgport verify`: signing keys and checking bundles, no database. */
+/**
+ * `imgport key generate` and `imgport verify`: signing keys and checking bundles, no database.
+ * The engine and the signature codecs load when a command runs, not for `--help`.
+ */
 import { writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { readProvenance, verifyBundle, type Provenance } from '@imgport/engine';
-import { ImgportError, loadConfig } from '@imgport/runtime';
-import { BUNDLE_NAMESPACE, fingerprint, generateEd25519 } from '@imgport/trust';
-import { trustOptions } from './context.js';
+import type { Provenance } from '@imgport/engine';
+import { ImgportError } from '@imgport/runtime/errors';
 import { sub } from './program.js';
 import { signerLine } from './report.js';
 import type { Cli, CommonFlags } from './run.js';
@@ -17,6 +18,7 @@ export function defineTrust(program: Command, cli: Cli): void {
     standalone: async () => {
       const path = resolve(file!);
       const principal = f.comment ?? defaultPrincipal();
+      const { BUNDLE_NAMESPACE, fingerprint, generateEd25519 } = await import('@imgport/trust');
       const pair = generateEd25519(principal);
       writeNew(path, pair.privateText, 0o600);
       writeNew(`${path}.pub`, pair.publicLine, 0o644);
@@ -37,6 +39,7 @@ export function defineTrust(program: Command, cli: Cli): void {
 
   sub<CommonFlags & { allowUnsigned?: boolean }>(program, cli, 'verify <bundle>', 'check a bundle (file or URL): signature, signer trust and every checksum, importing nothing', ([source], f) => ({
     standalone: async (ui) => {
+      const [{ loadConfig }, { verifyBundle }, { trustOptions }] = await Promise.all([import('@imgport/runtime'), import('@imgport/engine'), import('./context.js')]);
       const config = loadConfig(cli.env);
       const trust = { ...trustOptions(config), policy: f.allowUnsigned ? ('warn' as const) : ('require' as const) };
       const r = await verifyBundle(source!, { trust, limits: config.limits }, ui.signal);
@@ -69,6 +72,7 @@ function writeNew(path: string, text: string, mode: number): void {
 }
 
 /** Each image with the signer its import recorded (null: imported before signatures, or not by imgport). */
-export function withSigners<T extends { osimage: { imagename?: unknown } }>(images: T[], dataDir: string): Array<T & { signature: Provenance | null }> {
+export async function withSigners<T extends { osimage: { imagename?: unknown } }>(images: T[], dataDir: string): Promise<Array<T & { signature: Provenance | null }>> {
+  const { readProvenance } = await import('@imgport/engine');
   return images.map((i) => ({ ...i, signature: readProvenance(dataDir, String(i.osimage.imagename ?? '')) ?? null }));
 }
