@@ -83,6 +83,23 @@ function wanted(path: string, filters: readonly string[] | undefined): boolean {
 }
 
 /** Yields changes in path order; `stats` is complete when the generator ends. */
+/** The change between two entries of one path, counted in `stats`; none when only an ignored mtime differs. */
+function changedEntry(x: TreeEntry, y: TreeEntry, stats: DiffStats, opts: DiffOptions): TreeChange | undefined {
+  const changes = entryChanges(x, y);
+  if (changes.length === 0) return undefined;
+  if (changes.length === 1 && changes[0] === 'mtime' && !opts.mtime) {
+    stats.mtimeOnly++;
+    return undefined;
+  }
+  stats.changed++;
+  for (const k of changes) stats.byKind[k] = (stats.byKind[k] ?? 0) + 1;
+  if (changes.includes('content')) {
+    stats.bytesRemoved += x.s ?? 0;
+    stats.bytesAdded += y.s ?? 0;
+  }
+  return { path: x.p, status: 'changed', changes, from: summarize(x), to: summarize(y) };
+}
+
 export async function* diffTrees(a: AsyncIterable<TreeEntry>, b: AsyncIterable<TreeEntry>, stats: DiffStats, opts: DiffOptions = {}): AsyncGenerator<TreeChange> {
   const ia = a[Symbol.asyncIterator]();
   const ib = b[Symbol.asyncIterator]();
@@ -111,19 +128,8 @@ export async function* diffTrees(a: AsyncIterable<TreeEntry>, b: AsyncIterable<T
         ea = await ia.next();
         eb = await ib.next();
         if (!wanted(x.p, opts.paths)) continue;
-        const changes = entryChanges(x, y);
-        if (changes.length === 0) continue;
-        if (changes.length === 1 && changes[0] === 'mtime' && !opts.mtime) {
-          stats.mtimeOnly++;
-          continue;
-        }
-        stats.changed++;
-        for (const k of changes) stats.byKind[k] = (stats.byKind[k] ?? 0) + 1;
-        if (changes.includes('content')) {
-          stats.bytesRemoved += x.s ?? 0;
-          stats.bytesAdded += y.s ?? 0;
-        }
-        yield { path: x.p, status: 'changed', changes, from: summarize(x), to: summarize(y) };
+        const change = changedEntry(x, y, stats, opts);
+        if (change) yield change;
       }
     }
   } finally {
@@ -245,19 +251,8 @@ export async function* diffTreeLines(a: AsyncIterable<string[]>, b: AsyncIterabl
         ca.skip();
         cb.skip();
         if (!wanted(x.p, opts.paths)) continue;
-        const changes = entryChanges(x, y);
-        if (changes.length === 0) continue;
-        if (changes.length === 1 && changes[0] === 'mtime' && !opts.mtime) {
-          stats.mtimeOnly++;
-          continue;
-        }
-        stats.changed++;
-        for (const k of changes) stats.byKind[k] = (stats.byKind[k] ?? 0) + 1;
-        if (changes.includes('content')) {
-          stats.bytesRemoved += x.s ?? 0;
-          stats.bytesAdded += y.s ?? 0;
-        }
-        yield { path: x.p, status: 'changed', changes, from: summarize(x), to: summarize(y) };
+        const change = changedEntry(x, y, stats, opts);
+        if (change) yield change;
       }
     }
   } finally {
