@@ -5,25 +5,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
+import { freePort } from '../support/ports.js';
 import { ROOT } from './helpers.js';
 
-export const TOKEN = 'e2e-token-' + randomBytes(8).toString('hex');
+export { freePort };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
+export const TOKEN = 'e2e-token-' + randomBytes(8).toString('hex');
 
 export interface Cluster {
   dir: string;

@@ -9,26 +9,15 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openJobQueue, type JobQueue, type JobStatus } from '@imgport/jobs';
 import { openTableStore, type TableStore } from '@imgport/tables';
 import { makeNativeBundle, REPO } from '../support/bundles.js';
+import { freePort } from '../support/ports.js';
 
 export const NAME = 'fault-img';
-
-export async function sparePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 export async function waitFor(check: () => Promise<boolean> | boolean, ms: number, what: string, logs?: string[]): Promise<void> {
   const until = Date.now() + ms;
@@ -103,7 +92,7 @@ export interface Server {
 /** redis-server with AOF (appendfsync always), so a kill -9 and a restart keep the queue. */
 export async function startRedis(dir: string, logs: string[]): Promise<Server & { url: string }> {
   mkdirSync(dir, { recursive: true });
-  const port = await sparePort();
+  const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
   const server: Server & { url: string } = {
     port,
@@ -131,7 +120,7 @@ export async function startMariadb(dir: string, logs: string[]): Promise<Server 
     killSignal: 'SIGKILL',
   });
   if (inst.status !== 0) throw new Error(`mariadb-install-db failed (${inst.status ?? inst.signal ?? inst.error?.message})`);
-  const port = await sparePort();
+  const port = await freePort();
   const args = [
     '--no-defaults',
     `--datadir=${datadir}`,
@@ -253,7 +242,7 @@ export async function world(tag: string, extraEnv: NodeJS.ProcessEnv = {}): Prom
       return p;
     },
     async startApi() {
-      const port = await sparePort();
+      const port = await freePort();
       const token = randomBytes(8).toString('hex');
       const p = track(spawn(process.execPath, [join(REPO, 'services/api/dist/main.js')], { env: { ...env, PORT: String(port), IMGPORT_TOKENS: token }, stdio: ['ignore', 'pipe', 'pipe'] }), logs, 'api');
       w.workers.push(p);
