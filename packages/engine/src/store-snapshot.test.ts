@@ -4,6 +4,8 @@ import { chmodSync, existsSync, lstatSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import type { TableStore } from '@imgport/tables';
 import { addNetbootImage, makeWorld, sqliteBackend, tarList, type World } from './export-testkit.js';
+import { SnapshotCatalog } from './snapshot-catalog.js';
+import { SnapshotService } from './snapshot.js';
 import { StoreSnapshots } from './store-snapshot.js';
 
 const backend = sqliteBackend();
@@ -84,4 +86,28 @@ test('store snapshot: unchanged costs nothing, diff says what changed (files and
   const check = await store.store.fsck();
   assert.deepEqual([check.corrupt, check.missing], [[], []]);
   await assert.rejects(store.diff('storeimg@20200101T000000Z'), /not found in the store/);
+});
+
+test('the snapshot catalog: store and .tgz snapshots together; a store snapshot reverts through an exported bundle; removing one is refused', async () => {
+  await addNetbootImage(w, 'catimg', { archive: true });
+  const bundles = new SnapshotService(w.deps);
+  const catalog = new SnapshotCatalog(bundles, store, join(w.deps.dataDir, 'reverts'));
+  const inStore = await store.create('catimg', { label: 'in the store' });
+  const asTgz = await bundles.create('catimg', { label: 'as a bundle' });
+  assert.deepEqual((await catalog.list('catimg')).map((s) => s.id), [inStore.id, asTgz.id]);
+  assert.equal((await catalog.get(inStore.id)).label, 'in the store');
+
+  const b = await catalog.revertBundle(inStore.id);
+  assert.ok(b.path.startsWith(join(w.deps.dataDir, 'reverts')), b.path);
+  assert.ok((await tarList(b.path)).some((m) => m.endsWith('manifest.cfg')), 'an ordinary bundle');
+  await b.release();
+  assert.equal(existsSync(b.path), false, 'released once the caller has its own link');
+  const t = await catalog.revertBundle(asTgz.id);
+  assert.equal(t.path, asTgz.path);
+  await t.release();
+  assert.equal(existsSync(asTgz.path), true, 'a .tgz snapshot stays where it is');
+
+  await assert.rejects(catalog.remove(inStore.id), (e: Error & { code?: string }) => e.code === 'BAD_REQUEST' && /store prune/.test(e.message));
+  await catalog.remove(asTgz.id);
+  assert.deepEqual((await catalog.list('catimg')).map((s) => s.id), [inStore.id]);
 });
