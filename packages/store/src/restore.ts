@@ -42,10 +42,16 @@ function splitDev(dev: number): [number, number] {
   return [Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)), Number((d & 0xffn) | ((d >> 12n) & ~0xffn))];
 }
 
-/** Seconds as a double: about a quarter of a microsecond of precision today (a Date would keep only milliseconds). */
+/**
+ * Seconds as a double for lutimes. libuv truncates what it is given to whole microseconds, and a
+ * double near today's epoch carries about a quarter of a microsecond, so the value aims at the
+ * middle of the wanted microsecond: the truncation then lands on it exactly (the nanoseconds
+ * below it are lost; Node sets no finer time).
+ */
 function seconds(mt: string): number {
   const ns = BigInt(mt);
-  return Number(ns / 1000000000n) + Number(ns % 1000000000n) / 1e9;
+  const micros = (ns % 1000000000n) / 1000n;
+  return Number(ns / 1000000000n) + (Number(micros) * 1000 + 500) / 1e9;
 }
 
 export async function restoreTree(entries: AsyncIterable<TreeEntry>, o: RestoreOptions): Promise<RestoreStats> {

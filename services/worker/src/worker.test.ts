@@ -74,7 +74,8 @@ describe('worker', () => {
     const live = job?.progress as { phase: string; bytesTotal: number };
     assert.ok(['stage', 'plan', 'commit', 'done'].includes(live.phase), live.phase);
     assert.equal(live.bytesTotal, source.kind === 'spool' ? source.size : -1);
-    assert.equal(existsSync(source.kind === 'spool' ? source.path : ''), false);
+    // The upload goes once the job is over for good, just after its record says so.
+    await h.waitFor(async () => !existsSync(source.kind === 'spool' ? source.path : ''), 'the spooled upload to be removed', 5000);
   });
 
   test('an invalid bundle fails at once, without retry, with its error code', async () => {
