@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { defaultRootImgDir, initrdName, ROOTIMG_ARCHIVES } from '@imgport/engine';
+import { defaultRootImgDir, initrdName, ROOTIMG_ARCHIVES } from './layout.js';
 import type { Row } from '@imgport/tables';
 
 export interface Readiness {

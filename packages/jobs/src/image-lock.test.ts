@@ -4,7 +4,7 @@ import { after, describe, test } from 'node:test';
 import { ImgportError } from '@imgport/runtime';
 import { ImageLocks } from './image-lock.js';
 import { keyspace } from './keys.js';
-import { cleanupPrefix, testPrefix, testRedis } from './testkit.js';
+import { cleanupPrefix, testPrefix, testRedis } from '../test/support/servers.js';
 
 describe('image lock', () => {
   const prefix = testPrefix();

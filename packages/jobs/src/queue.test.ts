@@ -9,7 +9,7 @@ import { importJobId } from './catalog.js';
 import { JobQueue } from './queue.js';
 import { openJobRecords, type JobRecords } from './records.js';
 import { createRedis } from './redis.js';
-import { cleanupPrefix, testPrefix, testRedis } from './testkit.js';
+import { cleanupPrefix, testPrefix, testRedis } from '../test/support/servers.js';
 import { QUEUE_NAME, type ImportPayload } from './types.js';
 
 const SHA = 'c'.repeat(64);

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { ImgportError } from '@imgport/runtime';
 import { NO_PROGRESS, openJobRecords, type JobRecords } from './records.js';
-import { dropMysql, freshMysqlUrl } from './testkit.js';
+import { dropMysql, freshMysqlUrl } from '../test/support/servers.js';
 
 const BACKENDS = [
   { name: 'sqlite', url: (dir: string) => `sqlite:${join(dir, 'xcat')}`, drop: async () => undefined },

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { ImgportError } from '@imgport/runtime';
 import { createRedis, evictionWarning, redisReady, toQueueError } from './redis.js';
-import { testRedis } from './testkit.js';
+import { testRedis } from '../test/support/servers.js';
 
 const fake = (config: () => Promise<unknown>) => ({ config }) as unknown as Redis;
 

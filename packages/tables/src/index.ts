@@ -8,7 +8,7 @@ import { parseDbUrl } from './url.js';
 
 export * from './model.js';
 export { columnType, createTableSql, quoteIdent, type Dialect } from './schema.js';
-export { globToRegExp } from './rows.js';
+export { globToRegExp } from './row-rules.js';
 export { parseDbUrl, type DbTarget, type MysqlTarget } from './url.js';
 
 /**

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { image, storeContract, type Harness } from './contract.js';
+import { image, storeContract, type Harness } from '../test/support/store-contract.js';
 import { openTableStore } from './index.js';
 import { TABLES, type TableName } from './model.js';
 

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
 import { fromMysqlError } from './errors.js';
 import { TABLES, type KitTableName, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './store-plan.js';
 import { checkKeys } from './present.js';
 import { createTableSql, quoteIdent } from './schema.js';
 import { Statements } from './sql.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COLUMNS } from './model.js';
-import { fromDb, globToRegExp, imageMatcher, insertPlan, prepareImage } from './rows.js';
+import { fromDb, globToRegExp, imageMatcher, insertPlan, prepareImage } from './row-rules.js';
 
 const code = (c: string) => (err: unknown) => (err as { code?: string }).code === c;
 

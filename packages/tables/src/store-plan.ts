@@ -4,7 +4,7 @@
  * Each backend only runs the statements in its own kind of transaction.
  */
 import { KIT_TABLES, KEYS, type KitTableName, type ImageFilter, type ImageRecord, type ImageRows, type ImageTableName, type Row, type TableName } from './model.js';
-import { compareNames, fromDb, imageMatcher, insertPlan, prepareImage } from './rows.js';
+import { compareNames, fromDb, imageMatcher, insertPlan, prepareImage } from './row-rules.js';
 import type { Statements } from './sql.js';
 
 export interface Step {

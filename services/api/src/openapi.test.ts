@@ -5,7 +5,7 @@ import { silentLogger } from '@imgport/runtime';
 import { createApp, listRoutes } from './app.js';
 import { NO_ROUTE } from './errors.js';
 import { openapi } from './openapi.js';
-import { startApi, type Harness } from './testkit.js';
+import { startApi, type Harness } from '../test/support/harness.js';
 
 const toExpress = (p: string) => p.replace(/\{([^}]+)\}/g, ':$1');
 const documented = () =>

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { ImageLocks, type AcquireOptions, type LockHandle } from '@imgport/jobs';
 import { makeNativeBundle } from '../../../test/support/bundles.js';
-import { startHarness, type Harness } from './testing.js';
+import { startHarness, type Harness } from '../test/support/harness.js';
 
 interface Held {
   image: string;

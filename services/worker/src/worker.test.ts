@@ -14,7 +14,7 @@ import { ImgportError } from '@imgport/runtime';
 import type { TableStore } from '@imgport/tables';
 import { makeNativeBundle } from '../../../test/support/bundles.js';
 import { HANDLERS } from './handlers/index.js';
-import { startHarness, type Harness } from './testing.js';
+import { startHarness, type Harness } from '../test/support/harness.js';
 import { assertHandlers } from './worker.js';
 
 /** Puts a bundle in the spool as the API does with an upload. */

@@ -8,10 +8,10 @@ import { basename, join, resolve } from 'node:path';
 import { formatLitefileCsv, toBundlePath, LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type FileRef, type ListKind, type LitefileRow, type Method } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import type { ImageRows, Row, TableStore } from '@imgport/tables';
-import { collectExtras } from './export-extras.js';
-import { collectKits, kitComponentsOf, type KitElements } from './export-kits.js';
-import { Members, type Payload } from './export-members.js';
-import { initrdName, ROOTIMG_ARCHIVES } from './layout.js';
+import { collectExtras } from './extras.js';
+import { collectKits, kitComponentsOf, type KitElements } from './kits.js';
+import { Members, type Payload } from './members.js';
+import { initrdName, ROOTIMG_ARCHIVES } from '../layout.js';
 
 export type BundleFormat = 'native' | 'xcat';
 

@@ -9,7 +9,7 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fromBundlePath, isInside, toBundlePath, xcatExtraDirMember, xcatExtraFileMember, type ExtraRef } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
-import type { Members } from './export-members.js';
+import type { Members } from './members.js';
 
 export interface ExtrasOptions {
   format: 'native' | 'xcat';

@@ -10,10 +10,10 @@ import { basename } from 'node:path';
 import { mapPathList, toBundlePath } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import { KEYS, type KitTableName, type Row, type TableStore } from '@imgport/tables';
-import type { ImageFacts } from './export-collect.js';
-import { columnValue } from './export-collect.js';
-import { addTree } from './export-extras.js';
-import type { Members } from './export-members.js';
+import type { ImageFacts } from './collect.js';
+import { columnValue } from './collect.js';
+import { addTree } from './extras.js';
+import type { Members } from './members.js';
 
 export interface KitElements {
   kits: Record<string, string>[];

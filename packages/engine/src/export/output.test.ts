@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImgportError } from '@imgport/runtime';
-import { isExportLeftover, resolveDestination, tempName, writeAtomically, type HashedFile } from './export-output.js';
+import { isExportLeftover, resolveDestination, tempName, writeAtomically, type HashedFile } from './output.js';
 
 const MiB = Buffer.alloc(1 << 20, 7);
 

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { packRootImage, type BundleEntry, type ProgressFn } from '@imgport/archive';
-import { tempName, type Destination } from './export-output.js';
-import type { PackJob, Payload } from './export-members.js';
-import { CpioPrefixer } from './export-rootimgtree.js';
+import { tempName, type Destination } from './output.js';
+import type { PackJob, Payload } from './members.js';
+import { CpioPrefixer } from './rootimgtree.js';
 
 export interface PackOptions {
   signal?: AbortSignal;

@@ -3,7 +3,7 @@
  * otherwise at most one every 250 ms (the packers report every chunk; the job layer wants a
  * few updates a second at most).
  */
-import type { JobProgress, JobProgressFn } from './types.js';
+import type { JobProgress, JobProgressFn } from '../types.js';
 
 export type Reporter = (phase: JobProgress['phase'], bytesDone: number, bytesTotal: number, force?: boolean) => void;
 

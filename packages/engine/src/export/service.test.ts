@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { parseLitefileCsv, parseManifestCfg, parseManifestXml, type BundleManifest } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import type { TableStore } from '@imgport/tables';
-import { ExportService } from './export.js';
+import { ExportService } from './service.js';
 import {
   addInstallImage, addNetbootImage, ARCH, BACKENDS, cpioList, extract, makeWorld, OS, run, tarList, TOOL_BYTES, type Backend, type World,
-} from './export-testkit.js';
-import type { JobProgress } from './types.js';
+} from '../../test/support/world.js';
+import type { JobProgress } from '../types.js';
 
 const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
 

@@ -7,13 +7,13 @@ import { writeBundle, type BundleEntry } from '@imgport/archive';
 import { LIST_KINDS, validateImageName, type ListKind } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import type { ImageRows } from '@imgport/tables';
-import { collectFiles, imageFacts, type BundleFormat, type Collection, type ImageFacts } from './export-collect.js';
-import { buildManifest, renderManifest } from './export-manifest.js';
-import { resolveDestination, writeAtomically, type Destination } from './export-output.js';
-import { packPayload } from './export-pack.js';
-import { throttled, type Reporter } from './export-progress.js';
-import type { EngineDeps, ExportOptions, ExportResult } from './types.js';
-import { loadSigningKey, type SigningKey } from './signing.js';
+import { collectFiles, imageFacts, type BundleFormat, type Collection, type ImageFacts } from './collect.js';
+import { buildManifest, renderManifest } from './manifest.js';
+import { resolveDestination, writeAtomically, type Destination } from './output.js';
+import { packPayload } from './pack.js';
+import { throttled, type Reporter } from './progress.js';
+import type { EngineDeps, ExportOptions, ExportResult } from '../types.js';
+import { loadSigningKey, type SigningKey } from '../trust/signing.js';
 import { decodeSshSig, fingerprint } from '@imgport/trust';
 
 interface Run {

@@ -31,8 +31,8 @@ import { lockImage } from './lock.js';
 import { currentOwner } from './owner.js';
 import { planImport, type ImportPlan } from './plan.js';
 import { openSource, type DownloadOptions } from './source.js';
-import { signatureGate, type SignatureReport } from '../signatures.js';
-import { writeProvenance } from '../provenance.js';
+import { signatureGate, type SignatureReport } from '../trust/signatures.js';
+import { writeProvenance } from '../trust/provenance.js';
 import { emptyTrash, moveToTrash } from './trash.js';
 
 const execFileP = promisify(execFile);

@@ -8,7 +8,7 @@ import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { isValidImageName } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
-import type { SnapshotInfo } from './types.js';
+import type { SnapshotInfo } from '../types.js';
 
 /** `20261126T061502Z`, with `-N` when several land in the same second. */
 const STAMP = /^(\d{8}T\d{6}Z)(?:-([1-9]\d{0,5}))?$/;

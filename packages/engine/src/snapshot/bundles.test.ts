@@ -5,8 +5,8 @@ import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImgportError } from '@imgport/runtime';
 import type { TableStore } from '@imgport/tables';
-import { addNetbootImage, BACKENDS, makeWorld, tarList, type Backend, type World } from './export-testkit.js';
-import { SnapshotService } from './snapshot.js';
+import { addNetbootImage, BACKENDS, makeWorld, tarList, type Backend, type World } from '../../test/support/world.js';
+import { SnapshotService } from './bundles.js';
 
 const code = (c: string) => (err: unknown) => err instanceof ImgportError && err.code === c;
 

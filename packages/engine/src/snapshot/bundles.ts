@@ -7,11 +7,11 @@ import { mkdir, open, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateImageName } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
-import { ExportService } from './export.js';
-import { isExportLeftover } from './export-output.js';
-import { compareNewestFirst, isStamp, parseSnapshotId, SnapshotStore, utcStamp, type SnapshotRef } from './snapshot-store.js';
-import type { RevertBundle } from './snapshot-catalog.js';
-import type { EngineDeps, JobProgressFn, SnapshotInfo } from './types.js';
+import { ExportService } from '../export/service.js';
+import { isExportLeftover } from '../export/output.js';
+import { compareNewestFirst, isStamp, parseSnapshotId, SnapshotStore, utcStamp, type SnapshotRef } from './bundle-files.js';
+import type { RevertBundle } from './catalog.js';
+import type { EngineDeps, JobProgressFn, SnapshotInfo } from '../types.js';
 
 export interface SnapshotOptions {
   label?: string;

@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImgportError } from '@imgport/runtime';
-import type { SnapshotService } from './snapshot.js';
-import type { StoreSnapshots } from './store-snapshot.js';
-import type { SnapshotInfo } from './types.js';
+import type { SnapshotService } from './bundles.js';
+import type { StoreSnapshots } from './store.js';
+import type { SnapshotInfo } from '../types.js';
 
 /** A bundle to import for a revert; `release` removes it once the caller has its own link. */
 export interface RevertBundle {

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TableStore } from '@imgport/tables';
-import { addNetbootImage, makeWorld, sqliteBackend, tarList, type World } from './export-testkit.js';
-import { SnapshotCatalog } from './snapshot-catalog.js';
-import { SnapshotService } from './snapshot.js';
-import { StoreSnapshots } from './store-snapshot.js';
+import { addNetbootImage, makeWorld, sqliteBackend, tarList, type World } from '../../test/support/world.js';
+import { SnapshotCatalog } from './catalog.js';
+import { SnapshotService } from './bundles.js';
+import { StoreSnapshots } from './store.js';
 
 const backend = sqliteBackend();
 let tables: TableStore;

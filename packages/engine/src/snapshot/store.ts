@@ -39,15 +39,15 @@ import {
   type TreeChange,
   type TreeEntry,
 } from '@imgport/store';
-import { commit, createStaging, journalDir, missingParents, newJournalId, type Journal } from './import/journal.js';
-import { currentOwner } from './import/owner.js';
-import { emptyTrash, moveToTrash } from './import/trash.js';
-import { lockImage } from './import/lock.js';
-import { ROOTIMG_ARCHIVES, workDir } from './layout.js';
-import { parseSnapshotId, utcStamp } from './snapshot-store.js';
+import { commit, createStaging, journalDir, missingParents, newJournalId, type Journal } from '../import/journal.js';
+import { currentOwner } from '../import/owner.js';
+import { emptyTrash, moveToTrash } from '../import/trash.js';
+import { lockImage } from '../import/lock.js';
+import { ROOTIMG_ARCHIVES, workDir } from '../layout.js';
+import { parseSnapshotId, utcStamp } from './bundle-files.js';
 import { openTableStore } from '@imgport/tables';
-import { ExportService } from './export.js';
-import type { EngineDeps, ExportOptions, ExportResult, JobProgressFn, SnapshotInfo } from './types.js';
+import { ExportService } from '../export/service.js';
+import type { EngineDeps, ExportOptions, ExportResult, JobProgressFn, SnapshotInfo } from '../types.js';
 
 export interface StoreSnapshotOptions {
   label?: string;

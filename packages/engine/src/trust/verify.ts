@@ -5,9 +5,9 @@
 import { scanBundle } from '@imgport/archive';
 import { parseSha256Sums } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
-import { openSource, type DownloadOptions } from './import/source.js';
+import { openSource, type DownloadOptions } from '../import/source.js';
 import { signatureGate, type SignatureReport, type TrustOptions } from './signatures.js';
-import type { EngineDeps } from './types.js';
+import type { EngineDeps } from '../types.js';
 
 export interface VerifyResult {
   source: string;

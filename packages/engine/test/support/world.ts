@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import { openTableStore, type ImageRows, type TableStore } from '@imgport/tables';
-import type { EngineDeps } from './types.js';
+import type { EngineDeps } from '../../src/types.js';
 
 export const run = promisify(execFile);
 

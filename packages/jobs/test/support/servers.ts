@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
-import { createRedis } from './redis.js';
+import { createRedis } from '../../src/redis.js';
 
 export const TEST_REDIS_URL = process.env.IMGPORT_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 export const TEST_MYSQL_BASE = process.env.IMGPORT_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306';

@@ -4,9 +4,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COLUMNS, KEYS, type ImageRows, type KitRows, type Row, type TableName, type TableStore } from './model.js';
-import { columnType } from './schema.js';
-import { openTableStore } from './index.js';
+import { COLUMNS, KEYS, type ImageRows, type KitRows, type Row, type TableName, type TableStore } from '../../src/model.js';
+import { columnType } from '../../src/schema.js';
+import { openTableStore } from '../../src/index.js';
 
 export interface Harness {
   kind: 'sqlite' | 'mysql';

@@ -5,7 +5,7 @@ import { ImgportError } from '@imgport/runtime';
 import type { Ctx } from '../context.js';
 import { parse } from '../errors.js';
 import { listImages } from '../image-filter.js';
-import { imageReadiness } from '../readiness.js';
+import { imageReadiness } from '@imgport/engine';
 import { imagesQuery } from '../schemas.js';
 
 export function registerImages(app: Express, ctx: Ctx): void {

@@ -18,7 +18,7 @@ import type { Row } from '@imgport/tables';
 import { submitJob, type Ctx } from '../context.js';
 import { asImgportError, parse } from '../errors.js';
 import { listImages } from '../image-filter.js';
-import { imageReadiness } from '../readiness.js';
+import { imageReadiness } from '@imgport/engine';
 import { resolveImages, submitRevert } from '../routes/snapshots.js';
 import { exportBody, jobId, snapshotBody } from '../schemas.js';
 import type { SnapshotDiffPort } from './diff.js';

@@ -15,8 +15,8 @@ import { SnapshotService } from '@imgport/engine';
 import type { JobQueuePort } from '@imgport/jobs';
 import { loadConfig, type Config } from '@imgport/runtime';
 import { openTableStore, type Row, type TableStore } from '@imgport/tables';
-import { createApp } from './app.js';
-import type { AppDeps } from './deps.js';
+import { createApp } from '../../src/app.js';
+import type { AppDeps } from '../../src/deps.js';
 import { FakeQueue } from './fake-queue.js';
 
 export const TOKEN = 'test-token-5f1d2c9e';

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { ImageLocks, JobQueue, keyspace, openJobRecords, type JobRecords, type JobStatus, type Keyspace } from '@imgport/jobs';
-import { cleanupPrefix, testPrefix, testRedis } from '@imgport/jobs/testkit';
+import { cleanupPrefix, testPrefix, testRedis } from '../../../../packages/jobs/test/support/servers.js';
 import { createLogger, silentLogger } from '@imgport/runtime';
 import { openTableStore, type TableStore } from '@imgport/tables';
-import type { WorkerDeps } from './context.js';
-import { startWorker, type RunningWorker } from './worker.js';
+import type { WorkerDeps } from '../../src/context.js';
+import { startWorker, type RunningWorker } from '../../src/worker.js';
 
 export interface HarnessOptions {
   concurrency?: number;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ImgportError } from '@imgport/runtime';
-import { parseManifestCfg, serializeManifestCfg } from './manifest-cfg.js';
-import type { BundleManifest } from './model.js';
+import { parseManifestCfg, serializeManifestCfg } from './read.js';
+import type { BundleManifest } from '../../model.js';
 
 const empty = { lists: {}, extras: [], osimage: {}, linuximage: {}, kits: [], kitrepos: [], kitcomps: [] };
 

@@ -6,12 +6,12 @@
  * pair starting with a known key, is the seed document's flattened form.
  */
 import { ImgportError } from '@imgport/runtime';
-import { KEY_FOR_COLUMN, isCarriedColumn, isColumn, type ImageTable } from './columns.js';
-import { LIST_KINDS, METHODS, type BundleManifest, type ExtraRef, type FileRef, type Method } from './model.js';
-import { validateImageName, validatePathToken } from './names.js';
-import { normalizeDestDir, normalizeFileMember } from './paths.js';
-import { FILE_KEYS } from './manifest-cfg-write.js';
-import { MAX_MANIFEST_CHARS, at, quote } from './util.js';
+import { KEY_FOR_COLUMN, isCarriedColumn, isColumn, type ImageTable } from '../../columns.js';
+import { LIST_KINDS, METHODS, type BundleManifest, type ExtraRef, type FileRef, type Method } from '../../model.js';
+import { validateImageName, validatePathToken } from '../../names.js';
+import { normalizeDestDir, normalizeFileMember } from '../../paths.js';
+import { FILE_KEYS } from './write.js';
+import { MAX_MANIFEST_CHARS, at, quote } from '../../util.js';
 
 /** The bundle format version this code reads and writes. */
 export const NATIVE_FORMAT = 1;
@@ -172,4 +172,4 @@ export function parseManifestCfg(text: string): BundleManifest {
   return m;
 }
 
-export { serializeManifestCfg } from './manifest-cfg-write.js';
+export { serializeManifestCfg } from './write.js';

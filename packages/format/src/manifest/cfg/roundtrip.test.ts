@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ImgportError } from '@imgport/runtime';
-import { isCarriedColumn, LINUXIMAGE_COLUMNS, OSIMAGE_COLUMNS } from './columns.js';
-import { parseManifestCfg, serializeManifestCfg } from './manifest-cfg.js';
-import { LIST_KINDS, METHODS, type BundleManifest, type FileRef } from './model.js';
+import { isCarriedColumn, LINUXIMAGE_COLUMNS, OSIMAGE_COLUMNS } from '../../columns.js';
+import { parseManifestCfg, serializeManifestCfg } from './read.js';
+import { LIST_KINDS, METHODS, type BundleManifest, type FileRef } from '../../model.js';
 
 /** mulberry32: a seeded generator, so a failing case can be replayed. */
 function rng(seed: number): () => number {

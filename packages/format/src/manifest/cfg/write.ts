@@ -3,8 +3,8 @@
  * parseManifestCfg could not read back identically.
  */
 import { ImgportError } from '@imgport/runtime';
-import { LIST_KINDS, type BundleManifest, type FileRef } from './model.js';
-import { quote } from './util.js';
+import { LIST_KINDS, type BundleManifest, type FileRef } from '../../model.js';
+import { quote } from '../../util.js';
 
 /** Keys naming one bundle file each. */
 export const FILE_KEYS = ['template', 'kernel', 'initrd', 'rootimg', 'litefile'] as const;

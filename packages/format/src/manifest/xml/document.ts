@@ -8,8 +8,8 @@
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ImgportError, type ErrorCode } from '@imgport/runtime';
-import { isColumn, type ImageTable } from './columns.js';
-import { MAX_MANIFEST_CHARS, quote } from './util.js';
+import { isColumn, type ImageTable } from '../../columns.js';
+import { MAX_MANIFEST_CHARS, quote } from '../../util.js';
 
 export type Node = Record<string, unknown>;
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { parseManifestXml, serializeManifestXml } from './manifest-xml.js';
-import type { BundleManifest } from './model.js';
+import { parseManifestXml, serializeManifestXml } from './read.js';
+import type { BundleManifest } from '../../model.js';
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../../../shared/fixtures/xcat-manifests/${name}.manifest.xml`, import.meta.url), 'utf8');

@@ -5,13 +5,13 @@
  * Extras: see extras.ts.
  */
 import { posix } from 'node:path';
-import { isCarriedColumn, type ImageTable } from './columns.js';
-import { xcatExtraFileMember } from './extras.js';
-import { LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type ExtraRef, type FileRef, type Method } from './model.js';
-import { validateImageName, validatePathToken } from './names.js';
-import { normalizeAbsolutePath, normalizeDestDir, normalizeFileMember } from './paths.js';
-import { at, quote } from './util.js';
-import { TOP_FILES, fail, pathOf, readSections, text, type Node, type Sections } from './xml-document.js';
+import { isCarriedColumn, type ImageTable } from '../../columns.js';
+import { xcatExtraFileMember } from '../../extras.js';
+import { LIST_KINDS, LIST_TABLE, METHODS, type BundleManifest, type ExtraRef, type FileRef, type Method } from '../../model.js';
+import { validateImageName, validatePathToken } from '../../names.js';
+import { normalizeAbsolutePath, normalizeDestDir, normalizeFileMember } from '../../paths.js';
+import { at, quote } from '../../util.js';
+import { TOP_FILES, fail, pathOf, readSections, text, type Node, type Sections } from './document.js';
 
 const NEEDS: Record<Method, ReadonlyArray<keyof typeof TOP_FILES>> = {
   install: [],
@@ -176,4 +176,4 @@ export function parseManifestXml(text: string): BundleManifest {
   return m;
 }
 
-export { serializeManifestXml, type XmlWriteOptions } from './manifest-xml-write.js';
+export { serializeManifestXml, type XmlWriteOptions } from './write.js';

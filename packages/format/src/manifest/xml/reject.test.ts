@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ImgportError } from '@imgport/runtime';
-import { parseManifestXml } from './manifest-xml.js';
+import { parseManifestXml } from './read.js';
 
 const OSIMAGE = (extra = '', provmethod = 'netboot') =>
   `<osimage><imagename>img</imagename><osarch>x86_64</osarch><osvers>rhels8</osvers><profile>p</profile><provmethod>${provmethod}</provmethod>${extra}</osimage>`;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ImgportError } from '@imgport/runtime';
-import { parseManifestCfg } from './manifest-cfg.js';
-import { parseManifestXml, serializeManifestXml } from './manifest-xml.js';
-import type { BundleManifest, FileRef } from './model.js';
+import { parseManifestCfg } from '../cfg/read.js';
+import { parseManifestXml, serializeManifestXml } from './read.js';
+import type { BundleManifest, FileRef } from '../../model.js';
 
 const NATIVE = parseManifestCfg(
   [

@@ -11,10 +11,10 @@
 import { posix } from 'node:path';
 import { XMLBuilder } from 'fast-xml-parser';
 import { ImgportError } from '@imgport/runtime';
-import { isCarriedColumn, type ImageTable } from './columns.js';
-import { LIST_KINDS, LIST_TABLE, type BundleManifest, type FileRef } from './model.js';
-import { normalizeAbsolutePath } from './paths.js';
-import { at, byteOrder, quote } from './util.js';
+import { isCarriedColumn, type ImageTable } from '../../columns.js';
+import { LIST_KINDS, LIST_TABLE, type BundleManifest, type FileRef } from '../../model.js';
+import { normalizeAbsolutePath } from '../../paths.js';
+import { at, byteOrder, quote } from '../../util.js';
 
 export interface XmlWriteOptions {
   /** The absolute path on this node of a file the model has no origin for. */
