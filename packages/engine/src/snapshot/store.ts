@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { LIST_KINDS, LIST_TABLE, validateImageName } from '@imgport/format';
+import { isBelow, isInside, LIST_KINDS, LIST_TABLE, validateImageName } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import type { ImageRecord, Row } from '@imgport/tables';
 import {
@@ -154,8 +154,9 @@ export class StoreSnapshots {
     const add = (p: string | null | undefined) => {
       if (!p) return;
       const abs = resolve(this.deps.installRoot, p);
+      if (!isBelow(resolve(this.deps.installRoot), abs)) return;
       const rel = relative(this.deps.installRoot, abs);
-      if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split('/')[0] === '.imgport') return;
+      if (rel.split('/')[0] === '.imgport') return;
       out.push(rel);
     };
     const li = rec.linuximage ?? {};
@@ -337,9 +338,8 @@ export class StoreSnapshots {
 
   private filterPath(ref: StoreRef, p: string): string {
     if (isAbsolute(p)) {
-      const rel = relative(this.deps.installRoot, p);
-      if (rel.startsWith('..')) throw new ImgportError('BAD_REQUEST', `path filter ${p} is not under the install root ${this.deps.installRoot}`, { where: 'path' });
-      return rel;
+      if (!isInside(resolve(this.deps.installRoot), p)) throw new ImgportError('BAD_REQUEST', `path filter ${p} is not under the install root ${this.deps.installRoot}`, { where: 'path' });
+      return relative(this.deps.installRoot, p);
     }
     const clean = p.replace(/^\.\/+/, '').replace(/\/+$/, '');
     const rootimg = ref.roots.find((r) => r.endsWith('/rootimg'));

@@ -5,8 +5,8 @@
  */
 import { ImgportError } from '@imgport/runtime';
 import type { JobListFilter, JobQueuePort, JobState, JobStatus, JobType, PayloadOf, SnapshotPayload } from '@imgport/jobs';
+import { isFinished } from '@imgport/contract';
 
-const FINISHED: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 
 export interface Submission {
   type: JobType;
@@ -26,7 +26,7 @@ export class FakeQueue implements JobQueuePort {
     const id = opts?.id ?? `${type}-${++this.seq}`;
     const known = this.jobs.get(id);
     // Deduplication only while the same job is unfinished; a finished one runs again.
-    if (known && !FINISHED.has(known.state)) return { id, existing: true };
+    if (known && !isFinished(known.state)) return { id, existing: true };
     const image = 'image' in payload ? payload.image : payload.name;
     this.put({ id, type, ...(image ? { image } : {}) });
     this.submitted.push({ type, id, payload });
@@ -62,7 +62,7 @@ export class FakeQueue implements JobQueuePort {
     this.check();
     const st = this.jobs.get(id);
     if (!st) throw new ImgportError('NOT_FOUND', `job ${id} not found`);
-    if (FINISHED.has(st.state)) throw new ImgportError('CONFLICT', `job ${id} has already ${st.state}`);
+    if (isFinished(st.state)) throw new ImgportError('CONFLICT', `job ${id} has already ${st.state}`);
     return this.update(id, { state: 'cancelled' });
   }
 

@@ -13,6 +13,7 @@ import { createLogger, silentLogger } from '@imgport/runtime';
 import { openTableStore, type TableStore } from '@imgport/tables';
 import type { WorkerDeps } from '../../src/context.js';
 import { startWorker, type RunningWorker } from '../../src/worker.js';
+import { isFinished } from '@imgport/contract';
 
 export interface HarnessOptions {
   concurrency?: number;
@@ -77,7 +78,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
     async settled(id, ms = 30_000) {
       let status: JobStatus | undefined;
-      await h.waitFor(async () => ['succeeded', 'failed', 'cancelled'].includes((status = await jobs.status(id))?.state ?? ''), `job ${id} to end`, ms);
+      await h.waitFor(async () => ((status = await jobs.status(id)) !== undefined && isFinished(status.state)), `job ${id} to end`, ms);
       return status!;
     },
     async waitFor(check, what, ms = 30_000) {

@@ -5,7 +5,7 @@ import { parseManifestXml, serializeManifestXml } from './read.js';
 import type { BundleManifest } from '../../model.js';
 
 const fixture = (name: string) =>
-  readFileSync(new URL(`../../../../shared/fixtures/xcat-manifests/${name}.manifest.xml`, import.meta.url), 'utf8');
+  readFileSync(new URL(`../../../../../../shared/fixtures/xcat-manifests/${name}.manifest.xml`, import.meta.url), 'utf8');
 
 const FIXTURES = ['install', 'netboot', 'netboot-two-kits-two-extras', 'netboot-one-kit', 'statelite', 'netboot-2.7-flat'];
 const none = { lists: {}, extras: [], osimage: {}, linuximage: {}, kits: [], kitrepos: [], kitcomps: [] };
