@@ -1,6 +1,7 @@
 export * from './types.js';
 export * from './layout.js';
 export { ExportService } from './export/service.js';
+export { resolveDestination, writeAtomically, type Destination, type HashedFile } from './export/output.js';
 export { SnapshotService, type SnapshotOptions } from './snapshot/bundles.js';
 export { parseSnapshotId } from './snapshot/bundle-files.js';
 export * from './import/index.js';

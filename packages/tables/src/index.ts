@@ -22,3 +22,8 @@ export async function openTableStore(url: string, opts: OpenOptions = {}): Promi
   if (target.kind === 'sqlite') return (await import('./sqlite.js')).openSqliteStore(resolve(target.dir), opts);
   return (await import('./mysql.js')).openMysqlStore(target, opts);
 }
+
+/** CREATE DATABASE unless it exists (see mysql.ts); driver errors are the caller's to translate. */
+export async function createMysqlDatabase(conn: { host: string; port: number; user: string; password?: string; connectTimeout?: number }, database: string): Promise<void> {
+  return (await import('./mysql.js')).createMysqlDatabase(conn, database);
+}
