@@ -9,21 +9,13 @@ import { formatLitefileCsv, toBundlePath, LIST_KINDS, LIST_TABLE, METHODS, type 
 import { ImgportError } from '@imgport/runtime';
 import type { ImageRows, Row, TableStore } from '@imgport/tables';
 import { collectExtras } from './extras.js';
+import { columnValue, type ImageFacts } from './facts.js';
 import { collectKits, kitComponentsOf, type KitElements } from './kits.js';
 import { Members, type Payload } from './members.js';
 import { initrdName, ROOTIMG_ARCHIVES } from '../layout.js';
 
 export type BundleFormat = 'native' | 'xcat';
-
-/** What the osimage row says about the image, checked once. */
-export interface ImageFacts {
-  name: string;
-  method: Method;
-  os: string;
-  arch: string;
-  profile: string;
-  rows: ImageRows;
-}
+export { columnValue, imageFacts, type ImageFacts } from './facts.js';
 
 export interface CollectOptions {
   format: BundleFormat;
@@ -43,27 +35,6 @@ export interface Collection {
   payload: Payload[];
   warnings: string[];
   kits: KitElements;
-}
-
-/** A column's value, or undefined when NULL or empty (xCAT stores both). */
-export function columnValue(row: Row, column: string): string | undefined {
-  const v = row[column];
-  return v === null || v === undefined || v === '' ? undefined : v;
-}
-
-export function imageFacts(name: string, rows: ImageRows): ImageFacts {
-  const need = (column: string): string => {
-    const v = columnValue(rows.osimage, column);
-    if (v === undefined) throw new ImgportError('UNSUPPORTED', `image ${name}: osimage.${column} is not set`, { where: `osimage.${column}` });
-    return v;
-  };
-  const method = need('provmethod');
-  if (!(METHODS as readonly string[]).includes(method)) {
-    throw new ImgportError('UNSUPPORTED', `image ${name}: osimage.provmethod "${method}" cannot be exported (expected install, netboot or statelite)`, {
-      where: 'osimage.provmethod',
-    });
-  }
-  return { name, method: method as Method, os: need('osvers'), arch: need('osarch'), profile: need('profile'), rows };
 }
 
 export async function collectFiles(img: ImageFacts, opts: CollectOptions): Promise<Collection> {

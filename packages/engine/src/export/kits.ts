@@ -10,8 +10,7 @@ import { basename } from 'node:path';
 import { mapPathList, toBundlePath } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import { KEYS, type KitTableName, type Row, type TableStore } from '@imgport/tables';
-import type { ImageFacts } from './collect.js';
-import { columnValue } from './collect.js';
+import { columnValue, type ImageFacts } from './facts.js';
 import { addTree } from './extras.js';
 import type { Members } from './members.js';
 

@@ -5,8 +5,8 @@
  */
 import { COLUMNS } from '@imgport/tables';
 import { isCarriedColumn, mapPathList, PATH_COLUMNS, serializeManifestCfg, serializeManifestXml, toBundlePath, type BundleManifest } from '@imgport/format';
-import type { BundleFormat, Collection, ImageFacts } from './collect.js';
-import { columnValue } from './collect.js';
+import type { BundleFormat, Collection } from './collect.js';
+import { columnValue, type ImageFacts } from './facts.js';
 
 /** `installRoot`: this node's, mapped to the bundles' `/install/` in every path column carried. */
 export function buildManifest(img: ImageFacts, files: Collection, format: BundleFormat, installRoot: string): BundleManifest {

@@ -10,8 +10,15 @@ import { ImgportError } from '@imgport/runtime';
 import { ExportService } from '../export/service.js';
 import { isExportLeftover } from '../export/output.js';
 import { compareNewestFirst, isStamp, parseSnapshotId, SnapshotStore, utcStamp, type SnapshotRef } from './bundle-files.js';
-import type { RevertBundle } from './catalog.js';
 import type { EngineDeps, JobProgressFn, SnapshotInfo } from '../types.js';
+
+/** A bundle to import for a revert; `release` removes it once the caller has its own link. */
+export interface RevertBundle {
+  path: string;
+  sha256: string;
+  bytes: number;
+  release(): Promise<void>;
+}
 
 export interface SnapshotOptions {
   label?: string;

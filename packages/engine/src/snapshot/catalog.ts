@@ -8,17 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImgportError } from '@imgport/runtime';
-import type { SnapshotService } from './bundles.js';
+import type { RevertBundle, SnapshotService } from './bundles.js';
+
+export type { RevertBundle };
 import type { StoreSnapshots } from './store.js';
 import type { SnapshotInfo } from '../types.js';
-
-/** A bundle to import for a revert; `release` removes it once the caller has its own link. */
-export interface RevertBundle {
-  path: string;
-  sha256: string;
-  bytes: number;
-  release(): Promise<void>;
-}
 
 export class SnapshotCatalog {
   constructor(
