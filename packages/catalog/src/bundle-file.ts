@@ -65,6 +65,8 @@ export interface BundleSummary {
   image: OsImageInfo;
   /** Bytes of all members. */
   bytes: number;
+  /** The bundle's SHA256SUMS.sig, when it is signed. */
+  signature?: Buffer;
 }
 
 /** One pass over a bundle: every member's digest and size, and the osimage its manifest names. */
@@ -72,21 +74,24 @@ export async function summarizeBundle(file: string, decompress?: Decompress, sig
   const members: Member[] = [];
   let manifest: { name: string; text: string } | undefined;
   let bytes = 0;
+  let signature: Buffer | undefined;
   for await (const m of bundleMembers(file, decompress, signal)) {
     const hash = createHash('sha256');
     const base = m.name.split('/').at(-1)!;
-    const keep = (base === 'manifest.cfg' || base === 'manifest.xml') && m.name.split('/').length <= 2 ? ([] as Buffer[]) : undefined;
+    const head = m.name.split('/').length <= 2 && m.size <= 16 * 1024 * 1024;
+    const keep = head && (base === 'manifest.cfg' || base === 'manifest.xml' || base === 'SHA256SUMS.sig') ? ([] as Buffer[]) : undefined;
     for await (const c of m.data) {
       hash.update(c);
       keep?.push(c);
     }
-    if (keep) manifest = { name: base, text: Buffer.concat(keep).toString('utf8') };
+    if (keep && base === 'SHA256SUMS.sig') signature = Buffer.concat(keep);
+    else if (keep) manifest = { name: base, text: Buffer.concat(keep).toString('utf8') };
     members.push({ name: m.name, digest: `sha256:${hash.digest('hex')}`, size: m.size });
     bytes += m.size;
   }
   if (!manifest) throw new ImgportError('BUNDLE_INVALID', `${file} has no manifest.cfg or manifest.xml`);
   const parsed = manifest.name === 'manifest.cfg' ? parseManifestCfg(manifest.text) : parseManifestXml(manifest.text);
-  return { members, image: { name: parsed.name, osvers: parsed.os, arch: parsed.arch, provmethod: parsed.method, profile: parsed.profile }, bytes };
+  return { members, image: { name: parsed.name, osvers: parsed.os, arch: parsed.arch, provmethod: parsed.method, profile: parsed.profile }, bytes, ...(signature ? { signature } : {}) };
 }
 
 /** The first buffered bytes of `input`, put back for whoever reads it next. */

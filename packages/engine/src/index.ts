@@ -10,3 +10,4 @@ export * from './signatures.js';
 export * from './signing.js';
 export * from './verify.js';
 export * from './provenance.js';
+export { PublishService, type PublishDeps, type PublishOptions, type PublishResult } from './publish.js';
