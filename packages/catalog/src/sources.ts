@@ -106,7 +106,7 @@ export async function pullFile(source: string, dest: string, ctx: SourceContext 
   }
   renameSync(`${out.file}.part`, out.file);
   rmSync(`${out.file}.part.json`, { force: true });
-  return { file: out.file, name: out.name, ...out.fetched, signature: out.signature };
+  return { file: out.file, name: out.name, bytesFetched: out.fetched.bytesFetched, bytesResumed: out.fetched.bytesResumed, signature: out.signature };
 }
 
 async function artifactOf(source: string, ctx: SourceContext): Promise<Artifact> {
