@@ -73,6 +73,7 @@ export function artifactStream(a: Artifact, o: { signal?: AbortSignal; onProgres
       for await (const c of blobPieces(a.registry, a.ref.repository, member, 0, hash, o.signal)) {
         done += c.length;
         o.onProgress?.({ phase: 'downloading', bytesDone: done, bytesTotal: total });
+        o.signal?.throwIfAborted();
         yield c;
       }
       checkDigest(member, hash);
@@ -127,6 +128,7 @@ export async function pullToFile(a: Artifact, part: string, o: { resume: boolean
         at += c.length;
         fetched += c.length;
         o.onProgress?.({ phase: 'downloading', bytesDone: resumed + fetched, bytesTotal: total });
+        o.signal?.throwIfAborted();
       }
       checkDigest(member, hash);
       await writePad(fh, slot);

@@ -121,7 +121,8 @@ export class Registry {
       await delay(200 * 2 ** (attempt - 1));
       const status = await this.uploadStatus(repo, location);
       location = status.location;
-      const have = status.received === 0 && offset === 0 ? 0 : status.received;
+      // Distribution answers "0-0" for an empty upload as for a one-byte one.
+      const have = status.received === 1 && offset === 0 ? 0 : status.received;
       if (have < offset || have > offset + chunk.length) {
         throw new ImgportError('IO_ERROR', `the registry holds ${have} bytes of the upload where ${offset}-${offset + chunk.length} was expected; starting the blob again`);
       }
