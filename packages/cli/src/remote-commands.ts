@@ -13,7 +13,7 @@ import { jobsSummary, jobSummary } from './remote-report.js';
 import { imagesSummary, importSummary, snapshotLine, snapshotsSummary } from './report.js';
 import type { Cli, CommonFlags, Outcome, Ui } from './run.js';
 
-const JOB_TYPES = ['import', 'export', 'snapshot', 'snapshot-image'];
+const JOB_TYPES = ['import', 'export', 'snapshot', 'snapshot-image', 'publish'];
 const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
 type JobsFlags = CommonFlags & { type?: string; state?: string; limit?: number };

@@ -23,7 +23,7 @@ const LIST_KINDS = ['pkglist', 'exlist', 'otherpkglist', 'postinstall', 'synclis
 const importSource = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('spool'), path: absolutePath, sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() }),
   z.strictObject({ kind: z.literal('path'), path: absolutePath }),
-  z.strictObject({ kind: z.literal('url'), url: z.string().regex(/^https?:\/\/\S+$/i, 'must be an http(s) URL') }),
+  z.strictObject({ kind: z.literal('url'), url: z.string().regex(/^(https?|oci):\/\/\S+$/i, 'must be an http(s) or oci:// URL') }),
 ]);
 
 const importPayload = z.strictObject({
@@ -45,11 +45,18 @@ const exportPayload = z.strictObject({
 const snapshotPayload = z.strictObject({ images: z.array(imageName).min(1).max(10_000), label: label.optional() });
 const snapshotImagePayload = z.strictObject({ image: imageName, label: label.optional() });
 
+const publishPayload = z.strictObject({
+  image: imageName,
+  snapshot: z.string().regex(/^[A-Za-z0-9._+-]{1,128}@[0-9TZ]{16}$/, 'must be a snapshot id <image>@<stamp>').optional(),
+  destination: z.string().min(1).max(4096).regex(/^(oci:\/\/\S+|file:\/\/\/\S*|\/\S*)$/, 'must be oci://host/repo:tag or an absolute directory'),
+});
+
 export const PAYLOAD_SCHEMAS: { [T in JobType]: z.ZodType<PayloadOf[T]> } = {
   import: importPayload,
   export: exportPayload,
   snapshot: snapshotPayload,
   'snapshot-image': snapshotImagePayload,
+  publish: publishPayload,
 };
 
 /** Validates a payload; BAD_REQUEST names every bad field. */
@@ -73,6 +80,8 @@ export const JOB_OPTIONS: Record<JobType, JobsOptions> = {
   import: RETRIED,
   export: RETRIED,
   'snapshot-image': RETRIED,
+  // The push itself retries with backoff and skips blobs already sent; a job retry starts over.
+  publish: RETRIED,
   // The parent only aggregates its children's outcomes: nothing to gain from retrying it.
   snapshot: { attempts: 1, ...HISTORY },
 };

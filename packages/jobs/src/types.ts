@@ -2,12 +2,12 @@
  * The contract between the API and the workers (SPEC §8.2). Both import it; neither imports
  * the other. Job payloads are validated with zod schemas in catalog.ts.
  */
-import type { ExportResult, ImportResult, JobProgress, SnapshotInfo } from '@imgport/engine';
+import type { ExportResult, ImportResult, JobProgress, PublishResult, SnapshotInfo } from '@imgport/engine';
 
 /** One BullMQ queue carries every job; the job's name is its type. */
 export const QUEUE_NAME = 'imgport';
 
-export const JOB_TYPES = ['import', 'export', 'snapshot', 'snapshot-image'] as const;
+export const JOB_TYPES = ['import', 'export', 'snapshot', 'snapshot-image', 'publish'] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -19,7 +19,7 @@ export type ImportSource =
   | { kind: 'spool'; path: string; sha256: string; size: number }
   /** A path on shared storage inside IMGPORT_SOURCE_DIRS. */
   | { kind: 'path'; path: string }
-  /** Fetched by the worker, streamed, with the same limits. */
+  /** Fetched by the worker, streamed, with the same limits: http(s), oci://, or a catalog entry (…/index.json#name). */
   | { kind: 'url'; url: string };
 
 export interface ImportPayload {
@@ -49,11 +49,21 @@ export interface SnapshotImagePayload {
   label?: string;
 }
 
+/** Publish an image (or one of its snapshots) to an OCI registry or a catalog directory (issue 13). */
+export interface PublishPayload {
+  image: string;
+  /** A snapshot id (`<image>@<stamp>`) of that image instead of the live image. */
+  snapshot?: string;
+  /** `oci://host/repo:tag`, or an absolute directory (`file:///dir`) holding a catalog. */
+  destination: string;
+}
+
 export interface PayloadOf {
   import: ImportPayload;
   export: ExportPayload;
   snapshot: SnapshotPayload;
   'snapshot-image': SnapshotImagePayload;
+  publish: PublishPayload;
 }
 
 export interface ResultOf {
@@ -62,6 +72,7 @@ export interface ResultOf {
   export: ExportResult & { bundle: string };
   snapshot: { snapshots: SnapshotInfo[]; failed: Array<{ image: string; error: { code: string; message: string } }> };
   'snapshot-image': SnapshotInfo;
+  publish: PublishResult;
 }
 
 /** What GET /v1/jobs/<id> returns, and what the durable record holds. */

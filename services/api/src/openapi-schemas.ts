@@ -5,7 +5,7 @@ const int = { type: 'integer', minimum: 0 } as const;
 const row = { type: 'object', additionalProperties: { type: ['string', 'null'] }, description: 'A table row: column → text or null' } as const;
 const imageName = { type: 'string', pattern: '^[A-Za-z0-9._+-]{1,128}$' } as const;
 const states = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-const types = ['import', 'export', 'snapshot', 'snapshot-image'];
+const types = ['import', 'export', 'snapshot', 'snapshot-image', 'publish'];
 const importOptions = {
   name: { ...imageName, description: 'Import under this osimage name' },
   profile: { ...imageName, description: 'Re-profile (xCAT -f): the name becomes <os>-<arch>-<method>-<profile>' },

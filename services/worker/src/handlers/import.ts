@@ -12,6 +12,7 @@ import type { ImportPayload } from '@imgport/jobs';
 import { ImgportError } from '@imgport/runtime';
 import { engineDeps, runKey, type JobHandler, type WorkerDeps } from '../context.js';
 import { imageLeases } from '../image-lock.js';
+import { pullDownloads } from '../pull-source.js';
 
 export const importHandler: JobHandler<'import'> = {
   async run(payload, ctx) {
@@ -20,6 +21,7 @@ export const importHandler: JobHandler<'import'> = {
       ...deps,
       snapshots: new SnapshotService(deps),
       leases: imageLeases(ctx) satisfies ImageLeases,
+      download: pullDownloads(ctx.deps, (m) => ctx.log.warn(m)),
     });
     const { source } = payload;
     return service.run(sourceOf(source, ctx.deps), {
