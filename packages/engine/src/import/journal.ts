@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { isValidImageName } from '@imgport/format';
+import { isBelow, isValidImageName } from '@imgport/format';
 import { ImgportError, silentLogger, type Logger } from '@imgport/runtime';
-import type { ImageRecord, ImageRows, TableStore } from '@imgport/tables';
+import { KEYS, KIT_TABLES, type ImageRecord, type ImageRows, type KitKeys, type KitRows, type TableStore } from '@imgport/tables';
 import { assertConfined } from './confine.js';
 import { syncDirs, syncFilesystems } from './durable.js';
 import { currentOwner, describeOwner, ownerState } from './owner.js';
@@ -65,6 +65,8 @@ const journalSchema = z.strictObject({
   outside: z.array(absolute),
   rowsBefore: beforeSchema.nullable(),
   rowsAfter: rowsSchema,
+  /** The kit rows of rowsAfter's keys as they were (kits are shared, so not part of rowsBefore). */
+  kitsBefore: kitsSchema.optional(),
   result: z.unknown().optional(),
 });
 
@@ -158,6 +160,15 @@ export function missingParents(p: string): string[] {
   return out;
 }
 
+function sameInode(a: string, b: string): boolean {
+  try {
+    const [x, y] = [lstatSync(a), lstatSync(b)];
+    return x.ino === y.ino && x.dev === y.dev;
+  } catch {
+    return false;
+  }
+}
+
 function exists(p: string): boolean {
   try {
     lstatSync(p);
@@ -180,7 +191,25 @@ function takeBackup(mv: JournalMove): void {
 
 function place(mv: JournalMove): void {
   faultpoint(`place:${mv.what}`);
-  renameSync(mv.from, mv.to);
+  if (mv.backup || mv.dir) {
+    // A directory onto a path that appeared since the plan: rename(2) fails unless it is empty.
+    if (!mv.backup && exists(mv.to)) throw appeared(mv);
+    renameSync(mv.from, mv.to);
+    return;
+  }
+  // The path was free when the plan was checked; another image's import (under another lock) may
+  // have put a file there since. link(2) never replaces what is there, so theirs is kept.
+  try {
+    linkSync(mv.from, mv.to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw appeared(mv);
+    throw err;
+  }
+  unlinkSync(mv.from);
+}
+
+function appeared(mv: JournalMove): ImgportError {
+  return new ImgportError('CONFLICT', `${mv.to} (${mv.what}) appeared while this import was committing (another import placed it); nothing was replaced`, { where: mv.to });
 }
 
 /** Each destination is walked again right before it changes: a link planted since the plan is refused. */
@@ -221,6 +250,7 @@ export async function commit(ctx: CommitContext, j: Journal): Promise<void> {
   await syncFilesystems([j.txDir, ...j.outside.map((p) => dirname(p))]);
   writeJournal(ctx.work, j);
   try {
+    await pausepoint('commit:before-renames');
     applyFiles(ctx, j);
     failpoint('commit:after-renames');
     await syncDirs(touchedDirs(j));
@@ -255,6 +285,8 @@ async function rollbackInProcess(ctx: CommitContext, j: Journal, cause: unknown,
 /** Undoes a prepared journal's renames in reverse order and restores the rows it replaced. Idempotent. */
 export async function rollback(work: string, j: Journal, tables: TableStore): Promise<void> {
   for (const mv of [...j.moves].reverse()) {
+    // Killed between the link and the unlink of a placement: the staged name is the one to keep.
+    if (!mv.dir && exists(mv.from) && sameInode(mv.from, mv.to)) unlinkSync(mv.to);
     if (!exists(mv.from) && exists(mv.to)) {
       mkdirSync(dirname(mv.from), { recursive: true });
       renameSync(mv.to, mv.from);
@@ -275,7 +307,33 @@ export async function rollback(work: string, j: Journal, tables: TableStore): Pr
   } else {
     await tables.deleteImage(j.image);
   }
+  const kits = j.rowsAfter.kits;
+  if (kits && j.kitsBefore) await tables.restoreKits(j.kitsBefore, addedKeys(kits, j.kitsBefore));
   await settle(work, j);
+}
+
+/** The kit rows an import will replace, read before it commits so that a rollback can put them back. */
+export async function readKitsBefore(tables: TableStore, kits: KitRows | undefined): Promise<{ kitsBefore?: KitRows }> {
+  if (!kits) return {};
+  const out = { kit: [], kitrepo: [], kitcomponent: [] } as KitRows;
+  for (const table of KIT_TABLES) {
+    for (const row of kits[table]) {
+      const key = row[KEYS[table][0]!];
+      if (key) out[table].push(...(await tables.kitRows(table, KEYS[table][0]!, key)));
+    }
+  }
+  return { kitsBefore: out };
+}
+
+/** Keys of `after` that `before` lacks: the rows an import added. */
+function addedKeys(after: KitRows, before: KitRows): KitKeys {
+  const out = { kit: [], kitrepo: [], kitcomponent: [] } as KitKeys;
+  for (const table of KIT_TABLES) {
+    const col = KEYS[table][0]!;
+    const had = new Set(before[table].map((r) => r[col]));
+    for (const row of after[table]) if (row[col] && !had.has(row[col])) out[table].push(row[col]!);
+  }
+  return out;
 }
 
 /** A settled journal: its staging area (and backups) to the trash, its receipt kept, the journal gone. */
@@ -339,17 +397,12 @@ export interface TrustContext {
   allow: string[];
 }
 
-function inside(parent: string, p: string): boolean {
-  const rel = relative(parent, p);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-}
-
 /** Every path the journal would touch lies where an import of its own could have put it. */
 function checkPaths(work: string, j: Journal, trust: TrustContext): string | undefined {
   const root = resolve(trust.installRoot);
   if (j.txDir !== join(txRoot(work), j.id)) return `txDir ${j.txDir} is not this journal's staging area ${join(txRoot(work), j.id)}`;
-  const destinationOk = (p: string) => (inside(root, p) && !inside(work, p) && p !== work) || trust.allow.some((a) => inside(resolve(a), p));
-  const stagedOk = (p: string) => inside(j.txDir, p) || (j.outside.includes(p) && destinationOk(p) && basename(p).startsWith(`.imgport-${j.id}-`));
+  const destinationOk = (p: string) => (isBelow(root, p) && !isBelow(work, p) && p !== work) || trust.allow.some((a) => isBelow(resolve(a), p));
+  const stagedOk = (p: string) => isBelow(j.txDir, p) || (j.outside.includes(p) && destinationOk(p) && basename(p).startsWith(`.imgport-${j.id}-`));
   for (const p of j.outside) if (!destinationOk(p) || !basename(p).startsWith(`.imgport-${j.id}-`)) return `outside path ${p} is not a staged copy of this journal`;
   for (const mv of j.moves) {
     if (!destinationOk(mv.to)) return `destination ${mv.to} lies outside the install root and the allowed directories (or inside .imgport)`;

@@ -6,10 +6,11 @@
  */
 import { realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { dropReceipt, ImportService, SnapshotService, workDir, type ImageLeases } from '@imgport/engine';
+import { isBelow } from '@imgport/format';
 import type { ImportPayload } from '@imgport/jobs';
-import { ImgportError } from '@imgport/runtime';
+import { ImgportError, urlAllowed } from '@imgport/runtime';
 import { engineDeps, runKey, type JobHandler, type WorkerDeps } from '../context.js';
 import { imageLeases } from '../image-lock.js';
 import { pullDownloads } from '../pull-source.js';
@@ -21,7 +22,8 @@ export const importHandler: JobHandler<'import'> = {
       ...deps,
       snapshots: new SnapshotService(deps),
       leases: imageLeases(ctx) satisfies ImageLeases,
-      download: pullDownloads(ctx.deps, (m) => ctx.log.warn(m)),
+      // Every hop of a download is checked, so a redirect cannot leave the allowed prefixes.
+      download: { allow: ctx.deps.urlAllow, ...pullDownloads(ctx.deps, (m) => ctx.log.warn(m)) },
     });
     const { source } = payload;
     return service.run(sourceOf(source, ctx.deps), {
@@ -47,12 +49,16 @@ export const importHandler: JobHandler<'import'> = {
 };
 
 /**
- * A payload names files only where the API may put or read them: the spool under IMGPORT_DATA
- * and IMGPORT_SOURCE_DIRS. Checked again here because Redis is shared with other clients.
+ * A payload names only what the API may accept: files in the spool under IMGPORT_DATA and in
+ * IMGPORT_SOURCE_DIRS, URLs under IMGPORT_URL_ALLOW. Checked again here because Redis is shared
+ * with other clients, which may enqueue jobs without the API.
  */
 function sourceOf(source: ImportPayload['source'], deps: WorkerDeps): string {
   switch (source.kind) {
     case 'url':
+      if (!urlAllowed(source.url, deps.urlAllow)) {
+        throw new ImgportError('UNSAFE_PATH', `${source.url} is not under an allowed URL prefix (IMGPORT_URL_ALLOW${deps.urlAllow.length ? `: ${deps.urlAllow.join(', ')}` : ' is empty'})`);
+      }
       return source.url;
     case 'spool':
       if (!inside(source.path, [deps.dataDir])) throw new ImgportError('UNSAFE_PATH', `spooled bundle ${source.path} is not under ${deps.dataDir}`);
@@ -68,10 +74,7 @@ function sourceOf(source: ImportPayload['source'], deps: WorkerDeps): string {
 /** True when `path`, symlinks resolved, lies inside one of `dirs`. A missing path is judged as written. */
 function inside(path: string, dirs: string[]): boolean {
   const real = realOrResolved(path);
-  return dirs.some((dir) => {
-    const rel = relative(realOrResolved(dir), real);
-    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-  });
+  return dirs.some((dir) => isBelow(realOrResolved(dir), real));
 }
 
 function realOrResolved(p: string): string {
