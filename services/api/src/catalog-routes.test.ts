@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseCatalog } from '@imgport/catalog';
-import { addInstallImage, errorOf, startApi, type Harness } from './testkit.js';
+import { addInstallImage, errorOf, startApi, type Harness } from '../test/support/harness.js';
 
 describe('issue 13 routes: oci:// imports, publish jobs, the node as a catalog', () => {
   let h: Harness;
