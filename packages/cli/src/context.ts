@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ExportService, ImportService, SnapshotService, StoreSnapshots, type EngineDeps, type TrustOptions } from '@imgport/engine';
+import { ExportService, ImportService, judgeSignature, SnapshotService, StoreSnapshots, type EngineDeps, type PublishDeps, type TrustOptions } from '@imgport/engine';
 import { createLogger, loadConfig, type Config, type Logger } from '@imgport/runtime';
 import { openTableStore, type TableStore } from '@imgport/tables';
 
@@ -13,7 +13,13 @@ export interface Services {
   snapshots: SnapshotService;
   /** The deduplicated store (issue 12): snapshot, diff, revert, prune, fsck. */
   store: StoreSnapshots;
+  trust: TrustOptions;
+  /** The trust policy over a detached signature (catalog indexes, OCI signature referrers). */
+  judge: Judge;
+  publishDeps: PublishDeps;
 }
+
+export type Judge = (sig: Buffer | undefined, message: Buffer, o: { namespace: string; where: string; what: string }) => ReturnType<typeof judgeSignature>;
 
 export interface ContextOptions {
   /** The program name, in log lines. */
@@ -57,7 +63,11 @@ function build(config: Config, log: Logger, tables: TableStore): Services {
   const exports = new ExportService(deps);
   const snapshots = new SnapshotService({ ...deps, exporter: exports });
   const imports = new ImportService({ ...deps, snapshots });
-  return { config, log, tables, imports, exports, snapshots, store: new StoreSnapshots(deps) };
+  const store = new StoreSnapshots(deps);
+  const trust = deps.trust!;
+  const c = config.catalog;
+  const publishDeps: PublishDeps = { dataDir: deps.dataDir, log, exports, snapshots, store, ...(deps.signingKey ? { signingKey: deps.signingKey } : {}), registry: { plainHttp: c.plainHttp, ...(c.registryAuth ? { credentials: c.registryAuth } : {}) } };
+  return { config, log, tables, imports, exports, snapshots, store, trust, judge: (sig, msg, o) => judgeSignature(sig, msg, trust, o), publishDeps };
 }
 
 /** IMGPORT_SIGNATURES and the trust store, as the engine takes them. */

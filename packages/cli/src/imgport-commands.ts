@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { defineCatalog } from './catalog-commands.js';
 import { defineExport } from './export-command.js';
 import { defineImport, revertSnapshot } from './import-command.js';
 import { parseCount, sub } from './program.js';
@@ -17,6 +18,7 @@ export function defineImgport(program: Command, cli: Cli): Command {
   defineJobs(program, cli);
   defineStore(program, cli);
   defineTrust(program, cli);
+  defineCatalog(program, cli);
   return program;
 }
 

@@ -12,3 +12,4 @@ export * from './trust/signing.js';
 export * from './trust/verify.js';
 export * from './trust/provenance.js';
 export * from './readiness.js';
+export { PublishService, type PublishDeps, type PublishOptions, type PublishResult } from './export/publish.js';

@@ -72,10 +72,25 @@ export function judgeHead(head: BundleHead, trust: TrustOptions): SignatureRepor
   if (!head.sums) {
     throw new ImgportError('SIGNATURE_INVALID', `${where} is not preceded by the SHA256SUMS it signs; a signed bundle opens with SHA256SUMS, then SHA256SUMS.sig`, { where });
   }
-  const sig = decode(head.sig, where);
-  const sums = head.sums;
-  const check = wire(where, () => checkSshSig(sig, BUNDLE_NAMESPACE, sums));
-  if (!check.ok) throw new ImgportError('SIGNATURE_INVALID', `${where}: ${check.message}; the bundle is refused`, { where });
+  return judgeSignature(head.sig, head.sums, trust, { namespace: BUNDLE_NAMESPACE, where, what: 'the bundle' });
+}
+
+/**
+ * The same verdict for any detached sshsig: a catalog's index.json.sig (namespace
+ * imgport-catalog), the signature referrer of an OCI artifact. `sig` undefined: unsigned.
+ */
+export function judgeSignature(sigBytes: Buffer | undefined, message: Buffer, trust: TrustOptions, o: { namespace: string; where: string; what: string }): SignatureReport {
+  const { where, what, namespace } = o;
+  const warnings: string[] = [];
+  const policy = trust.policy;
+  if (!sigBytes) {
+    if (policy === 'require') throw new ImgportError('SIGNATURE_MISSING', `${what} is not signed (no ${where}) and IMGPORT_SIGNATURES=require`, { where });
+    if (policy === 'warn') warnings.push(`${what} is not signed: who made it is unknown (IMGPORT_SIGNATURES=require refuses it)`);
+    return { status: 'unsigned', policy, warnings };
+  }
+  const sig = decode(sigBytes, where);
+  const check = wire(where, () => checkSshSig(sig, namespace, message));
+  if (!check.ok) throw new ImgportError('SIGNATURE_INVALID', `${where}: ${check.message}; ${what} is refused`, { where });
   const cert = sig.certificate;
   const signer: SignerInfo = {
     principal: null,
@@ -96,17 +111,17 @@ export function judgeHead(head: BundleHead, trust: TrustOptions): SignatureRepor
   }
   const signers = parseAllowedSigners(text, trust.allowedSigners);
   const now = trust.now ? trust.now() : Math.floor(Date.now() / 1000);
-  const verdict = checkTrust(signers, sig.publicKey, { namespace: BUNDLE_NAMESPACE, now, source: trust.allowedSigners, ...(cert ? { certificate: cert } : {}) });
+  const verdict = checkTrust(signers, sig.publicKey, { namespace, now, source: trust.allowedSigners, ...(cert ? { certificate: cert } : {}) });
   if (verdict.trusted) return { status: 'signed', policy, signer: { ...signer, principal: verdict.principals, trusted: true }, warnings };
   switch (verdict.reason) {
     case 'expired':
     case 'not-yet-valid':
-      throw new ImgportError('SIGNER_EXPIRED', `signed by ${signer.fingerprint}, but ${verdict.message}; the bundle is refused`, { where });
+      throw new ImgportError('SIGNER_EXPIRED', `signed by ${signer.fingerprint}, but ${verdict.message}; ${what} is refused`, { where });
     case 'namespace':
-      throw new ImgportError('SIGNER_UNTRUSTED', `signed by ${signer.fingerprint}, but ${verdict.message}; the bundle is refused`, { where });
+      throw new ImgportError('SIGNER_UNTRUSTED', `signed by ${signer.fingerprint}, but ${verdict.message}; ${what} is refused`, { where });
     default:
       if (policy === 'require') throw new ImgportError('SIGNER_UNTRUSTED', `signed by ${signer.fingerprint}, who is not trusted: ${verdict.message}`, { where });
-      warnings.push(`the bundle is signed by ${signer.fingerprint}, who is not trusted: ${verdict.message}`);
+      warnings.push(`${what} is signed by ${signer.fingerprint}, who is not trusted: ${verdict.message}`);
       return { status: 'signed', policy, signer, warnings };
   }
 }

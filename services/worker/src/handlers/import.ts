@@ -13,6 +13,7 @@ import type { ImportPayload } from '@imgport/jobs';
 import { ImgportError, urlAllowed } from '@imgport/runtime';
 import { engineDeps, runKey, type JobHandler, type WorkerDeps } from '../context.js';
 import { imageLeases } from '../image-lock.js';
+import { pullDownloads } from '../pull-source.js';
 
 export const importHandler: JobHandler<'import'> = {
   async run(payload, ctx) {
@@ -22,7 +23,7 @@ export const importHandler: JobHandler<'import'> = {
       snapshots: new SnapshotService(deps),
       leases: imageLeases(ctx) satisfies ImageLeases,
       // Every hop of a download is checked, so a redirect cannot leave the allowed prefixes.
-      download: { allow: ctx.deps.urlAllow },
+      download: { allow: ctx.deps.urlAllow, ...pullDownloads(ctx.deps, (m) => ctx.log.warn(m)) },
     });
     const { source } = payload;
     return service.run(sourceOf(source, ctx.deps), {
