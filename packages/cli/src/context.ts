@@ -32,9 +32,12 @@ export async function withServices<T>(opts: ContextOptions, fn: (s: Services) =>
   try {
     const tables = await openTableStore(config.xcatDb, { create: true });
     log.debug({ installRoot: resolve(config.installRoot), db: tables.description, dataDir: resolve(config.dataDir) }, 'configuration');
+    const services = build(config, log, tables);
     try {
-      return await fn(build(config, log, tables));
+      return await fn(services);
     } finally {
+      // A revert's replaced tree is deleted after its result is out: the process waits for it.
+      await services.store.settled();
       await tables.close();
     }
   } finally {

@@ -9,8 +9,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { constants, closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { ImgportError } from '@imgport/runtime';
 
@@ -74,6 +75,32 @@ export class ObjectStore {
       });
     }
     return data;
+  }
+
+  /**
+   * The content as a stream, checked against its name: a raw object is hashed as it streams and
+   * the stream fails at its end when the content is not what the name says (a reader acts only
+   * once the stream ended cleanly, as a revert commits only after its tree was read to the end).
+   */
+  openVerified(digest: string, what: string): Readable {
+    const at = this.locate(digest);
+    if (!at) throw new ImgportError('FILE_MISSING', `${what}: object ${digest} is missing (run imgport store fsck)`, { where: digest });
+    if (at.deflated) return Readable.from([this.read(digest, true)]);
+    const hash = createHash('sha256');
+    const check = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+      flush(done) {
+        const got = hash.digest('hex');
+        done(got === digest ? null : new ImgportError('CHECKSUM_MISMATCH', `${what}: object ${digest} is corrupt (its content hashes to ${got}; run imgport store fsck --repair)`, { where: at.file }));
+      },
+    });
+    const input = createReadStream(at.file, { highWaterMark: 256 * 1024 });
+    input.on('error', (err) => check.destroy(err));
+    check.on('close', () => input.destroy());
+    return input.pipe(check);
   }
 
   /** Stores `data` (whose digest the caller may already know). */

@@ -65,10 +65,8 @@ export class Store {
     return takeLease(this.root);
   }
 
-  private treeObject(ref: StoreRef, digest: string): string | Readable {
-    const at = this.objects.locate(digest);
-    if (!at) throw new ImgportError('FILE_MISSING', `snapshot ${ref.id}: its tree object ${digest} is missing (run imgport store fsck)`, { where: ref.id });
-    return at.deflated ? Readable.from([this.objects.read(digest)]) : at.file;
+  private treeObject(ref: StoreRef, digest: string): Readable {
+    return this.objects.openVerified(digest, `snapshot ${ref.id}: its tree`);
   }
 
   /**
