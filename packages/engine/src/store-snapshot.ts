@@ -25,7 +25,6 @@ import {
   Scanner,
   sha256,
   Store,
-  syncStore,
   toPrune,
   TreeCursor,
   TreeWriter,
@@ -215,7 +214,7 @@ export class StoreSnapshots {
       const rows = sha256(rowsData);
       lease.add([rows]);
       stats.added += this.store.objects.putBuffer(rowsData, rows).added;
-      syncStore(this.store.root);
+      this.store.objects.flush();
       const ref: StoreRef = {
         version: 1,
         id: '',
