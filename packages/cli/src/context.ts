@@ -1,5 +1,5 @@
-import { resolve } from 'node:path';
-import { ExportService, ImportService, SnapshotService, StoreSnapshots, type EngineDeps, type TrustOptions } from '@imgport/engine';
+import { join, resolve } from 'node:path';
+import { ExportService, ImportService, SnapshotCatalog, SnapshotService, StoreSnapshots, type EngineDeps, type TrustOptions } from '@imgport/engine';
 import { createLogger, loadConfig, type Config, type Logger } from '@imgport/runtime';
 import { openTableStore, type TableStore } from '@imgport/tables';
 
@@ -13,6 +13,8 @@ export interface Services {
   snapshots: SnapshotService;
   /** The deduplicated store (issue 12): snapshot, diff, revert, prune, fsck. */
   store: StoreSnapshots;
+  /** Both kinds of snapshot (store and .tgz), by id. */
+  catalog: SnapshotCatalog;
 }
 
 export interface ContextOptions {
@@ -59,8 +61,11 @@ function build(config: Config, log: Logger, tables: TableStore): Services {
   };
   const exports = new ExportService(deps);
   const snapshots = new SnapshotService({ ...deps, exporter: exports });
-  const imports = new ImportService({ ...deps, snapshots });
-  return { config, log, tables, imports, exports, snapshots, store: new StoreSnapshots(deps) };
+  const store = new StoreSnapshots(deps);
+  const catalog = new SnapshotCatalog(snapshots, store, join(deps.dataDir, 'reverts'));
+  // import --force snapshots the image it replaces into the store once the store is in use.
+  const imports = new ImportService({ ...deps, snapshots: catalog });
+  return { config, log, tables, imports, exports, snapshots, store, catalog };
 }
 
 /** IMGPORT_SIGNATURES and the trust store, as the engine takes them. */

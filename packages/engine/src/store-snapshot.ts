@@ -122,6 +122,18 @@ export class StoreSnapshots {
     };
   }
 
+  /** True once a store snapshot was taken here (import --force then snapshots into the store). */
+  inUse(): boolean {
+    return existsSync(this.store.refs.dir);
+  }
+
+  /** Removes one snapshot's ref (its objects go at the next collection); a pinned one is refused. */
+  remove(id: string): void {
+    const ref = this.get(id);
+    if (ref.pinned) throw new ImgportError('CONFLICT', `snapshot ${id} is pinned; unpin it first (imgport store unpin ${id})`, { where: id });
+    this.store.refs.remove(ref.image, ref.stamp);
+  }
+
   setPinned(id: string, pinned: boolean): StoreRef {
     const ref = { ...this.get(id), pinned };
     this.store.refs.write(ref);

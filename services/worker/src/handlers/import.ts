@@ -6,8 +6,8 @@
  */
 import { realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { isAbsolute, relative, resolve } from 'node:path';
-import { dropReceipt, ImportService, SnapshotService, workDir, type ImageLeases } from '@imgport/engine';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dropReceipt, ImportService, SnapshotCatalog, SnapshotService, StoreSnapshots, workDir, type ImageLeases } from '@imgport/engine';
 import type { ImportPayload } from '@imgport/jobs';
 import { ImgportError } from '@imgport/runtime';
 import { engineDeps, runKey, type JobHandler, type WorkerDeps } from '../context.js';
@@ -18,7 +18,8 @@ export const importHandler: JobHandler<'import'> = {
     const deps = engineDeps(ctx.deps, ctx.log);
     const service = new ImportService({
       ...deps,
-      snapshots: new SnapshotService(deps),
+      // A store snapshot of the image replaced once the store is in use; a .tgz bundle before.
+      snapshots: new SnapshotCatalog(new SnapshotService(deps), new StoreSnapshots(deps), join(deps.dataDir, 'reverts')),
       leases: imageLeases(ctx) satisfies ImageLeases,
     });
     const { source } = payload;
