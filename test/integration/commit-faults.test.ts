@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { currentOwner, ImportService } from '@imgport/engine';
 import { ImgportError } from '@imgport/runtime';
 import type { TableStore } from '@imgport/tables';
-import { makeNativeBundle, tempDir } from '../support/bundles.js';
+import { makeNativeBundle, makeXcatBundle, tempDir } from '../support/bundles.js';
 import { openStore } from '../support/stores.js';
 
 const NAME = 'faulty';
@@ -103,6 +103,37 @@ describe('commit faults', () => {
     assert.deepEqual(leftovers(root), []);
     await service().run(v2, { force: true });
     assert.equal(version(), 'v2');
+  });
+
+  test('a commit whose row write is lost after it landed rolls back the kit rows too: old ones restored, new ones gone', async () => {
+    fresh();
+    const { path, name } = await makeXcatBundle(dir, 'netboot-one-kit.manifest.xml');
+    const kitBefore = { kitname: 'mykit-1.0-1', basename: 'mykit', description: 'the site\'s own' };
+    await tables.writeImage('other', { osimage: { imagename: 'other', provmethod: 'netboot', osvers: 'rhels8.5.0', osarch: 'x86_64' }, linuximage: { imagename: 'other' }, litefile: [], kits: { kit: [kitBefore], kitrepo: [], kitcomponent: [] } });
+    const kitRowsNow = async () => ({ kit: await tables.kitRows('kit', 'kitname', 'mykit-1.0-1'), kitrepo: await tables.kitRows('kitrepo', 'kitname', 'mykit-1.0-1'), kitcomponent: await tables.kitRows('kitcomponent', 'kitname', 'mykit-1.0-1') });
+    const before = await kitRowsNow();
+    let landed = 0;
+    // The database commits the rows, then the connection drops before the client hears of it.
+    const lost = new Proxy(tables, {
+      get(target, prop, recv) {
+        if (prop === 'writeImage') {
+          return async (...args: Parameters<TableStore['writeImage']>) => {
+            await target.writeImage(...args);
+            landed++;
+            throw new ImgportError('DB_UNAVAILABLE', 'connection lost after COMMIT');
+          };
+        }
+        const v = Reflect.get(target, prop, recv) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    await assert.rejects(service(lost).run(path, { force: true }), (err: unknown) => err instanceof ImgportError && err.code === 'DB_UNAVAILABLE');
+    assert.equal(landed, 1, 'the rows, kits included, had been written');
+    assert.deepEqual(await tables.getImage(name), { litefile: [] });
+    assert.deepEqual(await kitRowsNow(), before, 'the kit row is the site\'s again, and nothing was added');
+    assert.equal(before.kit.length, 1);
+    assert.deepEqual(leftovers(root), []);
+    await tables.deleteImage('other');
   });
 
   test('a journal pointing outside the install root is set aside, named, and changes nothing; other imports go on', async () => {

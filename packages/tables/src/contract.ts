@@ -160,6 +160,25 @@ export function storeContract(h: Harness): void {
       });
     });
 
+    test('restoreKits puts kit rows back as they were: replaced rows restored, added keys dropped, in one call', async () => {
+      await using(async (s) => {
+        const old = { kitname: 'mlnx-5.8', basename: 'mlnx', version: '5.8' };
+        await s.writeImage('ib', { ...image('ib'), kits: { kit: [old], kitrepo: [], kitcomponent: [] } });
+        // An import replaces the kit row and adds a component and a repo; undoing it:
+        await s.writeImage('ib', {
+          ...image('ib'),
+          kits: { kit: [{ kitname: 'mlnx-5.8', basename: 'mlnx', version: '5.9' }], kitrepo: [{ kitreponame: 'mlnx-repo', kitname: 'mlnx-5.8' }], kitcomponent: [{ kitcompname: 'mlnx-comp', kitname: 'mlnx-5.8' }] },
+        });
+        await s.restoreKits({ kit: [old], kitrepo: [], kitcomponent: [] }, { kit: [], kitrepo: ['mlnx-repo'], kitcomponent: ['mlnx-comp', 'never-there'] });
+        assert.deepEqual(await s.kitRows('kit', 'kitname', 'mlnx-5.8'), [full('kit', old)]);
+        assert.deepEqual(await s.kitRows('kitrepo', 'kitname', 'mlnx-5.8'), []);
+        assert.deepEqual(await s.kitRows('kitcomponent', 'kitname', 'mlnx-5.8'), []);
+        assert.equal((await s.getImage('ib')).osimage?.imagename, 'ib', 'the image rows are not touched');
+        await rejectsWith(s.restoreKits({ kit: [{ kitname: 'k', kitdirx: '/x' }], kitrepo: [], kitcomponent: [] }, { kit: ['mlnx-5.8'], kitrepo: [], kitcomponent: [] }), 'BAD_REQUEST', /kitdirx/);
+        assert.equal((await s.kitRows('kit', 'kitname', 'mlnx-5.8')).length, 1, 'a refused restore drops nothing');
+      });
+    });
+
     test('a store opened before the tables existed sees what another store writes later', async () => {
       const url = await h.fresh();
       const early = await openTableStore(url, { create: true });

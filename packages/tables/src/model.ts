@@ -66,6 +66,9 @@ export interface ImageFilter {
 /** Rows of the kit tables, each replacing the row of the same key (xCAT's setAttribs per kit). */
 export type KitRows = Record<KitTableName, Row[]>;
 
+/** Keys of kit rows, per kit table (kit.kitname, kitrepo.kitreponame, kitcomponent.kitcompname). */
+export type KitKeys = Record<KitTableName, string[]>;
+
 export interface ImageRows {
   osimage: Row;
   linuximage: Row;
@@ -92,6 +95,11 @@ export interface TableStore {
   writeImage(name: string, rec: ImageRows): Promise<void>;
   /** Remove every row of one image in one transaction. Idempotent. */
   deleteImage(name: string): Promise<void>;
+  /**
+   * Kit rows put back as they were, in one transaction: each row of `put` replaces the row of its
+   * key, each key of `drop` is deleted (what an undone import had added). Idempotent.
+   */
+  restoreKits(put: KitRows, drop: KitKeys): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -7,8 +7,8 @@ import mysql from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
 import { fromMysqlError } from './errors.js';
-import { TABLES, type KitTableName, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { KIT_TABLES, TABLES, type KitKeys, type KitRows, type KitTableName, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
+import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, restoreKitSteps, writeSteps, type RawRows, type Step } from './plan.js';
 import { checkKeys } from './present.js';
 import { createTableSql, quoteIdent } from './schema.js';
 import { Statements } from './sql.js';
@@ -258,6 +258,11 @@ class MysqlStore implements TableStore {
     await this.runSteps(deleteSteps(this.stmts, name));
   }
 
+  async restoreKits(put: KitRows, drop: KitKeys) {
+    await this.createMissing();
+    await this.runSteps(restoreKitSteps(this.stmts, this.present, put, drop));
+  }
+
   async ping() {
     await this.tx(async (run) => {
       for (const table of TABLES) await run(table, this.stmts.probe(table), []);
@@ -337,6 +342,12 @@ class EmptyUntilWritten implements TableStore {
 
   async deleteImage(name: string) {
     await (await this.existing())?.deleteImage(name);
+  }
+
+  async restoreKits(put: KitRows, drop: KitKeys) {
+    // Rows to put back need the database; keys to drop from a database not yet there do not.
+    if (KIT_TABLES.some((t) => put[t].length > 0)) await (await this.store()).restoreKits(put, drop);
+    else await (await this.existing())?.restoreKits(put, drop);
   }
 
   async ping() {

@@ -3,8 +3,8 @@
  * cannot drift: the ordered statement list of a write, and how read rows become results.
  * Each backend only runs the statements in its own kind of transaction.
  */
-import { KIT_TABLES, KEYS, type KitTableName, type ImageFilter, type ImageRecord, type ImageRows, type ImageTableName, type Row, type TableName } from './model.js';
-import { compareNames, fromDb, imageMatcher, insertPlan, prepareImage } from './rows.js';
+import { KIT_TABLES, KEYS, type KitKeys, type KitRows, type KitTableName, type ImageFilter, type ImageRecord, type ImageRows, type ImageTableName, type Row, type TableName } from './model.js';
+import { compareNames, fromDb, imageMatcher, insertPlan, prepareImage, prepareKits } from './rows.js';
 import type { Statements } from './sql.js';
 
 export interface Step {
@@ -32,20 +32,38 @@ export function writeSteps(
   rec: ImageRows,
 ): Step[] {
   const image = prepareImage(name, rec);
-  const insert = (table: TableName, row: Row): Step => {
-    const { columns, values } = insertPlan(table, row, present[table]);
-    return { table, sql: stmts.insert(table, columns), params: values };
-  };
+  const insert = inserter(stmts, present);
   return [
     ...deleteSteps(stmts, name),
     insert('osimage', image.osimage),
     insert('linuximage', image.linuximage),
     ...image.litefile.map((row) => insert('litefile', row)),
     // Kit rows after the image's, in table order: each replaces the row of its key.
-    ...KIT_TABLES.flatMap((table) =>
-      (image.kits?.[table] ?? []).flatMap((row) => [{ table, sql: stmts.deleteKey(table), params: [row[KEYS[table][0]!] ?? null] }, insert(table, row)]),
-    ),
+    ...(image.kits ? putKitSteps(stmts, present, image.kits) : []),
   ];
+}
+
+/** The statements of restoreKits: the dropped keys deleted, then each row put in place of its key. */
+export function restoreKitSteps(stmts: Statements, present: Record<TableName, ReadonlySet<string>>, put: KitRows, drop: KitKeys): Step[] {
+  const rows = prepareKits(put);
+  return [
+    ...KIT_TABLES.flatMap((table) => (drop[table] ?? []).map((key): Step => ({ table, sql: stmts.deleteKey(table), params: [key] }))),
+    ...putKitSteps(stmts, present, rows),
+  ];
+}
+
+function putKitSteps(stmts: Statements, present: Record<TableName, ReadonlySet<string>>, kits: KitRows): Step[] {
+  const insert = inserter(stmts, present);
+  return KIT_TABLES.flatMap((table) =>
+    (kits[table] ?? []).flatMap((row) => [{ table, sql: stmts.deleteKey(table), params: [row[KEYS[table][0]!] ?? null] }, insert(table, row)]),
+  );
+}
+
+function inserter(stmts: Statements, present: Record<TableName, ReadonlySet<string>>): (table: TableName, row: Row) => Step {
+  return (table, row) => {
+    const { columns, values } = insertPlan(table, row, present[table]);
+    return { table, sql: stmts.insert(table, columns), params: values };
+  };
 }
 
 export type RawRows = Array<Record<string, unknown>>;

@@ -76,7 +76,7 @@ export function prepareImage(name: string, rec: ImageRows): ImageRows {
 }
 
 /** Kit rows need their key; one key twice would make the write depend on order. */
-function prepareKits(kits: KitRows): KitRows {
+export function prepareKits(kits: KitRows): KitRows {
   const out = {} as KitRows;
   for (const table of KIT_TABLES) {
     const seen = new Set<string>();

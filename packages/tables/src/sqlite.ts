@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ImgportError } from '@imgport/runtime';
 import { fromSqliteError } from './errors.js';
-import { TABLES, type KitTableName, type ImageFilter, type ImageRows, type OpenOptions, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { KIT_TABLES, TABLES, type KitKeys, type KitRows, type KitTableName, type ImageFilter, type ImageRows, type OpenOptions, type TableName, type TableStore } from './model.js';
+import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, restoreKitSteps, writeSteps, type RawRows, type Step } from './plan.js';
 import { quoteIdent, createTableSql } from './schema.js';
 import { Statements } from './sql.js';
 import { checkKeys } from './present.js';
@@ -226,6 +226,10 @@ class SqliteStore implements TableStore {
     this.runSteps(deleteSteps(this.stmts, name));
   }
 
+  async restoreKits(put: KitRows, drop: KitKeys) {
+    this.runSteps(restoreKitSteps(this.stmts, this.present, put, drop));
+  }
+
   async ping() {
     this.guard((at) => {
       for (const table of TABLES) this.all(at, table, this.stmts.probe(table), []);
@@ -319,6 +323,14 @@ class DeferredSqliteStore implements TableStore {
     // Nothing to delete from tables that do not exist yet: no reason to create them.
     if (!this.full && TABLES.every((t) => !hasTable(this.dir, t, this.timeout))) return;
     await (await this.store()).deleteImage(name);
+  }
+
+  async restoreKits(put: KitRows, drop: KitKeys) {
+    this.open_();
+    const nothing = KIT_TABLES.every((t) => put[t].length === 0);
+    // Only keys to drop, and no kit table yet: nothing to undo, and no reason to create them.
+    if (!this.full && nothing && KIT_TABLES.every((t) => !hasTable(this.dir, t, this.timeout))) return;
+    await (await this.store()).restoreKits(put, drop);
   }
 
   async ping() {

@@ -21,6 +21,8 @@ export interface WorkerDeps {
   allow: string[];
   /** Where `{"source": path}` imports may read from (IMGPORT_SOURCE_DIRS). */
   sourceDirs: string[];
+  /** The URL prefixes `{"source": url}` imports may fetch from, redirects included (IMGPORT_URL_ALLOW). */
+  urlAllow: string[];
   /** The exporting node's install directory assumed when a payload names none. */
   fromRoot: string;
   limits?: EngineDeps['limits'];

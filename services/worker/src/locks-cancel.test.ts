@@ -46,8 +46,7 @@ class RecordingLocks extends ImageLocks {
   }
 }
 
-/** Serves a bundle slowly: 2 KiB every 100 ms. */
-/** Serves the bundle slowly; with `stall`, stops after the first half until the client goes away. */
+/** Serves the bundle slowly (2 KiB every 100 ms); with `stall`, stops after the first half until the client goes away. */
 async function slowServer(bundle: Buffer, stall = false): Promise<{ url: string; server: Server }> {
   const server = createServer(async (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': bundle.length });
@@ -140,6 +139,7 @@ describe('worker locks and cancellation', () => {
   test('cancel of an import mid-stream rolls back: no rows, no files, no staging left', async () => {
     const bundle = readFileSync(await bundleAt('w-slow', 'slow'));
     const { url, server } = await slowServer(bundle, true);
+    h.deps.urlAllow.push(url);
     try {
       const { id } = await h.jobs.submit('import', { source: { kind: 'url', url } });
       await h.waitFor(async () => ((await h.jobs.status(id))?.progress.bytesDone ?? 0) > 0, 'bytes to arrive');
@@ -160,6 +160,7 @@ describe('worker locks and cancellation', () => {
   test('close() stops taking jobs and lets the running one finish', async () => {
     const bundle = readFileSync(await bundleAt('w-close', 'close'));
     const { url, server } = await slowServer(bundle);
+    h.deps.urlAllow.push(url);
     try {
       const { id } = await h.jobs.submit('import', { source: { kind: 'url', url } });
       await h.waitFor(async () => (await h.jobs.status(id))?.state === 'running', 'the import to start');

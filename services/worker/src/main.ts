@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     dataDir: config.dataDir,
     allow: config.allow,
     sourceDirs: config.sourceDirs,
+    urlAllow: config.urlAllow,
     fromRoot: config.fromRoot,
     limits: config.limits,
     trust: { policy: config.signatures.policy, allowedSigners: config.signatures.allowedSigners, revokedSigners: config.signatures.revokedSigners },

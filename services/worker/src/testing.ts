@@ -66,6 +66,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     dataDir,
     allow: [],
     sourceDirs: [sourceDir],
+    urlAllow: [],
     fromRoot: '/install',
     log,
   };

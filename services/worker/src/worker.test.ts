@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -116,6 +117,35 @@ describe('worker', () => {
     const done = await h.settled((await h.jobs.submit('import', { source: { kind: 'path', path: inside } })).id);
     assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
     assert.ok(existsSync(inside), 'a file on shared storage is not ours to remove');
+  });
+
+  test('a URL job enqueued without the API is held to IMGPORT_URL_ALLOW, on every redirect too', async () => {
+    const bundle = readFileSync(await makeNativeBundle(h.dir, { name: 'w-url', profile: 'url' }));
+    const asked: string[] = [];
+    const server = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      if (req.url === '/ok/hop') res.writeHead(302, { location: '/private/b.tgz' }).end();
+      else res.writeHead(200, { 'content-length': bundle.length }).end(bundle);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const refused = await h.settled((await h.jobs.submit('import', { source: { kind: 'url', url: `${base}/private/b.tgz` } })).id);
+      assert.equal(refused.state, 'failed');
+      assert.equal(refused.error?.code, 'UNSAFE_PATH');
+      assert.deepEqual(asked, [], 'nothing was fetched');
+      h.deps.urlAllow.push(`${base}/ok/`);
+      const redirected = await h.settled((await h.jobs.submit('import', { source: { kind: 'url', url: `${base}/ok/hop` } })).id);
+      assert.equal(redirected.state, 'failed');
+      assert.equal(redirected.error?.code, 'UNSAFE_PATH');
+      assert.match(redirected.error?.message ?? '', /redirected from/);
+      assert.deepEqual(asked, ['/ok/hop'], 'the redirect target was not fetched');
+      const done = await h.settled((await h.jobs.submit('import', { source: { kind: 'url', url: `${base}/ok/b.tgz` } })).id);
+      assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+    } finally {
+      h.deps.urlAllow.length = 0;
+      server.close();
+    }
   });
 
   test('an export writes its bundle under exports/, named by the job', async () => {

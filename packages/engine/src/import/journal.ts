@@ -5,7 +5,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import { z } from 'zod';
 import { isValidImageName } from '@imgport/format';
 import { ImgportError, silentLogger, type Logger } from '@imgport/runtime';
-import type { ImageRecord, ImageRows, TableStore } from '@imgport/tables';
+import { KEYS, KIT_TABLES, type ImageRecord, type ImageRows, type KitKeys, type KitRows, type TableStore } from '@imgport/tables';
 import { assertConfined } from './confine.js';
 import { syncDirs, syncFilesystems } from './durable.js';
 import { currentOwner, describeOwner, ownerState } from './owner.js';
@@ -65,6 +65,8 @@ const journalSchema = z.strictObject({
   outside: z.array(absolute),
   rowsBefore: beforeSchema.nullable(),
   rowsAfter: rowsSchema,
+  /** The kit rows of rowsAfter's keys as they were (kits are shared, so not part of rowsBefore). */
+  kitsBefore: kitsSchema.optional(),
   result: z.unknown().optional(),
 });
 
@@ -275,7 +277,33 @@ export async function rollback(work: string, j: Journal, tables: TableStore): Pr
   } else {
     await tables.deleteImage(j.image);
   }
+  const kits = j.rowsAfter.kits;
+  if (kits && j.kitsBefore) await tables.restoreKits(j.kitsBefore, addedKeys(kits, j.kitsBefore));
   await settle(work, j);
+}
+
+/** The kit rows an import will replace, read before it commits so that a rollback can put them back. */
+export async function readKitsBefore(tables: TableStore, kits: KitRows | undefined): Promise<{ kitsBefore?: KitRows }> {
+  if (!kits) return {};
+  const out = { kit: [], kitrepo: [], kitcomponent: [] } as KitRows;
+  for (const table of KIT_TABLES) {
+    for (const row of kits[table]) {
+      const key = row[KEYS[table][0]!];
+      if (key) out[table].push(...(await tables.kitRows(table, KEYS[table][0]!, key)));
+    }
+  }
+  return { kitsBefore: out };
+}
+
+/** Keys of `after` that `before` lacks: the rows an import added. */
+function addedKeys(after: KitRows, before: KitRows): KitKeys {
+  const out = { kit: [], kitrepo: [], kitcomponent: [] } as KitKeys;
+  for (const table of KIT_TABLES) {
+    const col = KEYS[table][0]!;
+    const had = new Set(before[table].map((r) => r[col]));
+    for (const row of after[table]) if (row[col] && !had.has(row[col])) out[table].push(row[col]!);
+  }
+  return out;
 }
 
 /** A settled journal: its staging area (and backups) to the trash, its receipt kept, the journal gone. */

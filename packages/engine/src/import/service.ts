@@ -20,6 +20,7 @@ import {
   journalDir,
   missingParents,
   newJournalId,
+  readKitsBefore,
   readReceipt,
   recover,
   type Journal,
@@ -303,6 +304,7 @@ export class ImportService {
       outside,
       rowsBefore: before.osimage || before.linuximage ? before : null,
       rowsAfter: plan.rows,
+      ...(await readKitsBefore(this.deps.tables, plan.rows.kits)),
     };
   }
 

@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { dropReceipt, ImportService, SnapshotCatalog, SnapshotService, StoreSnapshots, workDir, type ImageLeases } from '@imgport/engine';
 import type { ImportPayload } from '@imgport/jobs';
-import { ImgportError } from '@imgport/runtime';
+import { ImgportError, urlAllowed } from '@imgport/runtime';
 import { engineDeps, runKey, type JobHandler, type WorkerDeps } from '../context.js';
 import { imageLeases } from '../image-lock.js';
 
@@ -21,6 +21,8 @@ export const importHandler: JobHandler<'import'> = {
       // A store snapshot of the image replaced once the store is in use; a .tgz bundle before.
       snapshots: new SnapshotCatalog(new SnapshotService(deps), new StoreSnapshots(deps), join(deps.dataDir, 'reverts')),
       leases: imageLeases(ctx) satisfies ImageLeases,
+      // Every hop of a download is checked, so a redirect cannot leave the allowed prefixes.
+      download: { allow: ctx.deps.urlAllow },
     });
     const { source } = payload;
     return service.run(sourceOf(source, ctx.deps), {
@@ -46,12 +48,16 @@ export const importHandler: JobHandler<'import'> = {
 };
 
 /**
- * A payload names files only where the API may put or read them: the spool under IMGPORT_DATA
- * and IMGPORT_SOURCE_DIRS. Checked again here because Redis is shared with other clients.
+ * A payload names only what the API may accept: files in the spool under IMGPORT_DATA and in
+ * IMGPORT_SOURCE_DIRS, URLs under IMGPORT_URL_ALLOW. Checked again here because Redis is shared
+ * with other clients, which may enqueue jobs without the API.
  */
 function sourceOf(source: ImportPayload['source'], deps: WorkerDeps): string {
   switch (source.kind) {
     case 'url':
+      if (!urlAllowed(source.url, deps.urlAllow)) {
+        throw new ImgportError('UNSAFE_PATH', `${source.url} is not under an allowed URL prefix (IMGPORT_URL_ALLOW${deps.urlAllow.length ? `: ${deps.urlAllow.join(', ')}` : ' is empty'})`);
+      }
       return source.url;
     case 'spool':
       if (!inside(source.path, [deps.dataDir])) throw new ImgportError('UNSAFE_PATH', `spooled bundle ${source.path} is not under ${deps.dataDir}`);
