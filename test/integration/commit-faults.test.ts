@@ -136,6 +136,35 @@ describe('commit faults', () => {
     await tables.deleteImage('other');
   });
 
+  test('a file another image placed while this import committed is kept: CONFLICT, rolled back, nothing replaced', async () => {
+    fresh();
+    const marker = join(dir, 'paused');
+    const shared = join(root, 'postscripts/shared-tool');
+    mkdirSync(join(root, 'postscripts'));
+    const b = await makeNativeBundle(dir, { name: 'racer', extras: [{ file: 'shared-tool', content: 'from racer', dest: '/install/postscripts' }] });
+    process.env.IMGPORT_PAUSEPOINT = `commit:before-renames=${marker}`;
+    try {
+      const run = service().run(b);
+      const outcome = run.then(() => 'committed', (err: unknown) => err);
+      for (let waited = 0; !existsSync(marker); waited += 20) {
+        if (waited > 30_000) assert.fail(`the import never reached its pause point (it ended: ${String(await Promise.race([outcome, 'still running']))})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Checked free, journaled: now another image's import (another lock) puts its file there.
+      writeFileSync(shared, 'from another image');
+      rmSync(marker);
+      const err = await outcome;
+      assert.ok(err instanceof ImgportError && err.code === 'CONFLICT', String(err));
+      assert.match(err.message, /shared-tool .*appeared while this import was committing/);
+    } finally {
+      delete process.env.IMGPORT_PAUSEPOINT;
+    }
+    assert.equal(readFileSync(shared, 'utf8'), 'from another image');
+    assert.deepEqual(await tables.getImage('racer'), { litefile: [] });
+    assert.equal(existsSync(join(root, 'netboot/rhels8.5.0/x86_64/compute')), false, 'the image\'s own files were rolled back');
+    assert.deepEqual(leftovers(root), []);
+  });
+
   test('a journal pointing outside the install root is set aside, named, and changes nothing; other imports go on', async () => {
     fresh();
     await tables.deleteImage(NAME);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
@@ -160,6 +160,15 @@ export function missingParents(p: string): string[] {
   return out;
 }
 
+function sameInode(a: string, b: string): boolean {
+  try {
+    const [x, y] = [lstatSync(a), lstatSync(b)];
+    return x.ino === y.ino && x.dev === y.dev;
+  } catch {
+    return false;
+  }
+}
+
 function exists(p: string): boolean {
   try {
     lstatSync(p);
@@ -182,7 +191,25 @@ function takeBackup(mv: JournalMove): void {
 
 function place(mv: JournalMove): void {
   faultpoint(`place:${mv.what}`);
-  renameSync(mv.from, mv.to);
+  if (mv.backup || mv.dir) {
+    // A directory onto a path that appeared since the plan: rename(2) fails unless it is empty.
+    if (!mv.backup && exists(mv.to)) throw appeared(mv);
+    renameSync(mv.from, mv.to);
+    return;
+  }
+  // The path was free when the plan was checked; another image's import (under another lock) may
+  // have put a file there since. link(2) never replaces what is there, so theirs is kept.
+  try {
+    linkSync(mv.from, mv.to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw appeared(mv);
+    throw err;
+  }
+  unlinkSync(mv.from);
+}
+
+function appeared(mv: JournalMove): ImgportError {
+  return new ImgportError('CONFLICT', `${mv.to} (${mv.what}) appeared while this import was committing (another import placed it); nothing was replaced`, { where: mv.to });
 }
 
 /** Each destination is walked again right before it changes: a link planted since the plan is refused. */
@@ -223,6 +250,7 @@ export async function commit(ctx: CommitContext, j: Journal): Promise<void> {
   await syncFilesystems([j.txDir, ...j.outside.map((p) => dirname(p))]);
   writeJournal(ctx.work, j);
   try {
+    await pausepoint('commit:before-renames');
     applyFiles(ctx, j);
     failpoint('commit:after-renames');
     await syncDirs(touchedDirs(j));
@@ -257,6 +285,8 @@ async function rollbackInProcess(ctx: CommitContext, j: Journal, cause: unknown,
 /** Undoes a prepared journal's renames in reverse order and restores the rows it replaced. Idempotent. */
 export async function rollback(work: string, j: Journal, tables: TableStore): Promise<void> {
   for (const mv of [...j.moves].reverse()) {
+    // Killed between the link and the unlink of a placement: the staged name is the one to keep.
+    if (!mv.dir && exists(mv.from) && sameInode(mv.from, mv.to)) unlinkSync(mv.to);
     if (!exists(mv.from) && exists(mv.to)) {
       mkdirSync(dirname(mv.from), { recursive: true });
       renameSync(mv.to, mv.from);
