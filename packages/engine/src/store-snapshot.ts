@@ -9,7 +9,7 @@
  * with the import's journaled commit.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { LIST_KINDS, LIST_TABLE, validateImageName } from '@imgport/format';
@@ -26,7 +26,6 @@ import {
   sha256,
   Store,
   toPrune,
-  TreeCursor,
   TreeWriter,
   type DiffStats,
   type FieldChange,
@@ -36,7 +35,6 @@ import {
   type RowsDoc,
   type StoreRef,
   type TreeChange,
-  type TreeEntry,
 } from '@imgport/store';
 import { emptyTrash } from './import/trash.js';
 import { ROOTIMG_ARCHIVES, workDir } from './layout.js';
