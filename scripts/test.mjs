@@ -32,8 +32,10 @@ function walk(dir, out) {
   return out;
 }
 
+// Beside the code, `*.integration.test.ts` needs Redis or MariaDB; every other test there is a
+// unit test and needs no server.
 const kindOf = (f) =>
-  f.startsWith('test/e2e') ? 'e2e' : f.startsWith('test/security') ? 'security' : f.startsWith('test/faults') ? 'faults' : f.startsWith('test/') ? 'integration' : 'unit';
+  f.startsWith('test/e2e') ? 'e2e' : f.startsWith('test/security') ? 'security' : f.startsWith('test/faults') ? 'faults' : f.startsWith('test/') || f.includes('.integration.') ? 'integration' : 'unit';
 
 let files = [...walk(join(root, 'packages'), []), ...walk(join(root, 'services'), []), ...walk(join(root, 'test'), [])].sort();
 if (only) files = files.filter((f) => kindOf(f) === only);

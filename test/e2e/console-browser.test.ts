@@ -19,7 +19,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { SnapshotCatalog, SnapshotService, StoreSnapshots } from '@imgport/engine';
 import { loadConfig, silentLogger } from '@imgport/runtime';
 import { createApp } from '../../services/api/src/app.js';
-import { startHarness, type Harness } from '../../services/worker/src/testing.js';
+import { startHarness, type Harness } from '../../services/worker/test/support/harness.js';
 import { makeNativeBundle, REPO } from '../support/bundles.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

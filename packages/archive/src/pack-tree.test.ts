@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { packRootImage } from './pack-tree.js';
 import { expandRootImage } from './rootimg.js';
-import { rejectsWith, streamOf, tempDir } from './test-helpers.js';
+import { rejectsWith, streamOf, tempDir } from '../test/support/helpers.js';
 import { treeListing } from './tree-listing.js';
 
 const isRoot = process.getuid?.() === 0;

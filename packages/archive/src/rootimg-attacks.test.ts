@@ -11,8 +11,8 @@ import { test } from 'node:test';
 import { createGzip, gzipSync } from 'node:zlib';
 import { encodeCpioEntry } from '@imgport/format';
 import { expandRootImage } from './rootimg.js';
-import { cpioGz, cpioRaw, dir, file, listDir, rejectsWith, streamOf, symlink, tarRaw, tempDir } from './test-helpers.js';
-import type { CpioSpec } from './test-helpers.js';
+import { cpioGz, cpioRaw, dir, file, listDir, rejectsWith, streamOf, symlink, tarRaw, tempDir } from '../test/support/helpers.js';
+import type { CpioSpec } from '../test/support/helpers.js';
 import type { Limits } from './types.js';
 
 interface Setup {

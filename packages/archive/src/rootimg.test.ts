@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { expandRootImage, rootImageKind } from './rootimg.js';
-import { cpioGz, cpioRaw, dir, file, rejectsWith, streamOf, symlink, tarRaw, tempDir } from './test-helpers.js';
+import { cpioGz, cpioRaw, dir, file, rejectsWith, streamOf, symlink, tarRaw, tempDir } from '../test/support/helpers.js';
 import { treeListing } from './tree-listing.js';
 
 /** Runs `cmd` with stdin from a buffer, no shell; resolves to stdout. */

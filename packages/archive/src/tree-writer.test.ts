@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ImgportError } from '@imgport/runtime';
 import { checkEntryPath } from './entry-path.js';
-import { tempDir } from './test-helpers.js';
+import { tempDir } from '../test/support/helpers.js';
 import { treeListing } from './tree-listing.js';
 import { TreeWriter } from './tree-writer.js';
 import type { TreeWriterOptions } from './tree-writer.js';

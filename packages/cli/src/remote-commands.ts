@@ -12,9 +12,8 @@ import type { Remote } from './remote-context.js';
 import { jobsSummary, jobSummary } from './remote-report.js';
 import { imagesSummary, importSummary, snapshotLine, snapshotsSummary } from './report.js';
 import type { Cli, CommonFlags, Outcome, Ui } from './run.js';
+import { JOB_STATES, JOB_TYPES } from '@imgport/contract';
 
-const JOB_TYPES = ['import', 'export', 'snapshot', 'snapshot-image'];
-const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
 type JobsFlags = CommonFlags & { type?: string; state?: string; limit?: number };
 
@@ -30,8 +29,8 @@ export function defineJobs(program: Command, cli: Cli): void {
       return { doc: page, human: jobsSummary(page.jobs, page.total) };
     },
   }))
-    .addOption(new Option('--type <type>', 'only jobs of this type').choices(JOB_TYPES))
-    .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES))
+    .addOption(new Option('--type <type>', 'only jobs of this type').choices([...JOB_TYPES]))
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices([...JOB_STATES]))
     .option('--limit <n>', 'how many (default 50, at most 500)', parseCount);
 
   sub(program, cli, 'job <id>', "one job's status on the server", ([id]) => ({

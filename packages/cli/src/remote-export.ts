@@ -1,13 +1,12 @@
 /**
  * `xcatexport --server`: the export runs as a job on the server, then its bundle is downloaded
- * to the destination with the inline rules — a directory gets `<image>.tgz`, the default is
- * `./<image>.tgz`, the file is written under a temp name beside it and renamed when complete
- * and checked, and removed on any failure.
+ * to the destination with the inline rules, the engine's own (resolveDestination,
+ * writeAtomically) — a directory gets `<image>.tgz`, the default is `./<image>.tgz`, the file is
+ * written under a temp name beside it and renamed when complete and checked, and removed on any
+ * failure.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import type { ExportResult } from '@imgport/engine';
+import { pipeline } from 'node:stream/promises';
+import { resolveDestination, writeAtomically, type Destination, type ExportResult } from '@imgport/engine';
 import { ImgportError } from '@imgport/runtime';
 import type { ExportFlags } from './export-command.js';
 import { RemoteError, type ApiClient } from './remote-client.js';
@@ -33,49 +32,29 @@ export async function exportRemote(r: Remote, ui: Ui, image: string, destination
   return { doc: local, human: `${exportSummary(local)}\n  job ${id} on ${r.client.server}` };
 }
 
-interface Destination {
-  path: string;
-  dir: string;
-}
-
-/** The engine's rules for a destination (SPEC §5), applied on this side. */
-async function resolveDestination(image: string, destination?: string): Promise<Destination> {
-  const fallback = `${image}.tgz`;
-  if (destination === undefined || destination === '') return { path: resolve(fallback), dir: resolve('.') };
-  const target = resolve(destination);
-  if ((await stat(target).catch(() => undefined))?.isDirectory()) return { path: join(target, fallback), dir: target };
-  if (destination.endsWith('/')) throw new ImgportError('BAD_REQUEST', `destination directory ${destination} does not exist`, { where: destination });
-  const dir = dirname(target);
-  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) {
-    throw new ImgportError('BAD_REQUEST', `destination ${destination}: directory ${dir} does not exist`, { where: destination });
-  }
-  return { path: target, dir };
-}
-
-/** GET /v1/jobs/<id>/bundle into a temp file, checked against the length and the job's sha256. */
+/** GET /v1/jobs/<id>/bundle into the atomic writer, checked (length, the job's sha256) before the rename. */
 async function download(client: ApiClient, id: string, dest: Destination, sha256: string, ui: Ui): Promise<void> {
   const res = await client.send('GET', jobPath(id, '/bundle'), { accept: 'application/gzip', signal: ui.signal });
   const total = Number(res.headers.get('content-length') ?? 0);
-  const temp = join(dest.dir, `.imgport-part.${basename(dest.path)}.${randomBytes(6).toString('hex')}`);
-  const fh = await open(temp, 'wx', 0o644);
   try {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    for await (const chunk of res.body!) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      await fh.write(chunk);
-      ui.progress.update({ phase: 'write', percent: total > 0 ? (bytes / total) * 100 : 0, bytesDone: bytes, bytesTotal: total });
-    }
-    const got = hash.digest('hex');
-    if (total > 0 && bytes !== total) throw new ImgportError('IO_ERROR', `the download of job ${id}'s bundle ended after ${bytes} of ${total} bytes`);
-    if (got !== sha256) throw new ImgportError('CHECKSUM_MISMATCH', `the bundle downloaded from job ${id} has sha256 ${got}, the job recorded ${sha256}`);
-    await fh.sync();
-    await fh.close();
-    await rename(temp, dest.path);
+    await writeAtomically(
+      dest,
+      async (out) => {
+        let bytes = 0;
+        await pipeline(async function* () {
+          for await (const chunk of res.body!) {
+            bytes += chunk.length;
+            yield chunk;
+            ui.progress.update({ phase: 'write', percent: total > 0 ? (bytes / total) * 100 : 0, bytesDone: bytes, bytesTotal: total });
+          }
+        }, out);
+        if (total > 0 && out.bytes !== total) throw new ImgportError('IO_ERROR', `the download of job ${id}'s bundle ended after ${out.bytes} of ${total} bytes`);
+        const got = out.hash.copy().digest('hex');
+        if (got !== sha256) throw new ImgportError('CHECKSUM_MISMATCH', `the bundle downloaded from job ${id} has sha256 ${got}, the job recorded ${sha256}`);
+      },
+      ui.signal,
+    );
   } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(temp, { force: true });
     throw downloadError(err, id, client.server, ui.signal);
   }
 }

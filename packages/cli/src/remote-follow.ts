@@ -9,8 +9,8 @@ import { knownCode, RemoteError, type ApiClient, type JobDoc, type JobState } fr
 import type { Remote } from './remote-context.js';
 import { readEvents } from './remote-sse.js';
 import type { Ui } from './run.js';
+import { isFinished } from '@imgport/contract';
 
-const FINISHED: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 /** SPEC asks for progress about once a second; the API's own stream polls at that rate. */
 const POLL_MS = 1000;
 /** How long an unreachable server (an API restart, a network blip) is waited out while polling. */
@@ -62,7 +62,7 @@ async function pollJob(client: ApiClient, id: string, w: Watch): Promise<JobDoc>
       const st = await client.json<JobDoc>('GET', jobPath(id), { signal: w.signal });
       failingSince = undefined;
       w.onStatus(st);
-      if (FINISHED.has(st.state)) return st;
+      if (isFinished(st.state)) return st;
     } catch (err) {
       if (w.signal.aborted || !transient(err)) throw err;
       if (failingSince === undefined) w.log.warn({ job: id, err: (err as Error).message }, 'lost the server; retrying every second');

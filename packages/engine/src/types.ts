@@ -1,7 +1,7 @@
 import type { Logger } from '@imgport/runtime';
 import type { ImageRows, TableStore } from '@imgport/tables';
 import type { Method } from '@imgport/format';
-import type { SignatureReport, TrustOptions } from './signatures.js';
+import type { SignatureReport, TrustOptions } from './trust/signatures.js';
 
 /** Progress as the worker and the CLI show it (SPEC §8.2 job progress). */
 export interface JobProgress {

@@ -7,8 +7,9 @@ export const METHODS = ['install', 'netboot', 'statelite'] as const;
 export type Method = (typeof METHODS)[number];
 
 /** The optional list files a bundle may carry (SPEC §3.1, §5 `include`). */
-export const LIST_KINDS = ['pkglist', 'otherpkglist', 'exlist', 'postinstall', 'synclists'] as const;
-export type ListKind = (typeof LIST_KINDS)[number];
+import { LIST_KINDS, type ListKind } from '@imgport/contract';
+
+export { LIST_KINDS, type ListKind };
 
 /** Which xCAT table carries each list column. */
 export const LIST_TABLE: Record<ListKind, 'osimage' | 'linuximage'> = {

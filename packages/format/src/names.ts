@@ -3,16 +3,18 @@
  * One character rule for all of them: 1–128 of [A-Za-z0-9._+-], never "." or "..", so a value
  * can be used as a single path segment and as an xCAT key without escaping.
  */
+import { isValidImageName, MAX_NAME_LENGTH } from '@imgport/contract';
 import { ImgportError, type ErrorCode } from '@imgport/runtime';
 import { quote } from './util.js';
 
-export const MAX_NAME_LENGTH = 128;
+export { isValidImageName, MAX_NAME_LENGTH };
 
 const ALLOWED = /^[A-Za-z0-9._+-]$/;
 const ALLOWED_TEXT = 'letters, digits, ".", "_", "+", "-"';
 
-/** What is wrong with `value` under the name rule, or undefined when it is fine. */
+/** What is wrong with `value` under the contract's name rule, or undefined when it is fine. */
 function nameProblem(value: string): string | undefined {
+  if (isValidImageName(value)) return undefined;
   if (value.length === 0) return 'is empty';
   if (value.length > MAX_NAME_LENGTH) {
     return `is ${value.length} characters long (at most ${MAX_NAME_LENGTH})`;
@@ -23,16 +25,12 @@ function nameProblem(value: string): string | undefined {
   if (bad >= 0) {
     return `contains ${JSON.stringify(chars[bad])} at position ${bad + 1} (allowed: ${ALLOWED_TEXT})`;
   }
-  return undefined;
+  return 'does not follow the name rule';
 }
 
 function fail(code: ErrorCode, what: string, value: string, problem: string, where?: string): never {
   const prefix = where ? `${where}: ` : '';
   throw new ImgportError(code, `${prefix}invalid ${what} ${quote(value)}: ${problem}`, where ? { where } : undefined);
-}
-
-export function isValidImageName(name: string): boolean {
-  return nameProblem(name) === undefined;
 }
 
 /**

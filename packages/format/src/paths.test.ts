@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { ImgportError } from '@imgport/runtime';
 import {
   customPlacement,
+  isBelow,
   isInside,
   isRootMemberName,
   fromBundlePath,
@@ -95,6 +96,23 @@ test('isInside compares normalised segments, without I/O', () => {
   ];
   assert.deepEqual(
     cases.map(([r, p]) => isInside(r, p)),
+    cases.map(([, , want]) => want),
+  );
+});
+
+test('isBelow is isInside without the root itself; a name starting with ".." is a name', () => {
+  const cases: Array<[string, string, boolean]> = [
+    ['/install', '/install', false],
+    ['/install', '/install/', false],
+    ['/install', '/install/netboot', true],
+    ['/install', '/install/..foo', true],
+    ['/install', '/install/../install-old', false],
+    ['/install', '/installer', false],
+    ['/', '/', false],
+    ['/', '/etc', true],
+  ];
+  assert.deepEqual(
+    cases.map(([r, p]) => isBelow(r, p)),
     cases.map(([, , want]) => want),
   );
 });

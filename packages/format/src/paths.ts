@@ -106,6 +106,11 @@ export function isInside(root: string, p: string): boolean {
   return r.length <= q.length && r.every((seg, i) => seg === q[i]);
 }
 
+/** Whether `p` lies below `root`, `root` itself not counted (so `/a/..b` is below `/a`, `/a/../b` is not). */
+export function isBelow(root: string, p: string): boolean {
+  return isInside(root, p) && segmentsOf(p).length > segmentsOf(root).length;
+}
+
 /**
  * Bundles spell the install directory as xCAT does, `/install/`, whatever this node's root:
  * a path under `installRoot` → `/install/<rest>`; any other path is kept. Export maps every

@@ -1,56 +1,15 @@
 /**
- * The job catalog: one payload schema and one set of default BullMQ options per job type, and
- * the job ids. The API validates with these schemas before it enqueues; the worker validates
+ * The job catalog: the contract's payload schemas, one set of default BullMQ options per job
+ * type, and the job ids. The API validates with these before it enqueues; the worker validates
  * again before it runs (a payload in Redis is only as trustworthy as Redis).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { JobsOptions } from 'bullmq';
-import { z } from 'zod';
+import { PAYLOAD_SCHEMAS, JOB_ID_PATTERN } from '@imgport/contract';
+import type { z } from 'zod';
 import { ImgportError } from '@imgport/runtime';
 import type { ImportPayload, JobType, PayloadOf } from './types.js';
-
-/** SPEC §3.1: 1–128 of [A-Za-z0-9._+-], not `.` or `..`. The engine checks it again. */
-const imageName = z
-  .string()
-  .regex(/^[A-Za-z0-9._+-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ + -')
-  .refine((s) => s !== '.' && s !== '..', 'must not be . or ..');
-
-const absolutePath = z.string().min(1).max(4096).refine((p) => p.startsWith('/') && !p.includes('\0'), 'must be an absolute path');
-const label = z.string().min(1).max(200);
-const LIST_KINDS = ['pkglist', 'exlist', 'otherpkglist', 'postinstall', 'synclists'] as const;
-
-const importSource = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('spool'), path: absolutePath, sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() }),
-  z.strictObject({ kind: z.literal('path'), path: absolutePath }),
-  z.strictObject({ kind: z.literal('url'), url: z.string().regex(/^https?:\/\/\S+$/i, 'must be an http(s) URL') }),
-]);
-
-const importPayload = z.strictObject({
-  source: importSource,
-  name: imageName.optional(),
-  profile: z.string().regex(/^[A-Za-z0-9._+-]{1,128}$/).optional(),
-  force: z.boolean().optional(),
-  dryRun: z.boolean().optional(),
-  fromRoot: absolutePath.optional(),
-});
-
-const exportPayload = z.strictObject({
-  image: imageName,
-  extras: z.array(z.string().min(1).max(4096)).max(1000).optional(),
-  format: z.enum(['native', 'xcat']).optional(),
-  include: z.union([z.array(z.enum(LIST_KINDS)), z.literal('all')]).optional(),
-});
-
-const snapshotPayload = z.strictObject({ images: z.array(imageName).min(1).max(10_000), label: label.optional() });
-const snapshotImagePayload = z.strictObject({ image: imageName, label: label.optional() });
-
-export const PAYLOAD_SCHEMAS: { [T in JobType]: z.ZodType<PayloadOf[T]> } = {
-  import: importPayload,
-  export: exportPayload,
-  snapshot: snapshotPayload,
-  'snapshot-image': snapshotImagePayload,
-};
 
 /** Validates a payload; BAD_REQUEST names every bad field. */
 export function parsePayload<T extends JobType>(type: T, data: unknown): PayloadOf[T] {
@@ -77,11 +36,9 @@ export const JOB_OPTIONS: Record<JobType, JobsOptions> = {
   snapshot: { attempts: 1, ...HISTORY },
 };
 
-/** BullMQ builds Redis keys from ids: no `:`; and an all-digit id would collide with its counter. */
-const JOB_ID = /^[A-Za-z0-9._-]{1,200}$/;
-
 export function isValidJobId(id: string): boolean {
-  return JOB_ID.test(id) && !/^\d+$/.test(id);
+  // An all-digit id would collide with BullMQ's own counter.
+  return JOB_ID_PATTERN.test(id) && !/^\d+$/.test(id);
 }
 
 export function assertJobId(id: string): string {
@@ -133,3 +90,5 @@ function sourceIdentity(source: ImportPayload['source']): unknown[] {
     }
   }
 }
+
+export { PAYLOAD_SCHEMAS };

@@ -6,11 +6,12 @@
 import { FlowProducer, Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JobProgress } from '@imgport/engine';
+import { FINISHED_STATES, isFinished } from '@imgport/contract';
 import { ImgportError, type Logger } from '@imgport/runtime';
 import { clearCancel, requestCancel } from './cancel.js';
 import { assertJobId, childJobId, importJobId, JOB_OPTIONS, newJobId, parsePayload } from './catalog.js';
 import { keyspace, type Keyspace } from './keys.js';
-import { isFinal, NO_PROGRESS, openJobRecords, type JobRecord, type JobRecords } from './records.js';
+import { NO_PROGRESS, openJobRecords, type JobRecord, type JobRecords } from './records.js';
 import { createRedis, redisReady, toQueueError } from './redis.js';
 import { liveOf, mergeStatus, parentProgress, type LiveJob } from './status.js';
 import { QUEUE_NAME, type JobListFilter, type JobQueuePort, type JobState, type JobStatus, type JobType, type PayloadOf, type SnapshotPayload } from './types.js';
@@ -33,7 +34,7 @@ const NOT_FINAL: JobState[] = ['queued', 'running'];
  * (a failed one is a new try; a succeeded import submitted again, e.g. with --force after a
  * revert, is meant to import again).
  */
-const RERUNNABLE: JobState[] = ['succeeded', 'failed', 'cancelled'];
+const RERUNNABLE: JobState[] = [...FINISHED_STATES];
 const CANCELLED_BEFORE_RUN = { code: 'CANCELLED', message: 'cancelled before it ran' };
 
 export class JobQueue implements JobQueuePort {
@@ -123,11 +124,11 @@ export class JobQueue implements JobQueuePort {
     const [rec, live] = await Promise.all([this.records.get(id), this.live(id)]);
     const status = mergeStatus(id, rec, live);
     if (!status) return undefined;
-    if (rec && !isFinal(rec.state) && isFinal(status.state)) await this.reconcile(rec, status);
+    if (rec && !isFinished(rec.state) && isFinished(status.state)) await this.reconcile(rec, status);
     if (status.type === 'snapshot') {
       const children = await this.records.children(id);
       status.children = children.map((c) => ({ id: c.id, state: c.state, ...(c.image ? { image: c.image } : {}) }));
-      if (!isFinal(status.state)) status.progress = parentProgress(children);
+      if (!isFinished(status.state)) status.progress = parentProgress(children);
     }
     return status;
   }
@@ -135,7 +136,7 @@ export class JobQueue implements JobQueuePort {
   async list(filter: JobListFilter = {}): Promise<{ jobs: JobStatus[]; total: number }> {
     const { records, total } = await this.records.list(filter);
     const jobs = await Promise.all(
-      records.map(async (rec) => mergeStatus(rec.id, rec, isFinal(rec.state) ? undefined : await this.live(rec.id))!),
+      records.map(async (rec) => mergeStatus(rec.id, rec, isFinished(rec.state) ? undefined : await this.live(rec.id))!),
     );
     return { jobs, total };
   }
@@ -143,7 +144,7 @@ export class JobQueue implements JobQueuePort {
   async cancel(id: string): Promise<JobStatus> {
     const before = await this.status(id);
     if (!before) throw new ImgportError('NOT_FOUND', `job ${id} not found`);
-    if (isFinal(before.state)) throw new ImgportError('CONFLICT', `job ${id} has already ${before.state === 'cancelled' ? 'been cancelled' : before.state}`);
+    if (isFinished(before.state)) throw new ImgportError('CONFLICT', `job ${id} has already ${before.state === 'cancelled' ? 'been cancelled' : before.state}`);
     if (before.type === 'snapshot') await this.cancelFlow(id);
     else await this.cancelOne(id);
     return (await this.status(id)) ?? before;
@@ -187,7 +188,7 @@ export class JobQueue implements JobQueuePort {
   private async cancelFlow(id: string): Promise<void> {
     await requestCancel(this.redis, this.keys, id);
     for (const child of await this.records.children(id)) {
-      if (!isFinal(child.state)) await this.cancelOne(child.id);
+      if (!isFinished(child.state)) await this.cancelOne(child.id);
     }
     if (await this.removeJob(id)) await this.records.update(id, { state: 'cancelled', error: CANCELLED_BEFORE_RUN }, NOT_FINAL);
   }

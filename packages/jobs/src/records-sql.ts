@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import { ImgportError, isConnectionError } from '@imgport/runtime';
-import { parseDbUrl, type MysqlTarget } from '@imgport/tables';
+import { createMysqlDatabase, parseDbUrl, type MysqlTarget } from '@imgport/tables';
 
 export type SqlValue = string | number | null;
 export type SqlRow = Record<string, unknown>;
@@ -105,16 +105,7 @@ async function openMysql(target: MysqlTarget, create: boolean): Promise<SqlBacke
   const description = target.description;
   const conn = { host: target.host, port: target.port, user: target.user, password: target.password, connectTimeout: 5000 };
   if (create) {
-    await guarded(description, async () => {
-      const admin = await mysql.createConnection(conn);
-      try {
-        // Look first: an xCAT account may use its database without the right to create one.
-        const [found] = await admin.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [target.database]);
-        if (found.length === 0) await admin.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\``);
-      } finally {
-        await admin.end();
-      }
-    });
+    await guarded(description, () => createMysqlDatabase(conn, target.database));
   }
   // Idle connections kept up to the limit: reopening one costs a handshake on a request's path.
   const pool = mysql.createPool({ ...conn, database: target.database, connectionLimit: 4, enableKeepAlive: true });

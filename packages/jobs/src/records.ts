@@ -47,8 +47,6 @@ export interface RecordPatch {
   createdAt?: string;
 }
 
-export const FINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
-export const isFinal = (s: JobState): boolean => FINAL_STATES.includes(s);
 
 export const NO_PROGRESS: JobProgress = { phase: 'receive', percent: 0, bytesDone: 0, bytesTotal: 0 };
 

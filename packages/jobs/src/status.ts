@@ -5,8 +5,9 @@
  */
 import type { Job, JobState as BullState } from 'bullmq';
 import type { JobProgress } from '@imgport/engine';
+import { isFinished } from '@imgport/contract';
 import { ERROR_CODES } from '@imgport/runtime';
-import { isFinal, type JobError, type JobRecord } from './records.js';
+import type { JobError, JobRecord } from './records.js';
 import type { JobState, JobStatus, JobType } from './types.js';
 
 export interface LiveJob {
@@ -78,7 +79,7 @@ export function mergeStatus(id: string, rec: JobRecord | undefined, live: LiveJo
   const image = rec?.image ?? imageOf(live?.data);
   if (image !== undefined) base.image = image;
   if (rec?.parentId !== undefined) base.parentId = rec.parentId;
-  if (rec && isFinal(rec.state)) return withOutcome(base, rec.result, rec.error);
+  if (rec && isFinished(rec.state)) return withOutcome(base, rec.result, rec.error);
   if (!live) return withOutcome(base, rec?.result, rec?.error);
   base.state = live.state;
   if (live.progress) base.progress = live.progress;
@@ -98,7 +99,7 @@ function zero(): JobProgress {
 
 /** A bulk snapshot's progress before it finishes: the mean of its children's. */
 export function parentProgress(children: JobRecord[]): JobProgress {
-  const pct = children.map((c) => (isFinal(c.state) ? 100 : c.progress.percent));
+  const pct = children.map((c) => (isFinished(c.state) ? 100 : c.progress.percent));
   const percent = pct.length === 0 ? 0 : Math.floor(pct.reduce((a, b) => a + b, 0) / pct.length);
   const bytesDone = children.reduce((a, c) => a + c.progress.bytesDone, 0);
   return { phase: 'snapshot', percent, bytesDone, bytesTotal: 0 };

@@ -1,60 +1,25 @@
 /**
  * The contract between the API and the workers (SPEC §8.2). Both import it; neither imports
- * the other. Job payloads are validated with zod schemas in catalog.ts.
+ * the other. Job types, states and payload schemas are the contract's (@imgport/contract).
  */
+import type { JobState, JobType, PayloadOf, SnapshotPayload } from '@imgport/contract';
 import type { ExportResult, ImportResult, JobProgress, SnapshotInfo } from '@imgport/engine';
 
 /** One BullMQ queue carries every job; the job's name is its type. */
 export const QUEUE_NAME = 'imgport';
 
-export const JOB_TYPES = ['import', 'export', 'snapshot', 'snapshot-image'] as const;
-export type JobType = (typeof JOB_TYPES)[number];
-
-export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-export type JobState = (typeof JOB_STATES)[number];
-
-/** Where an import's bundle comes from. */
-export type ImportSource =
-  /** Uploaded through the API into the spool under IMGPORT_DATA. */
-  | { kind: 'spool'; path: string; sha256: string; size: number }
-  /** A path on shared storage inside IMGPORT_SOURCE_DIRS. */
-  | { kind: 'path'; path: string }
-  /** Fetched by the worker, streamed, with the same limits. */
-  | { kind: 'url'; url: string };
-
-export interface ImportPayload {
-  source: ImportSource;
-  name?: string;
-  profile?: string;
-  force?: boolean;
-  dryRun?: boolean;
-  fromRoot?: string;
-}
-
-export interface ExportPayload {
-  image: string;
-  extras?: string[];
-  format?: 'native' | 'xcat';
-  include?: string[] | 'all';
-}
-
-/** The parent of a bulk snapshot: its children are one `snapshot-image` job per image. */
-export interface SnapshotPayload {
-  images: string[];
-  label?: string;
-}
-
-export interface SnapshotImagePayload {
-  image: string;
-  label?: string;
-}
-
-export interface PayloadOf {
-  import: ImportPayload;
-  export: ExportPayload;
-  snapshot: SnapshotPayload;
-  'snapshot-image': SnapshotImagePayload;
-}
+export {
+  JOB_STATES,
+  JOB_TYPES,
+  type ExportPayload,
+  type ImportPayload,
+  type ImportSource,
+  type JobState,
+  type JobType,
+  type PayloadOf,
+  type SnapshotImagePayload,
+  type SnapshotPayload,
+} from '@imgport/contract';
 
 export interface ResultOf {
   import: ImportResult;

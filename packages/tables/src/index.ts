@@ -8,7 +8,7 @@ import { parseDbUrl } from './url.js';
 
 export * from './model.js';
 export { columnType, createTableSql, quoteIdent, type Dialect } from './schema.js';
-export { globToRegExp } from './rows.js';
+export { globToRegExp } from './row-rules.js';
 export { parseDbUrl, type DbTarget, type MysqlTarget } from './url.js';
 
 /**
@@ -21,4 +21,9 @@ export async function openTableStore(url: string, opts: OpenOptions = {}): Promi
   // Each driver is loaded only when used: mysql2 alone adds ~16 MiB to every process's RSS.
   if (target.kind === 'sqlite') return (await import('./sqlite.js')).openSqliteStore(resolve(target.dir), opts);
   return (await import('./mysql.js')).openMysqlStore(target, opts);
+}
+
+/** CREATE DATABASE unless it exists (see mysql.ts); driver errors are the caller's to translate. */
+export async function createMysqlDatabase(conn: { host: string; port: number; user: string; password?: string; connectTimeout?: number }, database: string): Promise<void> {
+  return (await import('./mysql.js')).createMysqlDatabase(conn, database);
 }

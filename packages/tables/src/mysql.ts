@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
 import { fromMysqlError } from './errors.js';
 import { KIT_TABLES, TABLES, type KitKeys, type KitRows, type KitTableName, type ImageFilter, type ImageRows, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, restoreKitSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, restoreKitSteps, writeSteps, type RawRows, type Step } from './store-plan.js';
 import { checkKeys } from './present.js';
 import { createTableSql, quoteIdent } from './schema.js';
 import { Statements } from './sql.js';
@@ -67,22 +67,26 @@ async function databaseExists(conn: mysql.ConnectionOptions, target: MysqlTarget
   }
 }
 
-/** CREATE DATABASE for tests and first runs; `database` was validated as a plain name. */
 async function ensureDatabase(conn: mysql.ConnectionOptions, target: MysqlTarget): Promise<void> {
   try {
-    const admin = await mysql.createConnection(conn);
-    try {
-      // Look first: an xCAT account may use its database without the right to create one.
-      const [found] = await admin.execute<mysql.RowDataPacket[]>(
-        'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
-        [target.database],
-      );
-      if (found.length === 0) await admin.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\``);
-    } finally {
-      await admin.end();
-    }
+    await createMysqlDatabase(conn, target.database);
   } catch (err) {
     throw fromMysqlError(err, { db: target.description });
+  }
+}
+
+/**
+ * CREATE DATABASE for tests and first runs (xCAT's tables, imgport's job records);
+ * `database` was validated as a plain name. Driver errors are the caller's to translate.
+ */
+export async function createMysqlDatabase(conn: mysql.ConnectionOptions, database: string): Promise<void> {
+  const admin = await mysql.createConnection(conn);
+  try {
+    // Look first: an xCAT account may use its database without the right to create one.
+    const [found] = await admin.execute<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [database]);
+    if (found.length === 0) await admin.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
+  } finally {
+    await admin.end();
   }
 }
 

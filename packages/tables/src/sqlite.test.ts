@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { image, storeContract, type Harness } from './contract.js';
+import { image, storeContract, type Harness } from '../test/support/store-contract.js';
 import { openTableStore } from './index.js';
 import type { TableName } from './model.js';
 

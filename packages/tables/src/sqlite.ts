@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { ImgportError } from '@imgport/runtime';
 import { fromSqliteError } from './errors.js';
 import { KIT_TABLES, TABLES, type KitKeys, type KitRows, type KitTableName, type ImageFilter, type ImageRows, type OpenOptions, type TableName, type TableStore } from './model.js';
-import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, restoreKitSteps, writeSteps, type RawRows, type Step } from './plan.js';
+import { assembleImage, assembleKitRows, assembleLitefile, assembleList, deleteSteps, restoreKitSteps, writeSteps, type RawRows, type Step } from './store-plan.js';
 import { quoteIdent, createTableSql } from './schema.js';
 import { Statements } from './sql.js';
 import { checkKeys } from './present.js';

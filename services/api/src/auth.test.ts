@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { openapi } from './openapi.js';
-import { errorOf, startApi, TOKEN, type Harness } from './testkit.js';
+import { errorOf, startApi, TOKEN, type Harness } from '../test/support/harness.js';
 
 /** Every path+method in the OpenAPI document, with path parameters filled in. */
 function documentedRoutes(): Array<{ method: string; path: string; open: boolean }> {

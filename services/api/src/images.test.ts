@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { ImportPayload, SnapshotPayload } from '@imgport/jobs';
-import { addInstallImage, addNetbootImage, errorOf, startApi, type Harness } from './testkit.js';
+import { addInstallImage, addNetbootImage, errorOf, startApi, type Harness } from '../test/support/harness.js';
 
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 

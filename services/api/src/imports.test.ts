@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImportPayload } from '@imgport/jobs';
 import { sweepSpool } from './spool.js';
-import { errorOf, startApi, TOKEN, type Harness } from './testkit.js';
+import { errorOf, startApi, TOKEN, type Harness } from '../test/support/harness.js';
 
 const LIMIT = 64 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

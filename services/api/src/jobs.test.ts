@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { JobStatus } from '@imgport/jobs';
-import { errorOf, startApi, type Harness } from './testkit.js';
+import { errorOf, startApi, type Harness } from '../test/support/harness.js';
 
 interface Page {
   jobs: JobStatus[];

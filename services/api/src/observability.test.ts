@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { errorOf, startApi, TOKEN, type Harness } from './testkit.js';
+import { errorOf, startApi, TOKEN, type Harness } from '../test/support/harness.js';
 
 interface Line {
   level: number;

@@ -1,31 +1,24 @@
-/** Component schemas of the OpenAPI document (JSON Schema 2020-12, as OpenAPI 3.1 uses). */
+/**
+ * Component schemas of the OpenAPI document (JSON Schema 2020-12, as OpenAPI 3.1 uses). What a
+ * client sends (requests, query strings) and the error document are generated from the
+ * contract's zod schemas, so the document cannot drift from what the routes accept; the
+ * responses are written here.
+ */
+import { errorDocument, exportBody, importJson, importQuery, JOB_STATES, JOB_TYPES, jobsQuery, jsonSchemaOf, snapshotBody } from '@imgport/contract';
+
 const str = { type: 'string' } as const;
 const bool = { type: 'boolean' } as const;
 const int = { type: 'integer', minimum: 0 } as const;
 const row = { type: 'object', additionalProperties: { type: ['string', 'null'] }, description: 'A table row: column → text or null' } as const;
-const imageName = { type: 'string', pattern: '^[A-Za-z0-9._+-]{1,128}$' } as const;
-const states = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-const types = ['import', 'export', 'snapshot', 'snapshot-image'];
-const importOptions = {
-  name: { ...imageName, description: 'Import under this osimage name' },
-  profile: { ...imageName, description: 'Re-profile (xCAT -f): the name becomes <os>-<arch>-<method>-<profile>' },
-  force: { ...bool, description: 'Replace an existing image (a snapshot of it is taken first)' },
-  dryRun: { ...bool, description: 'Validate and report the plan; write nothing' },
-  fromRoot: { ...str, description: "The exporting node's install directory (default /install)" },
-};
+const states = [...JOB_STATES];
+const types = [...JOB_TYPES];
+const propertiesOf = (schema: Parameters<typeof jsonSchemaOf>[0]) => jsonSchemaOf(schema).properties as Record<string, { description?: string }>;
+/** The query parameters of POST /v1/imports and GET /v1/jobs. */
+export const importParameters = propertiesOf(importQuery);
+export const jobsParameters = propertiesOf(jobsQuery);
 
 export const schemas = {
-  Error: {
-    type: 'object',
-    required: ['error'],
-    properties: {
-      error: {
-        type: 'object',
-        required: ['code', 'message'],
-        properties: { code: { ...str, examples: ['BAD_REQUEST', 'UNAUTHORIZED', 'NOT_FOUND', 'IMAGE_NOT_FOUND', 'CONFLICT', 'LIMIT_EXCEEDED', 'QUEUE_UNAVAILABLE'] }, message: str },
-      },
-    },
-  },
+  Error: jsonSchemaOf(errorDocument),
   Accepted: {
     type: 'object',
     required: ['id', 'status'],
@@ -73,41 +66,9 @@ export const schemas = {
       next: { type: ['string', 'null'], description: 'URL of the next page, null on the last' },
     },
   },
-  ImportJson: {
-    type: 'object',
-    required: ['source'],
-    additionalProperties: false,
-    properties: {
-      source: { ...str, description: 'An absolute path inside IMGPORT_SOURCE_DIRS, or an http(s):// URL the worker fetches' },
-      ...importOptions,
-    },
-  },
-  ExportRequest: {
-    type: 'object',
-    required: ['image'],
-    additionalProperties: false,
-    properties: {
-      image: imageName,
-      extras: { type: 'array', items: { ...str, description: 'SRC[:DESTDIR] (xCAT -e), inside the install root' } },
-      format: { enum: ['native', 'xcat'] },
-      include: { oneOf: [{ const: 'all' }, { type: 'array', items: { enum: ['pkglist', 'exlist', 'otherpkglist', 'postinstall', 'synclists'] } }] },
-    },
-  },
-  SnapshotRequest: {
-    type: 'object',
-    additionalProperties: false,
-    description: 'Exactly one of images, selector or all',
-    properties: {
-      images: { type: 'array', items: imageName, minItems: 1 },
-      selector: {
-        type: 'object',
-        additionalProperties: false,
-        properties: { name: { ...str, description: 'Glob: * and ?' }, os: str, arch: str, method: str },
-      },
-      all: { const: true },
-      label: str,
-    },
-  },
+  ImportJson: jsonSchemaOf(importJson),
+  ExportRequest: jsonSchemaOf(exportBody),
+  SnapshotRequest: jsonSchemaOf(snapshotBody),
   Snapshot: {
     type: 'object',
     required: ['id', 'image', 'timestamp', 'path', 'bytes', 'sha256', 'createdAt'],
@@ -140,4 +101,3 @@ export const schemas = {
   },
 } as const;
 
-export { importOptions };

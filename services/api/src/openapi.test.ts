@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
+import { errorDocument, exportBody, importJson, importQuery, isValidImageName, jobsQuery, jsonSchemaOf, snapshotBody } from '@imgport/contract';
 import { silentLogger } from '@imgport/runtime';
 import { createApp, listRoutes } from './app.js';
 import { NO_ROUTE } from './errors.js';
 import { openapi } from './openapi.js';
-import { startApi, type Harness } from './testkit.js';
+import { startApi, type Harness } from '../test/support/harness.js';
 
 const toExpress = (p: string) => p.replace(/\{([^}]+)\}/g, ':$1');
 const documented = () =>
@@ -52,6 +53,24 @@ describe('/openapi.json against the app', () => {
   test('every $ref resolves', () => {
     const refs = JSON.stringify(openapi).match(/#\/components\/schemas\/\w+/g) ?? [];
     for (const r of new Set(refs)) assert.ok(r.split('/').pop()! in openapi.components.schemas, r);
+  });
+
+  test('the served request schemas are the contract\'s, generated', async () => {
+    const doc = (await (await h.call('/openapi.json')).json()) as typeof openapi;
+    const generated = { Error: errorDocument, ImportJson: importJson, ExportRequest: exportBody, SnapshotRequest: snapshotBody };
+    for (const [name, schema] of Object.entries(generated)) assert.deepEqual(doc.components.schemas[name as keyof typeof generated], jsonSchemaOf(schema), name);
+    const params = (path: '/v1/imports' | '/v1/jobs', method: 'post' | 'get') =>
+      ((doc.paths[path] as Record<string, { parameters: Array<{ name: string }> }>)[method]!.parameters).map((p) => p.name);
+    assert.deepEqual(params('/v1/imports', 'post'), Object.keys(importQuery.shape));
+    assert.deepEqual(params('/v1/jobs', 'get'), Object.keys(jobsQuery.shape));
+  });
+
+  test('the documented image name pattern is the rule, "." and ".." included', () => {
+    const { allOf } = (openapi.components.schemas.ExportRequest.properties as { image: { allOf: Array<{ pattern: string }> } }).image;
+    const valid = (n: string) => allOf.every((p) => new RegExp(p.pattern).test(n));
+    const names = ['rhels8-x86_64-netboot-compute', 'a.b+c', '.', '..', 'a/b', 'x'.repeat(129)];
+    assert.deepEqual(names.map(valid), [true, true, false, false, false, false]);
+    assert.deepEqual(names.map(isValidImageName), [true, true, false, false, false, false]);
   });
 
   test('listRoutes sees what an express app registers', () => {

@@ -1,8 +1,9 @@
 /**
- * The API description (OpenAPI 3.1), written as data and served at /openapi.json. A test walks
- * the express router and this document both ways, so neither can gain a route the other lacks.
+ * The API description (OpenAPI 3.1), served at /openapi.json: the paths written as data, the
+ * request schemas generated from the contract (openapi-schemas.ts). A test walks the express
+ * router and this document both ways, so neither can gain a route the other lacks.
  */
-import { importOptions, schemas } from './openapi-schemas.js';
+import { importParameters, jobsParameters, schemas } from './openapi-schemas.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -19,7 +20,7 @@ const bundleBody = { schema: { type: 'string', contentMediaType: 'application/oc
 const imports = {
   post: {
     summary: 'Import a bundle: upload its bytes (options in the query) or name it in JSON',
-    parameters: Object.entries(importOptions).map(([k, s]) => query(k, k === 'force' || k === 'dryRun' ? { type: 'string', enum: ['', '1', 'true', 'yes', '0', 'false', 'no'] } : { type: 'string' }, s.description)),
+    parameters: Object.entries(importParameters).map(([k, { description, ...schema }]) => query(k, schema, description)),
     requestBody: {
       required: true,
       content: { 'application/octet-stream': bundleBody, 'application/gzip': bundleBody, 'application/x-tar': bundleBody, 'application/json': { schema: ref('ImportJson') } },
@@ -85,12 +86,7 @@ const paths = {
   '/v1/jobs': {
     get: {
       summary: 'Jobs, newest first, paginated',
-      parameters: [
-        query('type', { enum: schemas.JobStatus.properties.type.enum }),
-        query('state', { enum: schemas.JobStatus.properties.state.enum }),
-        query('limit', { type: 'integer', minimum: 1, maximum: 500, default: 50 }),
-        query('offset', { type: 'integer', minimum: 0, default: 0 }),
-      ],
+      parameters: Object.entries(jobsParameters).map(([k, schema]) => query(k, schema)),
       responses: { '200': ok('A page of jobs', ref('JobList')), ...common },
     },
   },

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createRedis, JobQueue, openJobRecords, QUEUE_NAME, redisReady, type JobStatus } from '@imgport/jobs';
-import { addInstallImage, errorOf, startApi, TOKEN, type Harness } from './testkit.js';
+import { addInstallImage, errorOf, startApi, TOKEN, type Harness } from '../test/support/harness.js';
 
 const REDIS_URL = process.env.IMGPORT_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 

@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { ImgportError, type ErrorCode } from '@imgport/runtime';
 import { openBundle } from './open.js';
-import { bundleOf, netbootFiles, smallRootImage, sumsOf, tarOf } from './testkit.js';
+import { bundleOf, netbootFiles, smallRootImage, sumsOf, tarOf } from '../../test/support/bundles.js';
 
 const base = mkdtempSync(join(tmpdir(), 'imgport-open-'));
 after(() => rmSync(base, { recursive: true, force: true }));

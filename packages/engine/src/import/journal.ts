@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { isValidImageName } from '@imgport/format';
+import { isBelow, isValidImageName } from '@imgport/format';
 import { ImgportError, silentLogger, type Logger } from '@imgport/runtime';
 import { KEYS, KIT_TABLES, type ImageRecord, type ImageRows, type KitKeys, type KitRows, type TableStore } from '@imgport/tables';
 import { assertConfined } from './confine.js';
@@ -397,17 +397,12 @@ export interface TrustContext {
   allow: string[];
 }
 
-function inside(parent: string, p: string): boolean {
-  const rel = relative(parent, p);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-}
-
 /** Every path the journal would touch lies where an import of its own could have put it. */
 function checkPaths(work: string, j: Journal, trust: TrustContext): string | undefined {
   const root = resolve(trust.installRoot);
   if (j.txDir !== join(txRoot(work), j.id)) return `txDir ${j.txDir} is not this journal's staging area ${join(txRoot(work), j.id)}`;
-  const destinationOk = (p: string) => (inside(root, p) && !inside(work, p) && p !== work) || trust.allow.some((a) => inside(resolve(a), p));
-  const stagedOk = (p: string) => inside(j.txDir, p) || (j.outside.includes(p) && destinationOk(p) && basename(p).startsWith(`.imgport-${j.id}-`));
+  const destinationOk = (p: string) => (isBelow(root, p) && !isBelow(work, p) && p !== work) || trust.allow.some((a) => isBelow(resolve(a), p));
+  const stagedOk = (p: string) => isBelow(j.txDir, p) || (j.outside.includes(p) && destinationOk(p) && basename(p).startsWith(`.imgport-${j.id}-`));
   for (const p of j.outside) if (!destinationOk(p) || !basename(p).startsWith(`.imgport-${j.id}-`)) return `outside path ${p} is not a staged copy of this journal`;
   for (const mv of j.moves) {
     if (!destinationOk(mv.to)) return `destination ${mv.to} lies outside the install root and the allowed directories (or inside .imgport)`;

@@ -17,7 +17,7 @@ import { hasMember, type OpenedBundle } from '@imgport/archive';
 import { ImgportError } from '@imgport/runtime';
 import { KEYS, type ImageRows, type KitRows, type Row } from '@imgport/tables';
 import { customDir, defaultRootImgDir, initrdName } from '../layout.js';
-import { buildRows } from './rows.js';
+import { buildRows, type RowsContext } from './rows.js';
 
 /** One rename of the commit: a staged file or tree onto its final place. */
 export interface Move {
@@ -40,16 +40,9 @@ export interface ImportPlan {
   warnings: string[];
 }
 
-export interface PlanContext {
-  installRoot: string;
-  fromRoot: string;
-  allow: string[];
+export interface PlanContext extends RowsContext {
   name?: string;
   profile?: string;
-  /** litefile rows parsed from the bundle's CSV, image column still as exported. */
-  litefile: Row[];
-  /** This node's `ALL` litefile rows: a bundle row with the same file and options is not written again (stock imgimport). */
-  sharedLitefile?: Row[];
 }
 
 /**

@@ -5,7 +5,17 @@
 import { isAbsolute } from 'node:path';
 import { LIST_TABLE, PATH_COLUMNS, isInside, rebaseOrigin, type BundleManifest } from '@imgport/format';
 import { COLUMNS, type ImageRows, type Row } from '@imgport/tables';
-import type { PlanContext } from './plan.js';
+
+/** What the rows depend on besides the manifest (a part of the plan's context). */
+export interface RowsContext {
+  installRoot: string;
+  fromRoot: string;
+  allow: string[];
+  /** litefile rows parsed from the bundle's CSV, image column still as exported. */
+  litefile: Row[];
+  /** This node's `ALL` litefile rows: a bundle row with the same file and options is not written again (stock imgimport). */
+  sharedLitefile?: Row[];
+}
 
 export interface RowInputs {
   name: string;
@@ -13,7 +23,7 @@ export interface RowInputs {
   /** Columns the plan decided (template or rootimgdir), written over carried ones. */
   linux: Row;
   lists: Partial<Record<string, string>>;
-  ctx: Pick<PlanContext, 'installRoot' | 'fromRoot' | 'allow' | 'litefile' | 'sharedLitefile'>;
+  ctx: RowsContext;
   warnings: string[];
 }
 

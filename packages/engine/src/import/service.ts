@@ -32,8 +32,8 @@ import { lockImage } from './lock.js';
 import { currentOwner } from './owner.js';
 import { planImport, type ImportPlan } from './plan.js';
 import { openSource, type DownloadOptions } from './source.js';
-import { signatureGate, type SignatureReport } from '../signatures.js';
-import { writeProvenance } from '../provenance.js';
+import { signatureGate, type SignatureReport } from '../trust/signatures.js';
+import { writeProvenance } from '../trust/provenance.js';
 import { emptyTrash, moveToTrash } from './trash.js';
 
 const execFileP = promisify(execFile);
@@ -64,6 +64,20 @@ export interface ImportDeps extends EngineDeps {
   leases?: ImageLeases;
   /** Timeouts and allowed URL prefixes for URL sources. */
   download?: DownloadOptions;
+}
+
+/** One import in progress: where it stages, how it reports. */
+interface Run {
+  started: number;
+  stream: Readable;
+  report: (phase: JobProgress['phase'], done: number, pct?: number) => void;
+  id: string;
+  txDir: string;
+}
+
+interface Opened {
+  bundle: OpenedBundle;
+  signature?: SignatureReport;
 }
 
 interface HeldImage {
@@ -159,89 +173,118 @@ export class ImportService {
     }
   }
 
+  /** open → plan → check → prepare → commit → result; a dry run stops after the check. */
   async run(source: string | Readable, opts: ImportOptions = {}): Promise<ImportResult> {
-    const started = Date.now();
     if (!this.recovered) await this.recover();
     const done = opts.jobId && !opts.dryRun ? this.committedBefore(opts.jobId) : undefined;
     if (done) return done;
+    const run = await this.start(source, opts);
+    try {
+      const opened = await this.open(run, opts);
+      const plan = await this.plan(opened.bundle, opts);
+      await checkPlan(plan, { installRoot: this.deps.installRoot, allow: this.deps.allow ?? [], tables: this.deps.tables });
+      if (opts.dryRun) {
+        await this.conflicts(plan, await this.deps.tables.getImage(plan.name), opts.force === true);
+        return this.result(run, opened, plan, true, plan.moves.map((m) => m.to));
+      }
+      return await this.commitUnderLock(run, opened, plan, opts);
+    } catch (err) {
+      throw classify(err, run.txDir);
+    } finally {
+      this.finish(run);
+      await emptyTrash(this.work);
+      removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), join(this.work, 'journal'), join(this.work, 'trash'), this.work);
+    }
+  }
+
+  /** The source stream, a progress reporter, and this import's journal id and staging area. */
+  private async start(source: string | Readable, opts: ImportOptions): Promise<Run> {
+    const started = Date.now();
     const input = typeof source === 'string' ? await openSource(source, opts.signal, this.deps.download) : { stream: source, size: opts.sizeHint };
     const total = opts.sizeHint ?? input.size ?? 0;
     const report = (phase: JobProgress['phase'], done: number, pct?: number) =>
       opts.onProgress?.({ phase, percent: pct ?? (total > 0 ? Math.min(99, Math.floor((done / total) * 95)) : 0), bytesDone: done, bytesTotal: total });
-
     const id = newJournalId();
     const txDir = createStaging(this.work, id, opts.jobId);
     // An earlier run of this job that another worker left (it died staging): this one replaces it.
     if (opts.jobId) cleanStaging(this.work, this.log, { jobId: opts.jobId, except: id });
+    return { started, stream: input.stream, report, id, txDir };
+  }
+
+  /** Open: the bundle streamed into staging, its signature checked at its head. */
+  private async open(run: Run, opts: ImportOptions): Promise<Opened> {
+    let signature: SignatureReport | undefined;
+    const bundle = await openBundle(run.stream, join(run.txDir, 'bundle'), {
+      ...(this.deps.trust ? { headGate: signatureGate(this.deps.trust, (r) => (signature = r)) } : {}),
+      ...(this.deps.limits ? { limits: this.deps.limits } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onProgress: (p) => run.report('stage', p.bytesIn),
+    });
+    failpoint('import:staged');
+    run.report('plan', bundle.bytesIn, 96);
+    return { bundle, ...(signature ? { signature } : {}) };
+  }
+
+  private async plan(bundle: OpenedBundle, opts: ImportOptions): Promise<ImportPlan> {
+    return planImport(bundle, {
+      installRoot: this.deps.installRoot,
+      fromRoot: opts.fromRoot ?? '/install',
+      allow: this.deps.allow ?? [],
+      litefile: litefileRows(bundle),
+      ...(bundle.manifest.flavor === 'xcat' && bundle.manifest.litefile ? { sharedLitefile: await this.deps.tables.litefileRows(['ALL']) } : {}),
+      ...(opts.name ? { name: opts.name } : {}),
+      ...(opts.profile ? { profile: opts.profile } : {}),
+    });
+  }
+
+  /** Under the image's lock: conflicts → prepare (journal, snapshot of the old image) → commit → result. */
+  private async commitUnderLock(run: Run, opened: Opened, plan: ImportPlan, opts: ImportOptions): Promise<ImportResult> {
+    const force = opts.force === true;
+    const held = await this.hold(plan.name, { wait: true, ...(opts.signal ? { signal: opts.signal } : {}) });
     try {
-      let signature: SignatureReport | undefined;
-      const bundle = await openBundle(input.stream, join(txDir, 'bundle'), {
-        ...(this.deps.trust ? { headGate: signatureGate(this.deps.trust, (r) => (signature = r)) } : {}),
-        ...(this.deps.limits ? { limits: this.deps.limits } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        onProgress: (p) => report('stage', p.bytesIn),
-      });
-      failpoint('import:staged');
-      report('plan', bundle.bytesIn, 96);
-      const plan = planImport(bundle, {
-        installRoot: this.deps.installRoot,
-        fromRoot: opts.fromRoot ?? '/install',
-        allow: this.deps.allow ?? [],
-        litefile: litefileRows(bundle),
-        ...(bundle.manifest.flavor === 'xcat' && bundle.manifest.litefile ? { sharedLitefile: await this.deps.tables.litefileRows(['ALL']) } : {}),
-        ...(opts.name ? { name: opts.name } : {}),
-        ...(opts.profile ? { profile: opts.profile } : {}),
-      });
-      await checkPlan(plan, { installRoot: this.deps.installRoot, allow: this.deps.allow ?? [], tables: this.deps.tables });
-      const result = (paths: string[], snapshot?: SnapshotInfo): ImportResult => ({
-        name: plan.name,
-        method: plan.method,
-        dryRun: opts.dryRun === true,
-        paths,
-        rows: plan.rows,
-        warnings: [...(signature?.warnings ?? []), ...bundle.warnings, ...plan.warnings, ...mediaWarning(bundle, plan, this.deps.installRoot)],
-        bytes: bundle.bytesIn,
-        entries: bundle.files.size + (bundle.rootimg?.report.entries ?? 0),
-        durationMs: Date.now() - started,
-        ...(snapshot ? { snapshot } : {}),
-        ...(signature ? { signature } : {}),
-      });
-      if (opts.dryRun) {
-        const before = await this.deps.tables.getImage(plan.name);
-        await this.conflicts(plan, before, opts.force === true);
-        return result(plan.moves.map((m) => m.to));
-      }
-      const held = await this.hold(plan.name, { wait: true, ...(opts.signal ? { signal: opts.signal } : {}) });
-      try {
-        failpoint('import:locked');
-        opts.signal?.throwIfAborted();
-        // Under the lock: finish any earlier import of this image a dead (or failed) owner left.
-        ensureNoPending(await recover(this.recoverContext(plan.name)), plan.name);
-        const again = opts.jobId ? this.committedBefore(opts.jobId) : undefined;
-        if (again) return again;
-        const before = await this.deps.tables.getImage(plan.name);
-        const journal = await this.journal(id, txDir, plan, before, opts.force === true, held.lease, opts.jobId);
-        const snapshot = await this.snapshotOld(plan.name, before, opts.force === true, plan.warnings);
-        opts.signal?.throwIfAborted();
-        report('commit', bundle.bytesIn, 98);
-        const res = result(journal.moves.map((m) => m.to), snapshot);
-        await commit({ work: this.work, tables: this.deps.tables, log: this.log, allow: this.deps.allow ?? [] }, { ...journal, result: res });
-        if (signature) this.recordSigner(plan.name, signature, res.warnings);
-        report('done', bundle.bytesIn, 100);
-        this.log.info({ image: plan.name, method: plan.method, signer: signature?.signer }, 'image imported');
-        return res;
-      } finally {
-        await held.release();
-      }
-    } catch (err) {
-      throw classify(err, txDir);
+      failpoint('import:locked');
+      opts.signal?.throwIfAborted();
+      // Under the lock: finish any earlier import of this image a dead (or failed) owner left.
+      ensureNoPending(await recover(this.recoverContext(plan.name)), plan.name);
+      const again = opts.jobId ? this.committedBefore(opts.jobId) : undefined;
+      if (again) return again;
+      const before = await this.deps.tables.getImage(plan.name);
+      const moves = await this.conflicts(plan, before, force);
+      const journal = await this.journal(run, moves, plan, before, held.lease, opts.jobId);
+      const snapshot = await this.snapshotOld(plan.name, before, force, plan.warnings);
+      opts.signal?.throwIfAborted();
+      run.report('commit', opened.bundle.bytesIn, 98);
+      const res = this.result(run, opened, plan, false, journal.moves.map((m) => m.to), snapshot);
+      await commit({ work: this.work, tables: this.deps.tables, log: this.log, allow: this.deps.allow ?? [] }, { ...journal, result: res });
+      if (opened.signature) this.recordSigner(plan.name, opened.signature, res.warnings);
+      run.report('done', opened.bundle.bytesIn, 100);
+      this.log.info({ image: plan.name, method: plan.method, signer: opened.signature?.signer }, 'image imported');
+      return res;
     } finally {
-      input.stream.destroy();
-      // A journal left by a rollback that could not finish keeps its staging area (its backups).
-      if (!existsSync(join(journalDir(this.work), `${id}.json`))) moveToTrash(this.work, txDir, id);
-      await emptyTrash(this.work);
-      removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), join(this.work, 'journal'), join(this.work, 'trash'), this.work);
+      await held.release();
     }
+  }
+
+  private result(run: Run, { bundle, signature }: Opened, plan: ImportPlan, dryRun: boolean, paths: string[], snapshot?: SnapshotInfo): ImportResult {
+    return {
+      name: plan.name,
+      method: plan.method,
+      dryRun,
+      paths,
+      rows: plan.rows,
+      warnings: [...(signature?.warnings ?? []), ...bundle.warnings, ...plan.warnings, ...mediaWarning(bundle, plan, this.deps.installRoot)],
+      bytes: bundle.bytesIn,
+      entries: bundle.files.size + (bundle.rootimg?.report.entries ?? 0),
+      durationMs: Date.now() - run.started,
+      ...(snapshot ? { snapshot } : {}),
+      ...(signature ? { signature } : {}),
+    };
+  }
+
+  /** The source is closed; a journal left by a rollback that could not finish keeps its staging area (its backups). */
+  private finish(run: Run): void {
+    run.stream.destroy();
+    if (!existsSync(join(journalDir(this.work), `${run.id}.json`))) moveToTrash(this.work, run.txDir, run.id);
   }
 
   /** The result of this job's import when it committed already (a retry after its worker died). */
@@ -281,12 +324,14 @@ export class ImportService {
     return moves;
   }
 
-  private async journal(id: string, txDir: string, plan: ImportPlan, before: ImageRecord, force: boolean, lease: string | undefined, jobId: string | undefined): Promise<Journal> {
+  /** Prepare: every move staged beside its destination, and the journal that commits or undoes them. */
+  private async journal(run: Run, planned: ImportPlan['moves'], plan: ImportPlan, before: ImageRecord, lease: string | undefined, jobId: string | undefined): Promise<Journal> {
+    const { id, txDir } = run;
     const outside: string[] = [];
     const txDev = statSync(txDir).dev;
     const moves: JournalMove[] = [];
     let i = 0;
-    for (const mv of await this.conflicts(plan, before, force)) {
+    for (const mv of planned) {
       moves.push(await stageMove(mv, i++, { id, txDir, txDev, outside }));
     }
     const createdDirs = [...new Set(moves.flatMap((m) => missingParents(m.to)))].sort((a, b) => a.length - b.length);

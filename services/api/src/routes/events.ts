@@ -10,8 +10,8 @@ import { toImgportError } from '@imgport/runtime';
 import type { JobState, JobStatus } from '@imgport/jobs';
 import type { Ctx } from '../context.js';
 import { findJob } from './jobs.js';
+import { isFinished } from '@imgport/contract';
 
-const FINISHED: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** What a client watches: a change in anything else (updatedAt alone) is not news. */
 const fingerprint = (s: JobStatus) => JSON.stringify([s.state, s.progress, s.attempts, s.children, s.error]);
@@ -49,7 +49,7 @@ class JobEventStream {
     const fp = fingerprint(st);
     if (fp !== this.last) this.send('progress', st);
     this.last = fp;
-    if (FINISHED.has(st.state)) {
+    if (isFinished(st.state)) {
       this.send('state', st);
       this.end();
       return;

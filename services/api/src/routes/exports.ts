@@ -2,7 +2,7 @@ import type { Express } from 'express';
 import { ImgportError } from '@imgport/runtime';
 import { accepted, submitJob, type Ctx } from '../context.js';
 import { parse } from '../errors.js';
-import { exportBody } from '../schemas.js';
+import { exportBody } from '@imgport/contract';
 
 /** POST /v1/exports: the image must have both rows now, so a typo is a 404 rather than a failed job. */
 export function registerExports(app: Express, ctx: Ctx): void {

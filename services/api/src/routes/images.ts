@@ -4,16 +4,15 @@ import { readProvenance } from '@imgport/engine';
 import { ImgportError } from '@imgport/runtime';
 import type { Ctx } from '../context.js';
 import { parse } from '../errors.js';
-import { listImages } from '../image-filter.js';
-import { imageReadiness } from '../readiness.js';
-import { imagesQuery } from '../schemas.js';
+import { imageReadiness } from '@imgport/engine';
+import { imagesQuery } from '@imgport/contract';
 
 export function registerImages(app: Express, ctx: Ctx): void {
   const { tables, config } = ctx.deps;
 
   app.get('/v1/images', async (req, res) => {
     const filter = parse(imagesQuery, req.query, 'query');
-    const rows = await listImages(tables, filter);
+    const rows = await tables.listImages(filter);
     const images = await Promise.all(
       rows.map(async ({ osimage, linuximage }) => ({
         name: osimage.imagename,

@@ -8,7 +8,7 @@ import { ImgportError } from '@imgport/runtime';
 import { importJobId, newJobId, type ImportPayload } from '@imgport/jobs';
 import { accepted, submitJob, type Ctx } from '../context.js';
 import { parse } from '../errors.js';
-import { importJson, importQuery } from '../schemas.js';
+import { importJson, importQuery } from '@imgport/contract';
 import { resolveSource } from '../sources.js';
 import { checkDeclaredLength, spoolUpload } from '../spool.js';
 

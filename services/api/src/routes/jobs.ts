@@ -7,7 +7,7 @@ import { ImgportError } from '@imgport/runtime';
 import type { JobStatus } from '@imgport/jobs';
 import type { Ctx } from '../context.js';
 import { parse } from '../errors.js';
-import { jobId, jobsQuery } from '../schemas.js';
+import { jobId, jobsQuery } from '@imgport/contract';
 import { isInside } from '../sources.js';
 
 /** The job named in the path; a malformed id names no job, so it is a 404 like an unknown one. */

@@ -7,11 +7,10 @@ import { ImgportError } from '@imgport/runtime';
 import { newJobId } from '@imgport/jobs';
 import type { SnapshotInfo } from '@imgport/engine';
 import type { ImageFilter, TableStore } from '@imgport/tables';
-import { listImages } from '../image-filter.js';
 import type { z } from 'zod';
 import { accepted, submitJob, type Ctx } from '../context.js';
 import { parse } from '../errors.js';
-import { snapshotBody, snapshotsQuery } from '../schemas.js';
+import { snapshotBody, snapshotsQuery } from '@imgport/contract';
 import { spoolFile } from '../spool.js';
 
 type SnapshotRequest = z.output<typeof snapshotBody>;
@@ -28,7 +27,7 @@ export async function resolveImages(tables: TableStore, body: SnapshotRequest): 
     return wanted;
   }
   const filter: ImageFilter = body.selector ?? {};
-  const names = (await listImages(tables, filter)).map((i) => i.osimage.imagename).filter((n): n is string => !!n);
+  const names = (await tables.listImages(filter)).map((i) => i.osimage.imagename).filter((n): n is string => !!n);
   if (names.length === 0) {
     const what = body.all ? 'there are no images in the osimage table' : `no image matches the selector ${JSON.stringify(filter)}`;
     throw new ImgportError('IMAGE_NOT_FOUND', what, { where: 'selector' });

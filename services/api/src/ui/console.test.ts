@@ -8,7 +8,7 @@ import { link, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ImportPayload } from '@imgport/jobs';
-import { addInstallImage, startApi, TOKEN, type Harness } from '../testkit.js';
+import { addInstallImage, startApi, TOKEN, type Harness } from '../../test/support/harness.js';
 import { spoolDir } from '../spool.js';
 import { gzipSync } from 'node:zlib';
 import { esc, html } from './html.js';

@@ -17,16 +17,16 @@ import type { JobState } from '@imgport/jobs';
 import type { Row } from '@imgport/tables';
 import { submitJob, type Ctx } from '../context.js';
 import { asImgportError, parse } from '../errors.js';
-import { listImages } from '../image-filter.js';
-import { imageReadiness } from '../readiness.js';
+import { imageReadiness } from '@imgport/engine';
 import { resolveImages, submitRevert } from '../routes/snapshots.js';
-import { exportBody, jobId, snapshotBody } from '../schemas.js';
+import { exportBody, jobId, snapshotBody } from '@imgport/contract';
 import type { SnapshotDiffPort } from './diff.js';
 import type { Html } from './html.js';
 import { CsrfError, csrfError, sameSecret, Sessions, type Session } from './session.js';
 import { CSS, SCRIPT } from './static.js';
 import { importUpload } from './upload.js';
 import * as v from './views.js';
+import { isFinished, JOB_STATES } from '@imgport/contract';
 
 export interface Console {
   router: Router;
@@ -48,8 +48,6 @@ function loadAssets(): Map<string, Asset> {
   ]);
 }
 
-const FINISHED: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
-const JOB_STATES = new Set(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -160,7 +158,7 @@ export function createConsole(ctx: Ctx, diffPort?: SnapshotDiffPort): Console {
   });
 
   router.get('/images', async (req, res) => {
-    const [rows, snaps] = await Promise.all([listImages(deps.tables, {}), deps.snapshots.list()]);
+    const [rows, snaps] = await Promise.all([deps.tables.listImages({}), deps.snapshots.list()]);
     const byImage = new Map<string, SnapshotInfo[]>();
     for (const s of snaps) byImage.set(s.image, [...(byImage.get(s.image) ?? []), s]);
     const images = await Promise.all(
@@ -272,7 +270,7 @@ export function createConsole(ctx: Ctx, diffPort?: SnapshotDiffPort): Console {
   });
 
   const jobList = async (req: Request) => {
-    const state = typeof req.query.state === 'string' && JOB_STATES.has(req.query.state) ? (req.query.state as JobState) : undefined;
+    const state = typeof req.query.state === 'string' && (JOB_STATES as readonly string[]).includes(req.query.state) ? (req.query.state as JobState) : undefined;
     const { jobs, total } = await ctx.queue.list({ limit: 100, offset: 0, ...(state ? { state } : {}) });
     return { jobs, total, state };
   };
@@ -299,7 +297,7 @@ export function createConsole(ctx: Ctx, diffPort?: SnapshotDiffPort): Console {
 
   router.post('/jobs/:id/cancel', ...checked, async (req, res) => {
     const st = await findJob(String(req.params.id));
-    if (!FINISHED.has(st.state)) await ctx.queue.cancel(st.id);
+    if (!isFinished(st.state)) await ctx.queue.cancel(st.id);
     res.redirect(303, `/ui/jobs/${encodeURIComponent(st.id)}`);
   });
 

@@ -10,7 +10,7 @@ import { ImgportError } from '@imgport/runtime';
 import { importJobId, type ImportPayload } from '@imgport/jobs';
 import { submitJob, type Ctx } from '../context.js';
 import { parse } from '../errors.js';
-import { importQuery } from '../schemas.js';
+import { importQuery } from '@imgport/contract';
 import { spoolUpload } from '../spool.js';
 import { csrfError, sameSecret } from './session.js';
 

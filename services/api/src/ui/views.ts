@@ -5,6 +5,7 @@ import type { Row } from '@imgport/tables';
 import type { SnapshotDiff } from './diff.js';
 import { bytes, eta, stamp, when } from './format.js';
 import { html, seg, type Html } from './html.js';
+import { isFinished, JOB_STATES } from '@imgport/contract';
 
 export const ASSETS = '/ui/assets';
 
@@ -183,7 +184,6 @@ export function revertPage(csrf: string, s: SnapshotInfo, error?: string): Html 
   );
 }
 
-const FINISHED: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 
 function progressBar(st: JobStatus): Html {
   const pct = Math.max(0, Math.min(100, Math.round(st.progress.percent ?? 0)));
@@ -200,7 +200,7 @@ function jobRow(st: JobStatus): Html {
 
 export function jobRows(jobs: JobStatus[], state?: string): Html {
   // Refreshed every 2 s while something runs, every 5 s otherwise (a new job shows up).
-  const every = jobs.some((j) => !FINISHED.has(j.state)) ? '2s' : '5s';
+  const every = jobs.some((j) => !isFinished(j.state)) ? '2s' : '5s';
   return html`<tbody id="job-rows" hx-get="/ui/jobs/rows${state ? `?state=${state}` : ''}" hx-trigger="every ${every}" hx-swap="outerHTML">
 ${jobs.length ? jobs.map(jobRow) : html`<tr><td colspan="11" class="muted">No ${state ?? ''} jobs.</td></tr>`}</tbody>`;
 }
@@ -210,7 +210,7 @@ export function jobsPage(csrf: string, jobs: JobStatus[], total: number, state: 
     html`<a href="/ui/jobs${s ? `?state=${s}` : ''}"${state === s ? html` aria-current="page"` : ''}>${text}</a>`;
   return page(
     { title: 'Jobs', csrf, nav: 'jobs' },
-    html`<p class="filters">${filter(undefined, 'all')}${['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => filter(s, s))}
+    html`<p class="filters">${filter(undefined, 'all')}${JOB_STATES.map((s) => filter(s, s))}
 <span class="muted">${jobs.length} of ${total}, newest first. <noscript><a href="">Refresh</a></noscript></span></p>
 <table class="jobs"><thead><tr><th>Job</th><th>Type</th><th>Image</th><th>State</th><th>Phase</th><th>Progress</th><th>Bytes</th><th>ETA</th><th>Retries</th><th>Error</th><th>Created</th></tr></thead>
 ${jobRows(jobs, state)}</table>`,
@@ -218,7 +218,7 @@ ${jobRows(jobs, state)}</table>`,
 }
 
 export function jobPage(csrf: string, st: JobStatus): Html {
-  const done = FINISHED.has(st.state);
+  const done = isFinished(st.state);
   const isExport = st.type === 'export' && st.state === 'succeeded';
   const live = html`<section class="card live" id="live" data-job="${st.id}"${done ? '' : html` hx-ext="sse" sse-connect="/v1/jobs/${seg(st.id)}/events"`}>
 <div${done ? '' : html` sse-swap="progress,state"`} hx-swap="none" class="figures">

@@ -6,8 +6,9 @@
  */
 import { realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { dropReceipt, ImportService, SnapshotCatalog, SnapshotService, StoreSnapshots, workDir, type ImageLeases } from '@imgport/engine';
+import { isBelow } from '@imgport/format';
 import type { ImportPayload } from '@imgport/jobs';
 import { ImgportError, urlAllowed } from '@imgport/runtime';
 import { engineDeps, runKey, type JobHandler, type WorkerDeps } from '../context.js';
@@ -73,10 +74,7 @@ function sourceOf(source: ImportPayload['source'], deps: WorkerDeps): string {
 /** True when `path`, symlinks resolved, lies inside one of `dirs`. A missing path is judged as written. */
 function inside(path: string, dirs: string[]): boolean {
   const real = realOrResolved(path);
-  return dirs.some((dir) => {
-    const rel = relative(realOrResolved(dir), real);
-    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-  });
+  return dirs.some((dir) => isBelow(realOrResolved(dir), real));
 }
 
 function realOrResolved(p: string): string {
