@@ -192,10 +192,11 @@ async function ourImport(b) {
   const rusage = path.join(d, 'rusage');
   syncAll();
   const t0 = performance.now();
-  await run(TIME, ['-f', '%M', '-o', rusage, bin('xcatimport'), b, '--json'], { env: e, stdout: 'ignore' });
+  await run(TIME, ['-f', '%M %U %S', '-o', rusage, bin('xcatimport'), b, '--json'], { env: e, stdout: 'ignore' });
   const ms = performance.now() - t0;
   const syncMs = await timed(() => run('sync', []));
-  return { ms, syncMs, rssMiB: Number(fs.readFileSync(rusage, 'utf8').trim().split('\n').pop()) / 1024, dir: d };
+  const [rss, user, sys] = fs.readFileSync(rusage, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return { ms, syncMs, rssMiB: rss / 1024, cpuS: user + sys, dir: d };
 }
 
 async function benchImport(copies, n) {
@@ -219,7 +220,7 @@ async function benchImport(copies, n) {
   console.log(`import, ${mib(fs.statSync(b).size)} MiB bundle (${entries} root image entries), ${n} alternated pairs, medians:`);
   console.log(`  without sync: GNU tar xf + gzip -dc | cpio -idmu ${sec(g)} s, ours ${sec(o)} s, ratio ${(o / g).toFixed(2)} (median of pair ratios ${median(pairs).toFixed(2)})`);
   console.log(`  with sync:    GNU ${sec(gs)} s, ours ${sec(os_)} s, ratio ${(os_ / gs).toFixed(2)} (median of pair ratios ${median(pairsSync).toFixed(2)}); the sync after ours took ${sec(median(ours.map((r) => r.syncMs)))} s, after GNU ${sec(median(gnu.map((r) => r.syncMs)))} s`);
-  console.log(`  our peak RSS ${rss.toFixed(0)} MiB`);
+  console.log(`  our peak RSS ${rss.toFixed(0)} MiB; our CPU time (user + system, both threads) median ${median(ours.map((r) => r.cpuS)).toFixed(2)} s`);
   console.log(`  runs (s) GNU: ${gnu.map((r) => `${sec(r.ms)}+${sec(r.syncMs)}`).join(' ')}  ours: ${ours.map((r) => `${sec(r.ms)}+${sec(r.syncMs)}`).join(' ')}`);
   return { dir: ours.at(-1).dir, rss };
 }

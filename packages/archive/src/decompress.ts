@@ -8,6 +8,7 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { ZlibOptions } from 'node:zlib';
 import { ImgportError } from '@imgport/runtime';
+import { chunksPassed } from './scavenge.js';
 
 export type Compression = 'gzip' | 'xz' | 'none';
 
@@ -154,6 +155,7 @@ export async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
       if (c !== undefined) {
         // Inflate the next chunk while this one is written.
         if (queue.length === 0 && !ended) stream.resume();
+        chunksPassed(c.length);
         yield c;
         continue;
       }

@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4 --expose-gc
+// `imgport import` and `revert` import as xcatimport does: the same young generation and scavenges (see xcatimport.js).
 import { launch } from './launch.js';
 
 await launch('imgport');

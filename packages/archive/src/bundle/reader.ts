@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS, type ExpandReport, type Limits, type ProgressFn } from 
 import type { Compression } from '../decompress.js';
 import { ByteCounter, openDecompressed } from './sniff.js';
 import { HeadCollector, type HeadGate } from './head.js';
+import { chunksPassed } from '../scavenge.js';
 
 /** One regular file or directory of the outer bundle, as staged on disk. */
 export interface StagedMember {
@@ -244,6 +245,7 @@ async function copyMember(
       budget.charge(buf.length, meta.name);
       hash.update(buf);
       writeAll(fd, buf);
+      chunksPassed(buf.length);
       if (feed && !feed.write(buf)) await Promise.race([onceDrain(feed), expansion]);
     }
     // The bundle's mtime, so an image moved between nodes keeps its files' times.
