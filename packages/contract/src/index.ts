@@ -5,3 +5,4 @@ export * from './jobs.js';
 export * from './requests.js';
 export * from './errors.js';
 export * from './json-schema.js';
+export * from './responses.js';

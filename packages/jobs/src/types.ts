@@ -2,7 +2,7 @@
  * The contract between the API and the workers (SPEC §8.2). Both import it; neither imports
  * the other. Job types, states and payload schemas are the contract's (@imgport/contract).
  */
-import type { JobState, JobType, PayloadOf, SnapshotPayload } from '@imgport/contract';
+import type { JobStatus as ContractJobStatus, JobState, JobType, PayloadOf, Same, SnapshotPayload } from '@imgport/contract';
 import type { ExportResult, ImportResult, JobProgress, PublishResult, SnapshotInfo } from '@imgport/engine';
 
 /** One BullMQ queue carries every job; the job's name is its type. */
@@ -31,23 +31,12 @@ export interface ResultOf {
   publish: PublishResult;
 }
 
-/** What GET /v1/jobs/<id> returns, and what the durable record holds. */
-export interface JobStatus {
-  id: string;
-  type: JobType;
-  state: JobState;
-  /** The image the job touches, when there is one (locks and listings). */
-  image?: string;
-  progress: JobProgress;
-  attempts: number;
-  result?: unknown;
-  error?: { code: string; message: string };
-  /** Bulk snapshot: the children's ids and states. */
-  children?: Array<{ id: string; image?: string; state: JobState }>;
-  parentId?: string;
-  createdAt: string;
-  updatedAt: string;
-}
+/** What GET /v1/jobs/<id> returns, and what the durable record holds: the contract's schema. */
+export type JobStatus = ContractJobStatus;
+
+/** The engine declares its progress by hand (it does not depend on the contract): they must agree. */
+const _progressAgrees: Same<JobProgress, ContractJobStatus['progress']> = true;
+void _progressAgrees;
 
 export interface JobListFilter {
   type?: JobType;

@@ -1,12 +1,30 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
-import { errorDocument, exportBody, importJson, importQuery, isValidImageName, jobsQuery, jsonSchemaOf, snapshotBody } from '@imgport/contract';
+import {
+  acceptedSchema,
+  errorDocument,
+  exportBody,
+  imageListSchema,
+  imageSchema,
+  importJson,
+  importQuery,
+  isValidImageName,
+  jobListSchema,
+  jobProgressSchema,
+  jobsQuery,
+  jobStatusSchema,
+  jsonSchemaOf,
+  snapshotBody,
+  snapshotDeletedSchema,
+  snapshotListSchema,
+  snapshotSchema,
+} from '@imgport/contract';
 import { silentLogger } from '@imgport/runtime';
 import { createApp, listRoutes } from './app.js';
 import { NO_ROUTE } from './errors.js';
 import { openapi } from './openapi.js';
-import { startApi, type Harness } from '../test/support/harness.js';
+import { addInstallImage, addNetbootImage, startApi, type Harness } from '../test/support/harness.js';
 
 const toExpress = (p: string) => p.replace(/\{([^}]+)\}/g, ':$1');
 const documented = () =>
@@ -63,6 +81,56 @@ describe('/openapi.json against the app', () => {
       ((doc.paths[path] as Record<string, { parameters: Array<{ name: string }> }>)[method]!.parameters).map((p) => p.name);
     assert.deepEqual(params('/v1/imports', 'post'), Object.keys(importQuery.shape));
     assert.deepEqual(params('/v1/jobs', 'get'), Object.keys(jobsQuery.shape));
+  });
+
+  test("the served response schemas are the contract's, generated", async () => {
+    const doc = (await (await h.call('/openapi.json')).json()) as { components: { schemas: Record<string, unknown> } };
+    const generated = {
+      Accepted: acceptedSchema,
+      JobProgress: jobProgressSchema,
+      JobStatus: jobStatusSchema,
+      JobList: jobListSchema,
+      Snapshot: snapshotSchema,
+      SnapshotList: snapshotListSchema,
+      SnapshotDeleted: snapshotDeletedSchema,
+      Image: imageSchema,
+      ImageList: imageListSchema,
+    };
+    for (const [name, schema] of Object.entries(generated)) assert.deepEqual(doc.components.schemas[name], jsonSchemaOf(schema), name);
+  });
+
+  test('real answers of the API parse with the contract schemas the document is made of', async () => {
+    const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    await addInstallImage(h, 'doc-inst');
+    await addNetbootImage(h, 'doc-nb', 'netboot', ['kernel']);
+    const body = async (res: Response, status: number) => {
+      assert.equal(res.status, status, `${res.url}: ${res.status}`);
+      return res.json() as Promise<unknown>;
+    };
+
+    const images = imageListSchema.parse(await body(await h.call('/v1/images'), 200));
+    assert.deepEqual(images.images.map((i) => i.name).sort(), ['doc-inst', 'doc-nb']);
+    imageSchema.parse(await body(await h.call('/v1/images/doc-nb'), 200));
+
+    const acc = acceptedSchema.parse(await body(await h.call('/v1/exports', json({ image: 'doc-inst' })), 202));
+    const status = jobStatusSchema.parse(await body(await h.call(acc.status), 200));
+    assert.equal(status.id, acc.id);
+    h.fake.put({ id: 'doc-snap', type: 'snapshot', image: 'doc-inst', state: 'succeeded', children: [{ id: 'doc-snap-1', image: 'doc-inst', state: 'succeeded' }], result: { snapshots: [] } });
+    const list = jobListSchema.parse(await body(await h.call('/v1/jobs?limit=1'), 200));
+    assert.equal(list.jobs.length, 1);
+    assert.equal(typeof list.next, 'string');
+
+    await h.snapshots.create('doc-inst', { label: 'doc' });
+    const { snapshots } = snapshotListSchema.parse(await body(await h.call('/v1/snapshots'), 200));
+    assert.equal(snapshots.length, 1);
+    snapshotDeletedSchema.parse(await body(await h.call(`/v1/snapshots/${encodeURIComponent(snapshots[0]!.id)}`, { method: 'DELETE' }), 200));
+  });
+
+  test('a drift between an answer and its schema fails the parse', () => {
+    const status = { id: 'j', type: 'export', state: 'queued', progress: { phase: 'plan', percent: 0, bytesDone: 0, bytesTotal: 0 }, attempts: 0, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
+    assert.equal(jobStatusSchema.safeParse(status).success, true);
+    assert.equal(jobStatusSchema.safeParse({ ...status, state: 'done' }).success, false);
+    assert.equal(jobStatusSchema.safeParse({ ...status, progress: undefined }).success, false);
   });
 
   test('the documented image name pattern is the rule, "." and ".." included', () => {

@@ -1,6 +1,6 @@
 /**
  * The API description (OpenAPI 3.1), served at /openapi.json: the paths written as data, the
- * request schemas generated from the contract (openapi-schemas.ts). A test walks the express
+ * request and response schemas generated from the contract (openapi-schemas.ts). A test walks the express
  * router and this document both ways, so neither can gain a route the other lacks.
  */
 import { catalogPaths } from './openapi-catalog.js';
@@ -54,7 +54,7 @@ const paths = {
     get: {
       summary: 'Snapshots, newest first',
       parameters: [query('image', { type: 'string' }, 'Only this image')],
-      responses: { '200': ok('Snapshots', { type: 'object', properties: { snapshots: { type: 'array', items: ref('Snapshot') } } }), ...common },
+      responses: { '200': ok('Snapshots', ref('SnapshotList')), ...common },
     },
     post: {
       summary: 'Snapshot images: one parent job, one child per image',
@@ -66,7 +66,7 @@ const paths = {
     delete: {
       summary: 'Delete a snapshot',
       parameters: [snapshotId],
-      responses: { '200': ok('Deleted', { type: 'object', properties: { deleted: ref('Snapshot') } }), ...common, '404': err('No such snapshot') },
+      responses: { '200': ok('Deleted', ref('SnapshotDeleted')), ...common, '404': err('No such snapshot') },
     },
   },
   '/v1/snapshots/{a}/diff/{b}': {
@@ -123,7 +123,7 @@ const paths = {
     get: {
       summary: 'osimage definitions (both rows) and readiness for nodeset',
       parameters: ['name', 'os', 'arch', 'method'].map((k) => query(k, { type: 'string' }, k === 'name' ? 'Glob: * and ?' : undefined)),
-      responses: { '200': ok('Images', { type: 'object', properties: { images: { type: 'array', items: ref('Image') } } }), ...common },
+      responses: { '200': ok('Images', ref('ImageList')), ...common },
     },
   },
   '/v1/images/{name}': {
