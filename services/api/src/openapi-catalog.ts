@@ -9,7 +9,7 @@ export const catalogPaths = {
       summary: 'Publish an image or one of its snapshots to an OCI registry (oci://, under IMGPORT_URL_ALLOW) or a catalog directory (inside IMGPORT_SOURCE_DIRS)',
       requestBody: {
         required: true,
-        content: json({ type: 'object', required: ['image', 'destination'], properties: { image: { type: 'string' }, snapshot: { type: 'string' }, destination: { type: 'string' } }, additionalProperties: false }),
+        content: json({ $ref: '#/components/schemas/PublishRequest' }),
       },
       responses: { '202': accepted, '400': err('Bad request'), '401': err('Missing or wrong bearer token'), '404': err('No such image') },
     },

@@ -24,6 +24,7 @@ import {
   snapshotSchema,
 } from '@imgport/contract';
 import type { SnapshotInfo } from '@imgport/engine';
+import { publishBody } from './routes/publish.js';
 import type { Same, SnapshotSummary } from '@imgport/contract';
 
 const str = { type: 'string' } as const;
@@ -47,6 +48,7 @@ export const schemas = {
   ImportJson: jsonSchemaOf(importJson),
   ExportRequest: jsonSchemaOf(exportBody),
   SnapshotRequest: jsonSchemaOf(snapshotBody),
+  PublishRequest: jsonSchemaOf(publishBody),
   Snapshot: jsonSchemaOf(snapshotSchema),
   SnapshotList: jsonSchemaOf(snapshotListSchema),
   SnapshotDeleted: jsonSchemaOf(snapshotDeletedSchema),

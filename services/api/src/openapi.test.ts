@@ -24,6 +24,7 @@ import { silentLogger } from '@imgport/runtime';
 import { createApp, listRoutes } from './app.js';
 import { NO_ROUTE } from './errors.js';
 import { openapi } from './openapi.js';
+import { publishBody } from './routes/publish.js';
 import { addInstallImage, addNetbootImage, startApi, type Harness } from '../test/support/harness.js';
 
 const toExpress = (p: string) => p.replace(/\{([^}]+)\}/g, ':$1');
@@ -75,7 +76,7 @@ describe('/openapi.json against the app', () => {
 
   test('the served request schemas are the contract\'s, generated', async () => {
     const doc = (await (await h.call('/openapi.json')).json()) as typeof openapi;
-    const generated = { Error: errorDocument, ImportJson: importJson, ExportRequest: exportBody, SnapshotRequest: snapshotBody };
+    const generated = { Error: errorDocument, ImportJson: importJson, ExportRequest: exportBody, SnapshotRequest: snapshotBody, PublishRequest: publishBody };
     for (const [name, schema] of Object.entries(generated)) assert.deepEqual(doc.components.schemas[name as keyof typeof generated], jsonSchemaOf(schema), name);
     const params = (path: '/v1/imports' | '/v1/jobs', method: 'post' | 'get') =>
       ((doc.paths[path] as Record<string, { parameters: Array<{ name: string }> }>)[method]!.parameters).map((p) => p.name);
