@@ -53,6 +53,17 @@ test('snapshot, change the tree in place, diff, revert, prune, fsck', async (t) 
   assert.equal(pruned.removed.length, 1, 'the pinned one and the newest stay');
   const fsck = await run('imgport', ['store', 'fsck'], w.env);
   assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+  // imgport prune and delete-snapshot reach store snapshots too; a pinned one stays until unpinned.
+  const all = json(await run('imgport', ['prune', NAME, '--keep', '0', '--json'], w.env));
+  assert.deepEqual([all.removed.length, all.store.removed.length], [0, 1]);
+  assert.deepEqual(json(await run('imgport', ['snapshots', NAME, '--json'], w.env)).store.map((r: { id: string }) => r.id), [snap.id]);
+  const pinned = await run('imgport', ['delete-snapshot', snap.id], w.env);
+  assert.equal(pinned.code, 1);
+  assert.match(pinned.stderr, /pinned; unpin it first/);
+  assert.equal((await run('imgport', ['store', 'unpin', snap.id], w.env)).code, 0);
+  const deleted = await run('imgport', ['delete-snapshot', snap.id], w.env);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.deepEqual(json(await run('imgport', ['snapshots', NAME, '--json'], w.env)).store, []);
   const bad = await run('imgport', ['diff', `${NAME}@20200101T000000Z`], w.env);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr + bad.stdout, /not found in the store/);

@@ -1,5 +1,5 @@
-import { resolve } from 'node:path';
-import { ExportService, ImportService, SnapshotService, StoreSnapshots, type EngineDeps, type TrustOptions } from '@imgport/engine';
+import { join, resolve } from 'node:path';
+import { ExportService, ImportService, judgeSignature, SnapshotCatalog, SnapshotService, StoreSnapshots, type EngineDeps, type PublishDeps, type TrustOptions } from '@imgport/engine';
 import { createLogger, loadConfig, type Config, type Logger } from '@imgport/runtime';
 import { openTableStore, type TableStore } from '@imgport/tables';
 
@@ -13,7 +13,15 @@ export interface Services {
   snapshots: SnapshotService;
   /** The deduplicated store (issue 12): snapshot, diff, revert, prune, fsck. */
   store: StoreSnapshots;
+  /** Both kinds of snapshot (store and .tgz), by id. */
+  catalog: SnapshotCatalog;
+  trust: TrustOptions;
+  /** The trust policy over a detached signature (catalog indexes, OCI signature referrers). */
+  judge: Judge;
+  publishDeps: PublishDeps;
 }
+
+export type Judge = (sig: Buffer | undefined, message: Buffer, o: { namespace: string; where: string; what: string }) => ReturnType<typeof judgeSignature>;
 
 export interface ContextOptions {
   /** The program name, in log lines. */
@@ -32,9 +40,12 @@ export async function withServices<T>(opts: ContextOptions, fn: (s: Services) =>
   try {
     const tables = await openTableStore(config.xcatDb, { create: true });
     log.debug({ installRoot: resolve(config.installRoot), db: tables.description, dataDir: resolve(config.dataDir) }, 'configuration');
+    const services = build(config, log, tables);
     try {
-      return await fn(build(config, log, tables));
+      return await fn(services);
     } finally {
+      // A revert's replaced tree is deleted after its result is out: the process waits for it.
+      await services.store.settled();
       await tables.close();
     }
   } finally {
@@ -56,8 +67,14 @@ function build(config: Config, log: Logger, tables: TableStore): Services {
   };
   const exports = new ExportService(deps);
   const snapshots = new SnapshotService({ ...deps, exporter: exports });
-  const imports = new ImportService({ ...deps, snapshots });
-  return { config, log, tables, imports, exports, snapshots, store: new StoreSnapshots(deps) };
+  const store = new StoreSnapshots(deps);
+  const catalog = new SnapshotCatalog(snapshots, store, join(deps.dataDir, 'reverts'));
+  // import --force snapshots the image it replaces into the store once the store is in use.
+  const imports = new ImportService({ ...deps, snapshots: catalog });
+  const trust = deps.trust!;
+  const c = config.catalog;
+  const publishDeps: PublishDeps = { dataDir: deps.dataDir, log, exports, snapshots, store, ...(deps.signingKey ? { signingKey: deps.signingKey } : {}), registry: { plainHttp: c.plainHttp, ...(c.registryAuth ? { credentials: c.registryAuth } : {}) } };
+  return { config, log, tables, imports, exports, snapshots, store, catalog, trust, judge: (sig, msg, o) => judgeSignature(sig, msg, trust, o), publishDeps };
 }
 
 /** IMGPORT_SIGNATURES and the trust store, as the engine takes them. */

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { defineCatalog } from './catalog-commands.js';
 import { defineExport } from './export-command.js';
 import { defineImport, revertSnapshot } from './import-command.js';
 import { parseCount, sub } from './program.js';
@@ -17,6 +18,7 @@ export function defineImgport(program: Command, cli: Cli): Command {
   defineJobs(program, cli);
   defineStore(program, cli);
   defineTrust(program, cli);
+  defineCatalog(program, cli);
   return program;
 }
 
@@ -55,19 +57,29 @@ function defineSnapshots(program: Command, cli: Cli): void {
     remote: (r, ui) => remoteRevert(r, ui, id!),
   }));
 
-  sub<CommonFlags & { keep?: number }>(program, cli, 'prune [image]', 'keep only the newest N snapshots per image', ([image], f) => ({
+  sub<CommonFlags & { keep?: number; daily?: number; weekly?: number }>(program, cli, 'prune [image]', 'keep only the newest N snapshots per image (store and .tgz), then collect the store', ([image], f) => ({
     inline: async (s) => {
       const keep = f.keep ?? s.config.keepSnapshots;
       const gone = await s.snapshots.prune(keep, image);
-      const human = gone.length === 0 ? `Nothing to prune (keeping ${keep} per image)` : [`Removed ${gone.length}:`, ...gone.map(snapshotLine)].join('\n');
-      return { doc: { keep, removed: gone }, human };
+      // Pinned store snapshots always stay; daily/weekly keep one per day/ISO week on top of the newest N.
+      const policy = { keepLast: keep, ...(f.daily !== undefined ? { daily: f.daily } : {}), ...(f.weekly !== undefined ? { weekly: f.weekly } : {}) };
+      const store = await s.store.prune(policy, image);
+      const removed = store.removed.length + gone.length;
+      const human =
+        removed === 0
+          ? `Nothing to prune (keeping ${keep} per image)`
+          : [`Removed ${removed}:`, ...store.removed.map((id) => `  ${id}  store`), ...gone.map(snapshotLine), `Store: freed ${(store.gc.bytesFreed / 1048576).toFixed(1)} MiB`].join('\n');
+      return { doc: { keep, policy, removed: gone, store }, human };
     },
-  })).option('--keep <n>', 'snapshots to keep per image (default IMGPORT_KEEP_SNAPSHOTS or 5)', parseCount);
+  }))
+    .option('--keep <n>', 'snapshots to keep per image (default IMGPORT_KEEP_SNAPSHOTS or 5)', parseCount)
+    .option('--daily <n>', 'store snapshots: also keep the newest of each of the last n days', parseCount)
+    .option('--weekly <n>', 'store snapshots: also keep the newest of each of the last n weeks', parseCount);
 
   sub(program, cli, 'delete-snapshot <id>', 'delete one snapshot', ([id]) => ({
     inline: async (s) => {
-      const info = await s.snapshots.get(id!);
-      await s.snapshots.remove(id!);
+      const info = await s.catalog.get(id!);
+      await s.catalog.remove(id!);
       return { doc: { deleted: info }, human: `Deleted snapshot ${info.id} (${info.path})` };
     },
     remote: (r, ui) => remoteDeleteSnapshot(r, ui, id!),

@@ -12,26 +12,36 @@ export interface ImportFlags extends CommonFlags {
   force?: boolean;
   dryRun?: boolean;
   fromRoot?: string;
+  plainHttp?: boolean;
 }
 
 /** `xcatimport <bundle|URL>` and `imgport import`: SPEC §8.1. */
 export function defineImport(cmd: Command, cli: Cli): Command {
   cmd
-    .argument('<bundle>', 'bundle file or http(s):// URL')
+    .argument('<bundle>', 'bundle file, http(s):// URL, oci://host/repo:tag, or a catalog entry (https://site/index.json#name[@stamp], file:///dir#name)')
     .option('--name <name>', 'import under another osimage name')
     .option('-f, --profile <profile>', 're-profile: name becomes <os>-<arch>-<method>-<profile>, paths follow')
     .option('--force', 'replace an existing image (a snapshot of it is taken first)')
     .option('--dry-run', 'validate the bundle and report the plan; write nothing')
-    .option('--from-root <dir>', "the exporting node's install directory (default IMGPORT_FROM_ROOT or /install)");
+    .option('--from-root <dir>', "the exporting node's install directory (default IMGPORT_FROM_ROOT or /install)")
+    .option('--plain-http', 'speak plain HTTP to an oci:// registry (a local test registry)');
   return withCommonFlags(cmd).action(async (bundle: string, flags: ImportFlags) => {
     cli.exit = await execute(cli, flags, {
-      inline: (s, ui) => importBundle(s, ui, bundle, flags),
+      inline: (s, ui) => importBundle(s, ui, bundle, flags, cli),
       remote: async (r, ui) => (await import('./remote-import.js')).importRemote(r, ui, bundle, flags),
     });
   });
 }
 
-async function importBundle(s: Services, ui: Ui, source: string, flags: ImportFlags): Promise<Outcome> {
+async function importBundle(s: Services, ui: Ui, source: string, flags: ImportFlags, cli: Cli): Promise<Outcome> {
+  const catalog = await import('@imgport/catalog');
+  if (catalog.isPullSource(source)) {
+    // Streamed from the registry or catalog into the import: no copy of the bundle is staged.
+    const { sourceContext } = await import('./catalog-commands.js');
+    const opened = await catalog.openPull(source, sourceContext(s.config, cli, ui, flags, s.judge));
+    const result = await s.imports.run(opened.stream, { ...importOptions(flags, ui), sizeHint: opened.size, fromRoot: flags.fromRoot ?? s.config.fromRoot });
+    return { doc: result, human: importSummary(result) };
+  }
   const result = await s.imports.run(source, {
     ...importOptions(flags, ui),
     fromRoot: flags.fromRoot ?? s.config.fromRoot,

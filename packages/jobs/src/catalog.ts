@@ -32,6 +32,8 @@ export const JOB_OPTIONS: Record<JobType, JobsOptions> = {
   import: RETRIED,
   export: RETRIED,
   'snapshot-image': RETRIED,
+  // The push itself retries with backoff and skips blobs already sent; a job retry starts over.
+  publish: RETRIED,
   // The parent only aggregates its children's outcomes: nothing to gain from retrying it.
   snapshot: { attempts: 1, ...HISTORY },
 };

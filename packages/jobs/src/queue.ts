@@ -27,7 +27,7 @@ export interface JobQueueOptions {
 }
 
 type Submittable = Exclude<JobType, 'snapshot' | 'snapshot-image'>;
-const ID_PREFIX: Record<Submittable, string> = { import: 'imp', export: 'exp' };
+const ID_PREFIX: Record<Submittable, string> = { import: 'imp', export: 'exp', publish: 'pub' };
 const NOT_FINAL: JobState[] = ['queued', 'running'];
 /**
  * Deduplication holds only while the job is unfinished: a finished one submitted again runs again

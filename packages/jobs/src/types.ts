@@ -3,7 +3,7 @@
  * the other. Job types, states and payload schemas are the contract's (@imgport/contract).
  */
 import type { JobState, JobType, PayloadOf, SnapshotPayload } from '@imgport/contract';
-import type { ExportResult, ImportResult, JobProgress, SnapshotInfo } from '@imgport/engine';
+import type { ExportResult, ImportResult, JobProgress, PublishResult, SnapshotInfo } from '@imgport/engine';
 
 /** One BullMQ queue carries every job; the job's name is its type. */
 export const QUEUE_NAME = 'imgport';
@@ -17,6 +17,7 @@ export {
   type JobState,
   type JobType,
   type PayloadOf,
+  type PublishPayload,
   type SnapshotImagePayload,
   type SnapshotPayload,
 } from '@imgport/contract';
@@ -27,6 +28,7 @@ export interface ResultOf {
   export: ExportResult & { bundle: string };
   snapshot: { snapshots: SnapshotInfo[]; failed: Array<{ image: string; error: { code: string; message: string } }> };
   'snapshot-image': SnapshotInfo;
+  publish: PublishResult;
 }
 
 /** What GET /v1/jobs/<id> returns, and what the durable record holds. */

@@ -73,6 +73,12 @@ const schema = z.object({
   IMGPORT_REVOKED_SIGNERS: z.string().min(1).default('/etc/imgport/revoked_signers'),
   // The key the services sign exports and snapshots with (an OpenSSH private key file); none: unsigned.
   IMGPORT_SIGNING_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  // OCI registry credentials, user:password (Basic, or for the registry's token service); none: anonymous.
+  IMGPORT_REGISTRY_AUTH: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^[^:]+:.+$/, 'must be user:password').optional()),
+  // Registries (host[:port], comma-separated) spoken to over plain HTTP, as --plain-http does for one command.
+  IMGPORT_PLAIN_HTTP: list,
+  // Bearer token sent to http(s) catalogs (another imgport API's GET /v1/catalog/index.json).
+  IMGPORT_CATALOG_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -100,6 +106,8 @@ export interface Config {
   /** Service timings (ms): job lock, stalled check, image lock TTL, export result lifetime. */
   timings: { jobLockMs: number; stalledIntervalMs: number; imageLockTtlMs: number; exportTtlMs: number };
   signatures: { policy: RawConfig['IMGPORT_SIGNATURES']; allowedSigners: string; revokedSigners: string; signingKey?: string };
+  /** Publishing and pulling (packages/catalog). */
+  catalog: { registryAuth?: { username: string; password: string }; plainHttp: string[]; token?: string };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -156,6 +164,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       revokedSigners: c.IMGPORT_REVOKED_SIGNERS,
       ...(c.IMGPORT_SIGNING_KEY ? { signingKey: c.IMGPORT_SIGNING_KEY } : {}),
     },
+    catalog: {
+      ...(c.IMGPORT_REGISTRY_AUTH ? { registryAuth: { username: c.IMGPORT_REGISTRY_AUTH.split(':', 1)[0]!, password: c.IMGPORT_REGISTRY_AUTH.slice(c.IMGPORT_REGISTRY_AUTH.indexOf(':') + 1) } } : {}),
+      plainHttp: c.IMGPORT_PLAIN_HTTP,
+      ...(c.IMGPORT_CATALOG_TOKEN ? { token: c.IMGPORT_CATALOG_TOKEN } : {}),
+    },
   };
 }
 
@@ -167,8 +180,8 @@ function urlPrefix(raw: string): string {
   } catch {
     throw new ImgportError('CONFIG_INVALID', `invalid configuration: IMGPORT_URL_ALLOW: ${JSON.stringify(raw)} is not a URL`);
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.host || url.username || url.password) {
-    throw new ImgportError('CONFIG_INVALID', `invalid configuration: IMGPORT_URL_ALLOW: ${JSON.stringify(raw)} must be an http(s):// URL with a host and no credentials`);
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'oci:') || !url.host || url.username || url.password) {
+    throw new ImgportError('CONFIG_INVALID', `invalid configuration: IMGPORT_URL_ALLOW: ${JSON.stringify(raw)} must be an http(s):// or oci:// URL with a host and no credentials`);
   }
   return url.href;
 }

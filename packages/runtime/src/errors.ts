@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   SIGNER_UNTRUSTED: { http: 422, exit: 1, retry: false },
   SIGNER_EXPIRED: { http: 422, exit: 1, retry: false },
   SIGNER_REVOKED: { http: 422, exit: 1, retry: false },
+  /** A catalog index older than one already seen from the same source (a rollback), or expired. */
+  CATALOG_STALE: { http: 422, exit: 1, retry: false },
   // State conflicts and lookups.
   IMAGE_EXISTS: { http: 409, exit: 1, retry: false },
   IMAGE_NOT_FOUND: { http: 404, exit: 1, retry: false },

@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './config.js';
 export * from './logger.js';
 export * from './process.js';
+export * from './owner.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { Chunker, chunkLengths, cutPoint, masksFor, type ChunkSizes } from './fastcdc.js';
+import { Chunker, chunkLengths, cutPoint, fingerprint32, masksFor, referenceFingerprint, referenceGear, type ChunkSizes } from './fastcdc.js';
 
 /** Deterministic pseudo-random bytes (SHA-256 in counter mode), so the cut points below are fixed. */
 function bytes(n: number, seed: string): Buffer {
@@ -82,3 +82,21 @@ test('sizes are checked; a short tail is one chunk', () => {
 });
 
 const VECTOR = [4112, 8344, 11368, 10428, 8604, 15836];
+
+test('the reference gear table and fingerprint reproduce the fastcdc crate\'s published all-zeros vector; ours is its low 32 bits', () => {
+  const gear = referenceGear();
+  // The MD5 of 64 zero bytes is 3b5d3c7d207e37dceeedd301e35e2e58: entry 0 is its first eight bytes.
+  assert.equal(gear[0], 0x3b5d3c7d207e37dcn);
+  // The crate's v2020 test_cut_all_zeros (64/256/1024 on 10240 zero bytes): every chunk is the
+  // maximum, and each cut's fingerprint is 14169102344523991076 (after 64 or more zero bytes the
+  // fingerprint no longer changes: G0 * (2^64 - 1) mod 2^64).
+  assert.equal(referenceFingerprint(Buffer.alloc(1024 - 64)), 14169102344523991076n);
+  assert.deepEqual(chunkLengths(Buffer.alloc(10240), { min: 64, avg: 256, max: 1024 }), Array(10).fill(1024), 'ours too: zeros never cut');
+  // Same recurrence, narrower word: with the reference table's low halves, our fingerprint is the
+  // low 32 bits of the reference one, for any input.
+  const low = Uint32Array.from(gear, (g) => Number(g & 0xffffffffn));
+  for (const seed of ['a', 'b', 'c']) {
+    const data = bytes(4096, seed);
+    assert.equal(BigInt(fingerprint32(data, low)), referenceFingerprint(data, gear) & 0xffffffffn);
+  }
+});

@@ -10,6 +10,14 @@
  * on the last 32 bytes. The gear table is derived from SHA-256 so that it is reproducible here
  * and documented, not copied: the cut points are therefore our own, stable across versions of
  * imgport (changing the table would only cost deduplication against older snapshots).
+ *
+ * How this relates to the reference (the authors' C code in destor and the widely used `fastcdc`
+ * crate, whose published vectors are cut points of one JPEG file): same recurrence and the same
+ * skipping and two-mask normalization, but their fingerprint is 64 bits wide, their gear table is
+ * MD5-derived (`referenceGear`, made here by their documented procedure), their masks spread
+ * their bits over the middle of the 64-bit word and their default normalization is level 1. Our
+ * 32-bit fingerprint is exactly the low half of theirs for the same table (tested); the cut
+ * points differ because table and masks do.
  */
 import { createHash } from 'node:crypto';
 
@@ -126,4 +134,30 @@ export class Chunker {
     this.pending = Buffer.alloc(0);
     return out;
   }
+}
+
+const U64 = (1n << 64n) - 1n;
+
+/**
+ * The reference gear table (destor's FastCDC, the `fastcdc` crate): entry i is the first eight
+ * bytes, big-endian, of the MD5 of 64 bytes of value i.
+ */
+export function referenceGear(): BigUint64Array {
+  const g = new BigUint64Array(256);
+  for (let i = 0; i < 256; i++) g[i] = createHash('md5').update(Buffer.alloc(64, i)).digest().readBigUInt64BE(0);
+  return g;
+}
+
+/** The reference 64-bit fingerprint `fp = (fp << 1) + G[byte]` over `data`, from 0. */
+export function referenceFingerprint(data: Uint8Array, gear: BigUint64Array = referenceGear()): bigint {
+  let fp = 0n;
+  for (const b of data) fp = ((fp << 1n) + gear[b]!) & U64;
+  return fp;
+}
+
+/** Our 32-bit fingerprint over `data`, from 0, with `gear` (default: our table). */
+export function fingerprint32(data: Uint8Array, gear: Uint32Array = GEAR): number {
+  let fp = 0;
+  for (const b of data) fp = ((fp << 1) + gear[b]!) >>> 0;
+  return fp;
 }

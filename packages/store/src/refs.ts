@@ -18,8 +18,10 @@ export interface StoreRef {
   label?: string;
   /** The snapshot this one was hashed against (its digests reused), when any. */
   parent?: string;
-  /** Who signed it (issue 11 fills this in); null when unsigned. */
+  /** The fingerprint (`SHA256:…`) of the key that signed it; null when unsigned. */
   signer: string | null;
+  /** The armored SSHSIG over the ref's statement (the engine's store-signing.ts); absent when unsigned. */
+  sig?: string;
   pinned: boolean;
   createdAt: string;
   /** Object: the gzip NDJSON tree file; with `base`, a patch of that full tree (patch.ts). */
@@ -78,7 +80,7 @@ export class RefStore {
       return undefined;
     }
     const ref = JSON.parse(text) as StoreRef;
-    if (ref.version !== 1 || !isDigest(ref.tree) || !isDigest(ref.rows) || (ref.base !== undefined && !isDigest(ref.base))) {
+    if (ref.version !== 1 || !isDigest(ref.tree) || !isDigest(ref.rows) || (ref.base !== undefined && !isDigest(ref.base)) || (ref.sig !== undefined && typeof ref.sig !== 'string')) {
       throw new ImgportError('BUNDLE_INVALID', `snapshot ref ${image}@${stamp} is not a valid store ref`, { where: this.path(image, stamp) });
     }
     return ref;

@@ -2,10 +2,11 @@
  * Materializes tree entries into a fresh directory (a staging area, never a live tree): files
  * from their objects or chunks, or copied (reflinked where offered) from a `reuse` file whose
  * digest is known to be equal; symlinks, devices and FIFOs; hardlinks within the tree; then
- * owners, modes, xattrs and times, directories last and deepest first.
+ * owners, modes, xattrs and times, directories last and deepest first. Nothing is fsynced file by
+ * file: a revert's commit flushes the staging area's filesystem once before its journal.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, lchownSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, linkSync, lchownSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
@@ -159,7 +160,6 @@ function writeFile(e: TreeEntry, to: string, o: RestoreOptions, st: RestoreStats
       writeSync(fd, data);
       st.bytesFromStore += data.length;
     }
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

@@ -17,7 +17,7 @@ import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
-import { ImgportError } from '@imgport/runtime';
+import { currentOwner, describeOwner, ImgportError, isOwner, ownerState, processAlive } from '@imgport/runtime';
 import { leasedDigests, takeLease, type Lease } from './lease.js';
 import { isDigest, ObjectStore, sha256 } from './objects.js';
 import { RefStore, type StoreRef } from './refs.js';
@@ -65,10 +65,8 @@ export class Store {
     return takeLease(this.root);
   }
 
-  private treeObject(ref: StoreRef, digest: string): string | Readable {
-    const at = this.objects.locate(digest);
-    if (!at) throw new ImgportError('FILE_MISSING', `snapshot ${ref.id}: its tree object ${digest} is missing (run imgport store fsck)`, { where: ref.id });
-    return at.deflated ? Readable.from([this.objects.read(digest)]) : at.file;
+  private treeObject(ref: StoreRef, digest: string): Readable {
+    return this.objects.openVerified(digest, `snapshot ${ref.id}: its tree`);
   }
 
   /**
@@ -237,19 +235,23 @@ export class Store {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(file, 'wx', 0o644);
-        writeFileSync(fd, JSON.stringify({ host: hostname(), pid: process.pid }));
+        writeFileSync(fd, JSON.stringify({ owner: currentOwner() }));
         closeSync(fd);
         return () => rmSync(file, { force: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        let holder: { host?: string; pid?: number } = {};
+        let holder: { owner?: unknown; host?: string; pid?: number } = {};
         try {
           holder = JSON.parse(readFileSync(file, 'utf8')) as typeof holder;
         } catch {
           // Being written: treat as held.
         }
-        const dead = holder.host === hostname() && typeof holder.pid === 'number' && !pidAlive(holder.pid);
-        if (!dead) throw new ImgportError('LOCKED', `a store collection is running (${file}, ${holder.host ?? '?'} pid ${holder.pid ?? '?'}); try again when it ends`);
+        const owner = isOwner(holder.owner) ? holder.owner : undefined;
+        // A lock of an earlier version names only host and pid.
+        const dead = owner ? ownerState(owner) === 'dead' : holder.host === hostname() && typeof holder.pid === 'number' && !processAlive(holder.pid);
+        if (!dead) {
+          throw new ImgportError('LOCKED', `a store collection is running (${file}, ${owner ? describeOwner(owner) : 'owner unknown'}); try again when it ends`);
+        }
         rmSync(file, { force: true });
       }
     }
@@ -291,13 +293,3 @@ export class Store {
     return res;
   }
 }
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-

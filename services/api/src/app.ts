@@ -14,7 +14,9 @@ import { createMetrics } from './metrics.js';
 import { openapi } from './openapi.js';
 import { guardQueue } from './queue-guard.js';
 import { registerEvents } from './routes/events.js';
+import { registerCatalog } from './routes/catalog.js';
 import { registerExports } from './routes/exports.js';
+import { registerPublish } from './routes/publish.js';
 import { registerHealth } from './routes/health.js';
 import { registerImages } from './routes/images.js';
 import { registerImports } from './routes/imports.js';
@@ -64,6 +66,8 @@ export function createApp(deps: AppDeps): Express {
   registerJobs(app, ctx);
   registerEvents(app, ctx);
   registerImages(app, ctx);
+  registerPublish(app, ctx);
+  registerCatalog(app, ctx);
   app.use(notFound);
   app.use(errorHandler);
   return app;

@@ -22,7 +22,7 @@ export function accepted(res: Response, id: string): void {
   res.status(202).location(jobUrl(id)).json({ id, status: jobUrl(id) });
 }
 
-type Submittable = 'import' | 'export';
+type Submittable = 'import' | 'export' | 'publish';
 
 export async function submitJob<T extends Submittable>(
   ctx: Ctx,

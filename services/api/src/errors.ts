@@ -2,7 +2,7 @@
  * The one place error JSON is built: ImgportError → `{"error": {"code", "message"}}` with its
  * status, body-parser and zod errors → BAD_REQUEST / LIMIT_EXCEEDED, anything else → 500.
  */
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { ImgportError, toImgportError } from '@imgport/runtime';
 
@@ -35,10 +35,32 @@ export function asImgportError(err: unknown): ImgportError {
   return toImgportError(err);
 }
 
-/** A request body that was not read keeps the connection busy: close it instead of draining. */
+/** A request answered before its body was read (a refused upload, say). */
 function bodyUnread(req: Request): boolean {
   const declared = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   return declared && !req.complete;
+}
+
+/** How long a refused body is still read, and dropped, once the answer is out. */
+export const LINGER_MS = 2000;
+
+/**
+ * Closing a connection whose client is still sending makes the kernel reset it, and a reset
+ * discards what the client had not read yet: the answer saying why. So the body is drained for a
+ * short while after the answer (a "lingering close"); a client that stops sending keeps its
+ * connection, one that goes on is cut when the time is up.
+ */
+function lingerThenClose(req: Request, res: Response): void {
+  const socket = res.socket;
+  res.once('finish', () => {
+    if (req.complete || !socket) return;
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    const stop = () => clearTimeout(timer);
+    req.once('end', stop);
+    socket.once('close', stop);
+    req.resume();
+  });
 }
 
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
@@ -51,7 +73,7 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.destroy();
     return;
   }
-  if (bodyUnread(req)) res.set('Connection', 'close');
+  if (bodyUnread(req)) lingerThenClose(req, res);
   if (e.code === 'UNAUTHORIZED') res.set('WWW-Authenticate', 'Bearer realm="imgport"');
   // Internal errors may carry details of the server; the log has them under the request id.
   const message = e.code === 'INTERNAL' ? `internal error (request ${String(req.id)})` : e.message;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImportPayload } from '@imgport/jobs';
+import { LINGER_MS } from './errors.js';
 import { sweepSpool } from './spool.js';
 import { errorOf, startApi, TOKEN, type Harness } from '../test/support/harness.js';
 
@@ -21,13 +22,12 @@ function rawUpload(h: Harness, headers: Record<string, string | number>) {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream', ...headers },
   });
-  // Not events.once: a write racing the server's close (EPIPE) must not hide the 413 it sent.
-  const response = new Promise<import('node:http').IncomingMessage>((resolve) => req.on('response', resolve)).then(async (res) => {
+  // An error before any answer (the connection reset under the client) fails the test, never hangs it.
+  const response = new Promise<import('node:http').IncomingMessage>((resolve, reject) => req.on('response', resolve).on('error', reject)).then(async (res) => {
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     return { status: res.statusCode as number, headers: res.headers, body: Buffer.concat(chunks).toString() };
   });
-  req.on('error', () => undefined);
   // A test that aborts the request never awaits the response.
   response.catch(() => undefined);
   return { req, response };
@@ -123,15 +123,39 @@ describe('POST /v1/imports: uploads', () => {
     assert.equal(h.fake.submitted.length, 0);
   });
 
-  test('a Content-Length over the limit is refused before the body is read', async () => {
+  test('a Content-Length over the limit is refused before the body is read; a client that goes on sending is cut after a while', async () => {
     const { req, response } = rawUpload(h, { 'content-length': LIMIT + 1 });
+    const closed = new Promise<number>((resolve) => req.on('socket', (s) => s.on('close', () => resolve(Date.now()))));
     req.write(Buffer.alloc(10));
     const res = await response;
+    const answered = Date.now();
     assert.equal(res.status, 413);
-    assert.equal(res.headers.connection, 'close');
     assert.equal(JSON.parse(res.body).error.code, 'LIMIT_EXCEEDED');
-    req.destroy();
     assert.deepEqual((await spoolFiles(h)).filter((f) => f.endsWith('.part')), []);
+    // The client neither finishes nor stops: the server drains it for LINGER_MS, then closes.
+    const feeding = setInterval(() => req.write(Buffer.alloc(1024)), 20);
+    try {
+      const at = await closed;
+      assert.ok(at - answered < LINGER_MS + 5000, `closed ${at - answered} ms after the answer`);
+    } finally {
+      clearInterval(feeding);
+    }
+  });
+
+  test('an upload refused mid-stream while the client keeps sending still gets its answer (lingering close), many times over', async () => {
+    for (let round = 0; round < 20; round++) {
+      const { req, response } = rawUpload(h, { 'transfer-encoding': 'chunked' });
+      let answered = false;
+      void response.then(() => (answered = true), () => undefined);
+      for (let i = 0; i < 40 && !answered && !req.destroyed; i++) {
+        req.write(Buffer.alloc(16 * 1024, i));
+        await sleep(1);
+      }
+      const res = await response;
+      assert.equal(res.status, 413, `round ${round}`);
+      req.destroy();
+    }
+    assert.equal(h.fake.submitted.length, 0);
   });
 
   test('an upload the client aborts leaves no partial file and no job', async () => {

@@ -31,7 +31,17 @@ async function main(): Promise<void> {
   const records = await openJobRecords(config.xcatDb);
   const queue = new JobQueue({ connection: redis, records, prefix: config.queuePrefix, log, owns: true });
   const tables = await openTableStore(config.xcatDb);
-  const engineDeps = { tables, installRoot: config.installRoot, dataDir: config.dataDir, allow: config.allow, limits: config.limits, log };
+  const engineDeps = {
+    tables,
+    installRoot: config.installRoot,
+    dataDir: config.dataDir,
+    allow: config.allow,
+    limits: config.limits,
+    log,
+    // A store snapshot exported for a revert is judged under the trust policy, and signed as bundles are.
+    trust: { policy: config.signatures.policy, allowedSigners: config.signatures.allowedSigners, revokedSigners: config.signatures.revokedSigners },
+    ...(config.signatures.signingKey ? { signingKey: config.signatures.signingKey } : {}),
+  };
   const bundles = new SnapshotService(engineDeps);
   const store = new StoreSnapshots(engineDeps);
   const snapshots = new SnapshotCatalog(bundles, store, join(config.dataDir, 'reverts'));

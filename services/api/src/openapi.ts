@@ -3,6 +3,7 @@
  * request schemas generated from the contract (openapi-schemas.ts). A test walks the express
  * router and this document both ways, so neither can gain a route the other lacks.
  */
+import { catalogPaths } from './openapi-catalog.js';
 import { importParameters, jobsParameters, schemas } from './openapi-schemas.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -41,6 +42,7 @@ const paths = {
   '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': common['401'] } } },
   '/openapi.json': { get: { summary: 'This document', responses: { '200': ok('OpenAPI 3.1', { type: 'object' }), '401': common['401'] } } },
   '/v1/imports': imports,
+  ...catalogPaths,
   '/v1/exports': {
     post: {
       summary: 'Export an osimage as a bundle',

@@ -55,5 +55,5 @@ async function realDirs(dirs: readonly string[]): Promise<Array<{ given: string;
 }
 
 export async function resolveSource(source: string, sourceDirs: readonly string[], urlAllow: readonly string[] = []): Promise<ImportSource> {
-  return /^https?:\/\//i.test(source) ? urlSource(source, urlAllow) : pathSource(source, sourceDirs);
+  return /^(https?|oci):\/\//i.test(source) ? urlSource(source, urlAllow) : pathSource(source, sourceDirs);
 }

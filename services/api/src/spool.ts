@@ -49,15 +49,26 @@ export async function spoolUpload(body: Readable, dir: string, limit: number, on
       done(null, chunk);
     },
   });
+  // Not pipeline(body, ...): a refused upload must leave the request open, so that the answer
+  // still reaches the client while what it sends on is drained (see errors.ts).
+  const written = pipeline(meter, createWriteStream(part, { flags: 'wx', mode: 0o640 }));
+  const gone = () => {
+    if (!body.readableEnded) meter.destroy(new Error('the client closed the connection'));
+  };
+  const failed = (err: Error) => meter.destroy(err);
+  body.once('close', gone).once('error', failed).pipe(meter);
   try {
-    await pipeline(body, meter, createWriteStream(part, { flags: 'wx', mode: 0o640 }));
+    await written;
   } catch (err) {
+    body.unpipe(meter);
     await rm(part, { force: true });
     // The client went away: not a server error, and nobody is left to read the answer.
     if (body.destroyed && (body as { complete?: boolean }).complete === false && !(err instanceof ImgportError)) {
       throw new ImgportError('BAD_REQUEST', `upload aborted by the client after ${size} bytes`, { cause: err });
     }
     throw err;
+  } finally {
+    body.off('close', gone).off('error', failed);
   }
   if (size === 0) {
     await rm(part, { force: true });

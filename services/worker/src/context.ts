@@ -6,7 +6,7 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EngineDeps, JobProgress } from '@imgport/engine';
 import type { ImageLocks, JobRecords, Keyspace, JobType, PayloadOf, ResultOf } from '@imgport/jobs';
-import type { ImgportError, Logger } from '@imgport/runtime';
+import type { Config, ImgportError, Logger } from '@imgport/runtime';
 import type { TableStore } from '@imgport/tables';
 
 export interface WorkerDeps {
@@ -30,6 +30,8 @@ export interface WorkerDeps {
   trust?: EngineDeps['trust'];
   /** IMGPORT_SIGNING_KEY: exports and snapshots are signed with it. */
   signingKey?: string;
+  /** Registry credentials, plain-HTTP hosts and the catalog token for pull sources and publish jobs. */
+  catalog?: Config['catalog'];
   log: Logger;
 }
 

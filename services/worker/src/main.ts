@@ -35,6 +35,7 @@ async function main(): Promise<void> {
     limits: config.limits,
     trust: { policy: config.signatures.policy, allowedSigners: config.signatures.allowedSigners, revokedSigners: config.signatures.revokedSigners },
     ...(config.signatures.signingKey ? { signingKey: config.signatures.signingKey } : {}),
+    catalog: config.catalog,
     log,
   };
   const running = await startWorker(deps, {

@@ -5,4 +5,4 @@ export { checkPlan, type CheckContext } from './check.js';
 export { recover, readReceipt, dropReceipt, type Journal, type RecoverReport } from './journal.js';
 export { currentOwner, ownerState, processStart, type Owner } from './owner.js';
 export { emptyTrash } from './trash.js';
-export { openSource, type DownloadOptions } from './source.js';
+export { openSource, type DownloadOptions, type OpenedSource, type SourceResolver } from './source.js';

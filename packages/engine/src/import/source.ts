@@ -16,7 +16,21 @@ export interface DownloadOptions {
   maxRedirects?: number;
   /** When given, every URL (redirects too) must lie under one of these prefixes. */
   allow?: readonly string[];
+  /**
+   * Sources other than files and http(s) URLs (oci://, catalog entries): the first resolver
+   * that claims a source opens it (packages/catalog provides them; the composition roots wire them).
+   */
+  resolvers?: readonly SourceResolver[];
 }
+
+export interface OpenedSource {
+  stream: Readable;
+  size?: number;
+  label: string;
+}
+
+/** Opens `source` when it is of its kind, else answers undefined. */
+export type SourceResolver = (source: string, signal?: AbortSignal) => Promise<OpenedSource | undefined>;
 
 const DEFAULTS = { connectMs: 30_000, idleMs: 60_000, totalMs: 12 * 3600_000, maxRedirects: 5 };
 
@@ -25,7 +39,11 @@ export async function openSource(
   source: string,
   signal?: AbortSignal,
   download: DownloadOptions = {},
-): Promise<{ stream: Readable; size?: number; label: string }> {
+): Promise<OpenedSource> {
+  for (const resolve of download.resolvers ?? []) {
+    const opened = await resolve(source, signal);
+    if (opened) return opened;
+  }
   if (/^https?:\/\//i.test(source)) return openUrl(source, signal, { ...DEFAULTS, ...download });
   let size: number;
   try {

@@ -7,17 +7,16 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ImgportError } from '@imgport/runtime';
 import type { RevertBundle, SnapshotService } from './bundles.js';
-
-export type { RevertBundle };
 import type { StoreSnapshots } from './store.js';
 import type { SnapshotInfo } from '../types.js';
 
+export type { RevertBundle };
+
 export class SnapshotCatalog {
   constructor(
-    private readonly bundles: Pick<SnapshotService, 'list' | 'get' | 'remove' | 'revertBundle'>,
-    private readonly store: Pick<StoreSnapshots, 'list' | 'find' | 'info' | 'exportBundle'>,
+    private readonly bundles: Pick<SnapshotService, 'list' | 'get' | 'remove' | 'revertBundle' | 'create'>,
+    private readonly store: Pick<StoreSnapshots, 'list' | 'find' | 'info' | 'exportBundle' | 'remove' | 'inUse' | 'create'>,
     /** Where a store snapshot's bundle is written for a revert: beside the spool (IMGPORT_DATA), so it can be hard-linked there. */
     private readonly scratchDir: string,
   ) {}
@@ -31,11 +30,19 @@ export class SnapshotCatalog {
     return ref ? this.store.info(ref) : this.bundles.get(id);
   }
 
+  /** A store snapshot's ref goes at once (its objects at the next collection); a .tgz snapshot's bundle is deleted. */
   async remove(id: string): Promise<void> {
-    if (this.store.find(id)) {
-      throw new ImgportError('BAD_REQUEST', `snapshot ${id} is in the deduplicated store: remove store snapshots with a retention policy (imgport store prune) or unpin and prune`, { where: id });
-    }
-    await this.bundles.remove(id);
+    if (this.store.find(id)) this.store.remove(id);
+    else await this.bundles.remove(id);
+  }
+
+  /**
+   * The snapshot `import --force` takes of the image it replaces: a store snapshot (it costs what
+   * changed) once the store is in use, a full .tgz bundle as before otherwise.
+   */
+  async create(image: string, opts: { label?: string } = {}): Promise<SnapshotInfo> {
+    if (this.store.inUse()) return this.store.info(await this.store.create(image, opts));
+    return this.bundles.create(image, opts);
   }
 
   /** The bundle that brings the image back to snapshot `id`. */

@@ -7,6 +7,8 @@ import { addNetbootImage, makeWorld, sqliteBackend, tarList, type World } from '
 import { SnapshotCatalog } from './catalog.js';
 import { SnapshotService } from './bundles.js';
 import { StoreSnapshots } from './store.js';
+import { ExportService } from '../export/service.js';
+import { ImportService } from '../import/index.js';
 
 const backend = sqliteBackend();
 let tables: TableStore;
@@ -88,7 +90,7 @@ test('store snapshot: unchanged costs nothing, diff says what changed (files and
   await assert.rejects(store.diff('storeimg@20200101T000000Z'), /not found in the store/);
 });
 
-test('the snapshot catalog: store and .tgz snapshots together; a store snapshot reverts through an exported bundle; removing one is refused', async () => {
+test('the snapshot catalog: store and .tgz snapshots together; a store snapshot reverts through an exported bundle; removing one removes its ref', async () => {
   await addNetbootImage(w, 'catimg', { archive: true });
   const bundles = new SnapshotService(w.deps);
   const catalog = new SnapshotCatalog(bundles, store, join(w.deps.dataDir, 'reverts'));
@@ -107,7 +109,42 @@ test('the snapshot catalog: store and .tgz snapshots together; a store snapshot 
   await t.release();
   assert.equal(existsSync(asTgz.path), true, 'a .tgz snapshot stays where it is');
 
-  await assert.rejects(catalog.remove(inStore.id), (e: Error & { code?: string }) => e.code === 'BAD_REQUEST' && /store prune/.test(e.message));
   await catalog.remove(asTgz.id);
   assert.deepEqual((await catalog.list('catimg')).map((s) => s.id), [inStore.id]);
+  // A store snapshot's ref goes at once; a pinned one only once unpinned; its objects at the next collection.
+  store.setPinned(inStore.id, true);
+  await assert.rejects(catalog.remove(inStore.id), (e: Error & { code?: string }) => e.code === 'CONFLICT' && /unpin/.test(e.message));
+  store.setPinned(inStore.id, false);
+  await catalog.remove(inStore.id);
+  assert.deepEqual(await catalog.list('catimg'), []);
+  assert.equal(store.store.objects.has(inStore.tree), true, 'objects stay until a collection');
+  await store.store.gc({ graceMs: 0 });
+  assert.equal(store.store.objects.has(inStore.tree), false, 'and go at the collection');
+  const check = await store.store.fsck();
+  assert.deepEqual([check.corrupt, check.missing], [[], []]);
+});
+
+test('import --force snapshots the image it replaces into the store once the store is in use, as a .tgz before', async () => {
+  await addNetbootImage(w, 'forceimg', { archive: true });
+  const bundle = (await new ExportService(w.deps).run('forceimg', { destination: join(w.out, 'forceimg.tgz') })).path;
+  const fresh = await makeWorld(tables);
+  try {
+    const bundles = new SnapshotService(fresh.deps);
+    const local = new StoreSnapshots({ ...fresh.deps, now: () => new Date((clock += 1000)) });
+    const catalog = new SnapshotCatalog(bundles, local, join(fresh.deps.dataDir, 'reverts'));
+    const imports = new ImportService({ ...fresh.deps, snapshots: catalog });
+    const fromRoot = w.installRoot;
+    await imports.run(bundle, { fromRoot, name: 'forced' });
+    const before = await imports.run(bundle, { fromRoot, name: 'forced', force: true });
+    assert.equal(local.list('forced').length, 0);
+    assert.equal((await bundles.list('forced')).length, 1, 'no store yet: a .tgz bundle, as before');
+    assert.ok(before.snapshot?.path.endsWith('.tgz'));
+    await local.create('forced', { label: 'the store is in use' });
+    const after = await imports.run(bundle, { fromRoot, name: 'forced', force: true });
+    assert.equal(after.snapshot?.id, local.list('forced')[0]!.id, 'the store snapshot is the newest one');
+    assert.equal(local.list('forced')[0]!.label, 'before import --force');
+    assert.equal((await bundles.list('forced')).length, 1);
+  } finally {
+    rmSync(fresh.base, { recursive: true, force: true });
+  }
 });

@@ -9,7 +9,7 @@
  * with the import's journaled commit.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { isBelow, isInside, LIST_KINDS, LIST_TABLE, validateImageName } from '@imgport/format';
@@ -25,9 +25,7 @@ import {
   Scanner,
   sha256,
   Store,
-  syncStore,
   toPrune,
-  TreeCursor,
   TreeWriter,
   type DiffStats,
   type FieldChange,
@@ -37,16 +35,16 @@ import {
   type RowsDoc,
   type StoreRef,
   type TreeChange,
-  type TreeEntry,
 } from '@imgport/store';
-import { commit, createStaging, journalDir, missingParents, newJournalId, type Journal } from '../import/journal.js';
-import { currentOwner } from '../import/owner.js';
-import { emptyTrash, moveToTrash } from '../import/trash.js';
-import { lockImage } from '../import/lock.js';
+import { emptyTrash } from '../import/trash.js';
 import { ROOTIMG_ARCHIVES, workDir } from '../layout.js';
 import { parseSnapshotId, utcStamp } from './bundle-files.js';
 import { openTableStore } from '@imgport/tables';
 import { ExportService } from '../export/service.js';
+import { revertImage, type RevertOptions, type RevertResult } from './store-revert.js';
+import { judgeRef, signRef } from './store-signing.js';
+import type { SignatureReport } from '../trust/signatures.js';
+import { loadSigningKey, type SigningKey } from '../trust/signing.js';
 import type { EngineDeps, ExportOptions, ExportResult, JobProgressFn, SnapshotInfo } from '../types.js';
 
 export interface StoreSnapshotOptions {
@@ -73,27 +71,14 @@ export interface DiffRequest {
   signal?: AbortSignal;
 }
 
-export interface RevertResult {
-  image: string;
-  to: string;
-  /** The snapshot taken of the image as it was. */
-  before?: string;
-  entries: number;
-  fromStore: number;
-  reused: number;
-  copied: number;
-  bytesFromStore: number;
-  removed: string[];
-  notes: string[];
-  durationMs: number;
-}
-
 const BOOT_FILES = ['kernel', 'initrd-stateless.gz', 'initrd-statelite.gz', 'initrd.gz', ...ROOTIMG_ARCHIVES, 'rootimgtree.gz', 'rootimg'];
 
 export class StoreSnapshots {
   readonly store: Store;
   private readonly now: () => Date;
   private readonly work: string;
+  private cleaning: Promise<void> = Promise.resolve();
+  private key: SigningKey | undefined;
 
   constructor(private readonly deps: EngineDeps & { now?: () => Date }) {
     this.store = new Store(deps.dataDir);
@@ -133,6 +118,18 @@ export class StoreSnapshots {
       sha256: ref.tree,
       createdAt: ref.createdAt,
     };
+  }
+
+  /** True once a store snapshot was taken here (import --force then snapshots into the store). */
+  inUse(): boolean {
+    return existsSync(this.store.refs.dir);
+  }
+
+  /** Removes one snapshot's ref (its objects go at the next collection); a pinned one is refused. */
+  remove(id: string): void {
+    const ref = this.get(id);
+    if (ref.pinned) throw new ImgportError('CONFLICT', `snapshot ${id} is pinned; unpin it first (imgport store unpin ${id})`, { where: id });
+    this.store.refs.remove(ref.image, ref.stamp);
   }
 
   setPinned(id: string, pinned: boolean): StoreRef {
@@ -228,7 +225,7 @@ export class StoreSnapshots {
       const rows = sha256(rowsData);
       lease.add([rows]);
       stats.added += this.store.objects.putBuffer(rowsData, rows).added;
-      syncStore(this.store.root);
+      this.store.objects.flush();
       const ref: StoreRef = {
         version: 1,
         id: '',
@@ -245,33 +242,56 @@ export class StoreSnapshots {
         roots,
         stats,
       };
-      return this.claim(ref);
+      return await this.claim(ref);
     } finally {
       lease.release();
       rmSync(treeFile, { force: true });
     }
   }
 
-  /** Writes the ref under the first free stamp of this second (`-1`, `-2`… after the first). */
-  private claim(ref: StoreRef): StoreRef {
+  /**
+   * Writes the ref under the first free stamp of this second (`-1`, `-2`… after the first),
+   * signed with the site key when one is configured.
+   */
+  private async claim(ref: StoreRef): Promise<StoreRef> {
     const base = utcStamp(this.now());
     const dir = join(this.store.refs.dir, ref.image);
     mkdirSync(dir, { recursive: true });
     for (let n = 0; n < 1000; n++) {
       const stamp = n === 0 ? base : `${base}-${n}`;
+      const claim = join(dir, `${stamp}.claim`);
       try {
-        writeFileSync(join(dir, `${stamp}.claim`), '', { flag: 'wx' });
+        writeFileSync(claim, '', { flag: 'wx' });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
         throw err;
       }
-      if (this.store.refs.exists(ref.image, stamp)) continue;
-      const done = { ...ref, id: `${ref.image}@${stamp}`, stamp };
-      this.store.refs.write(done);
-      rmSync(join(dir, `${stamp}.claim`), { force: true });
-      return done;
+      try {
+        if (this.store.refs.exists(ref.image, stamp)) continue;
+        const named = { ...ref, id: `${ref.image}@${stamp}`, stamp };
+        const key = this.signingKey();
+        const done = key ? await signRef(named, key) : named;
+        this.store.refs.write(done);
+        return done;
+      } finally {
+        rmSync(claim, { force: true });
+      }
     }
     throw new ImgportError('LOCKED', `too many snapshots of ${ref.image} in the second ${base}`);
+  }
+
+  private signingKey(): SigningKey | undefined {
+    if (!this.deps.signingKey) return undefined;
+    this.key ??= loadSigningKey(this.deps.signingKey);
+    return this.key;
+  }
+
+  /**
+   * The trust policy's verdict on a snapshot about to be restored (a revert, an export): none
+   * when no policy is configured; throws when the policy refuses it.
+   */
+  judge(ref: StoreRef): SignatureReport | undefined {
+    return this.deps.trust ? judgeRef(ref, this.deps.trust, this.store.refs.file(ref.image, ref.stamp)) : undefined;
   }
 
   /** A tree of the live image (hashing only what changed since `parent`), in a temp file the caller removes. */
@@ -348,106 +368,38 @@ export class StoreSnapshots {
   }
 
   /**
-   * Brings the image back to snapshot `id`: the image as it is is snapshotted first; the target
-   * is built in a staging area (files whose content and metadata equal the live ones are linked
-   * from the live tree, never from the store, the rest written from the store's objects), then
-   * the roots are swapped in and the rows written in one journaled commit.
+   * Brings the image back to snapshot `id` (store-revert.ts), its signature judged first under
+   * the trust policy. The tree it replaced is deleted in the background once the lock is
+   * released: `settled()` waits for that.
    */
-  async revert(id: string, opts: { signal?: AbortSignal; lockImage?: (image: string) => Promise<() => void | Promise<void>> } = {}): Promise<RevertResult> {
-    const started = Date.now();
+  async revert(id: string, opts: RevertOptions = {}): Promise<RevertResult> {
     const target = this.get(id);
-    const image = target.image;
-    // The file lock is taken in every mode (a worker's Redis lease comes on top of it).
-    const leased = opts.lockImage ? await opts.lockImage(image) : undefined;
-    const unlockFile = await lockImage(this.work, image, this.deps.log ? { log: this.deps.log } : {});
-    const unlock = async () => {
-      unlockFile();
-      await leased?.();
-    };
-    const txId = newJournalId();
-    const txDir = createStaging(this.work, txId);
+    const signature = this.judge(target);
     try {
-      const recNow = await this.deps.tables.getImage(image);
-      const before = recNow.osimage ? await this.create(image, { label: `before revert to ${target.stamp}` }) : undefined;
-      const staging = join(txDir, 'new');
-      mkdirSync(staging, { recursive: true });
-      const live = before ? new TreeCursor(this.store.tree(before)[Symbol.asyncIterator]()) : undefined;
-      const liveEntries = new Map<string, TreeEntry>();
-      const base = this.deps.installRoot;
-      const withLive = async function* (it: AsyncIterable<TreeEntry>): AsyncGenerator<TreeEntry> {
-        for await (const e of it) {
-          const l = live ? await live.seek(e.p) : undefined;
-          if (l) liveEntries.set(e.p, l);
-          yield e;
-        }
-      };
-      let reused = 0;
-      const st = await restoreTree(withLive(this.store.tree(target)), {
-        objects: this.store.objects,
-        dest: (p) => join(staging, p),
-        link: (e) => {
-          const l = liveEntries.get(e.p);
-          liveEntries.delete(e.p);
-          if (!l || !sameFile(l, e)) return undefined;
-          const abs = join(base, e.p);
-          const now = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-          if (!now || now.nlink !== 1n || Number(now.ino) !== l.i || now.ctimeNs.toString() !== l.ct) return undefined;
-          reused++;
-          return abs;
+      const res = await revertImage(
+        {
+          deps: this.deps,
+          store: this.store,
+          work: this.work,
+          snapshotLive: async (image, label) => ((await this.deps.tables.getImage(image)).osimage ? this.create(image, { label }) : undefined),
         },
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-      await live?.close();
-      opts.signal?.throwIfAborted();
-      const roots = [...new Set([...target.roots, ...(before?.roots ?? [])])];
-      const moves: Journal['moves'] = [];
-      const removed: string[] = [];
-      for (const r of roots) {
-        const from = join(staging, r);
-        const to = join(base, r);
-        const staged = lstatSync(from, { throwIfNoEntry: false });
-        const there = lstatSync(to, { throwIfNoEntry: false });
-        if (staged) moves.push({ from, to, what: r, dir: staged.isDirectory(), ...(there ? { backup: join(txDir, 'old', String(moves.length)) } : {}) });
-        else if (there) removed.push(r);
-      }
-      if (moves.some((m) => m.backup)) mkdirSync(join(txDir, 'old'), { recursive: true });
-      const rows = this.store.rows(target) as RowsDoc;
-      const journal: Journal = {
-        v: 2,
-        id: txId,
-        owner: currentOwner(),
-        image,
-        state: 'prepared',
-        txDir,
-        moves,
-        createdDirs: [...new Set(moves.flatMap((m) => missingParents(m.to)))].sort((a, b) => a.length - b.length),
-        outside: [],
-        rowsBefore: recNow.osimage || recNow.linuximage ? recNow : null,
-        rowsAfter: { osimage: rows.osimage ?? {}, linuximage: rows.linuximage ?? {}, litefile: rows.litefile ?? [] },
-      };
-      await commit({ work: this.work, tables: this.deps.tables, allow: this.deps.allow ?? [], ...(this.deps.log ? { log: this.deps.log } : {}) }, journal);
-      // Files the target does not have (an archive packed since): gone with the image they belonged
-      // to, through the trash like every replaced tree.
-      for (const r of removed) moveToTrash(this.work, join(base, r), `${txId}-removed-${removed.indexOf(r)}`);
-      return {
-        image,
-        to: target.id,
-        ...(before ? { before: before.id } : {}),
-        entries: st.entries,
-        fromStore: st.fromStore,
-        reused,
-        copied: st.copied,
-        bytesFromStore: st.bytesFromStore,
-        removed,
-        notes: st.notes,
-        durationMs: Date.now() - started,
-      };
+        target,
+        opts,
+      );
+      return { ...res, notes: [...(signature?.warnings ?? []), ...res.notes] };
     } finally {
-      // A journal left by a rollback that could not finish keeps its staging area (its backups).
-      if (!existsSync(join(journalDir(this.work), `${txId}.json`))) moveToTrash(this.work, txDir, txId);
-      await unlock();
-      await emptyTrash(this.work);
+      this.cleanUp();
     }
+  }
+
+  /** Deletes the trash (replaced trees) off the caller's path; one deletion at a time. */
+  private cleanUp(): void {
+    this.cleaning = this.cleaning.then(() => emptyTrash(this.work));
+  }
+
+  /** Resolves once the trees earlier reverts replaced are deleted. */
+  settled(): Promise<void> {
+    return this.cleaning;
   }
 
   /**
@@ -457,6 +409,8 @@ export class StoreSnapshots {
    */
   async exportBundle(id: string, opts: ExportOptions = {}): Promise<ExportResult> {
     const ref = this.get(id);
+    // A signed bundle made of a snapshot vouches for it: the snapshot's own signature first.
+    const signature = this.judge(ref);
     const scratch = this.tmpFile('export');
     const root = join(scratch, 'install');
     mkdirSync(root, { recursive: true });
@@ -472,7 +426,14 @@ export class StoreSnapshots {
         return out;
       };
       await tables.writeImage(ref.image, { osimage: move(doc.osimage), linuximage: move(doc.linuximage), litefile: doc.litefile ?? [] });
-      return await new ExportService({ tables, installRoot: root, dataDir: this.deps.dataDir, ...(this.deps.log ? { log: this.deps.log } : {}) }).run(ref.image, opts);
+      const res = await new ExportService({
+        tables,
+        installRoot: root,
+        dataDir: this.deps.dataDir,
+        ...(this.deps.signingKey ? { signingKey: this.deps.signingKey } : {}),
+        ...(this.deps.log ? { log: this.deps.log } : {}),
+      }).run(ref.image, opts);
+      return { ...res, warnings: [...(signature?.warnings ?? []), ...res.warnings] };
     } finally {
       await tables.close();
       rmSync(scratch, { recursive: true, force: true });
@@ -491,20 +452,3 @@ export class StoreSnapshots {
     return { removed, gc: await this.store.gc(gc) };
   }
 }
-
-function sameFile(a: TreeEntry, b: TreeEntry): boolean {
-  return (
-    a.t === 'f' &&
-    b.t === 'f' &&
-    a.h === b.h &&
-    a.s === b.s &&
-    a.m === b.m &&
-    a.u === b.u &&
-    a.g === b.g &&
-    a.mt === b.mt &&
-    a.k === undefined &&
-    b.k === undefined &&
-    canonicalJson(a.x ?? {}) === canonicalJson(b.x ?? {})
-  );
-}
-

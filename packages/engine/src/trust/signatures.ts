@@ -60,22 +60,60 @@ export function signatureGate(trust: TrustOptions, onVerdict: (r: SignatureRepor
 
 export function judgeHead(head: BundleHead, trust: TrustOptions): SignatureReport {
   const where = `${head.prefix}SHA256SUMS.sig`;
-  const warnings: string[] = [];
-  const policy = trust.policy;
-  if (!head.sig) {
-    if (policy === 'require') {
-      throw new ImgportError('SIGNATURE_MISSING', `the bundle is not signed (no SHA256SUMS.sig right after SHA256SUMS at its head) and IMGPORT_SIGNATURES=require; ask its maker for a signed bundle (xcatexport --sign)`);
-    }
-    if (policy === 'warn') warnings.push('the bundle is not signed: who made it is unknown (IMGPORT_SIGNATURES=require refuses such bundles)');
-    return { status: 'unsigned', policy, warnings };
-  }
-  if (!head.sums) {
+  if (head.sig && !head.sums) {
     throw new ImgportError('SIGNATURE_INVALID', `${where} is not preceded by the SHA256SUMS it signs; a signed bundle opens with SHA256SUMS, then SHA256SUMS.sig`, { where });
   }
-  const sig = decode(head.sig, where);
-  const sums = head.sums;
-  const check = wire(where, () => checkSshSig(sig, BUNDLE_NAMESPACE, sums));
-  if (!check.ok) throw new ImgportError('SIGNATURE_INVALID', `${where}: ${check.message}; the bundle is refused`, { where });
+  return judgeSigned(head.sums ?? Buffer.alloc(0), head.sig, trust, {
+    noun: 'the bundle',
+    where,
+    unsignedRequire: `the bundle is not signed (no SHA256SUMS.sig right after SHA256SUMS at its head) and IMGPORT_SIGNATURES=require; ask its maker for a signed bundle (xcatexport --sign)`,
+    unsignedWarn: 'the bundle is not signed: who made it is unknown (IMGPORT_SIGNATURES=require refuses such bundles)',
+  });
+}
+
+/** What a signature covers, in the verdict's messages. */
+export interface SignedSubject {
+  /** 'the bundle', 'store snapshot img@stamp' */
+  noun: string;
+  /** Where the signature is (a member name, a ref file). */
+  where: string;
+  unsignedRequire: string;
+  unsignedWarn: string;
+  /** The sshsig namespace the signature must be made for (default: imgport-bundle). */
+  namespace?: string;
+}
+
+/**
+ * The same verdict for any detached sshsig: a catalog's index.json.sig (namespace
+ * imgport-catalog), the signature referrer of an OCI artifact. `sig` undefined: unsigned.
+ */
+export function judgeSignature(sig: Buffer | undefined, message: Buffer, trust: TrustOptions, o: { namespace: string; where: string; what: string }): SignatureReport {
+  return judgeSigned(message, sig, trust, {
+    noun: o.what,
+    where: o.where,
+    namespace: o.namespace,
+    unsignedRequire: `${o.what} is not signed (no ${o.where}) and IMGPORT_SIGNATURES=require`,
+    unsignedWarn: `${o.what} is not signed: who made it is unknown (IMGPORT_SIGNATURES=require refuses it)`,
+  });
+}
+
+/**
+ * The trust policy applied to `data` and its armored SSHSIG `sig` (absent: unsigned), in the
+ * subject's namespace (the bundle namespace unless it names another): bundles' SHA256SUMS, store
+ * snapshots' refs, catalog indexes and OCI signature referrers are judged alike.
+ */
+export function judgeSigned(data: Buffer, sigText: Buffer | undefined, trust: TrustOptions, subject: SignedSubject): SignatureReport {
+  const { noun, where } = subject;
+  const warnings: string[] = [];
+  const policy = trust.policy;
+  if (!sigText) {
+    if (policy === 'require') throw new ImgportError('SIGNATURE_MISSING', subject.unsignedRequire, { where });
+    if (policy === 'warn') warnings.push(subject.unsignedWarn);
+    return { status: 'unsigned', policy, warnings };
+  }
+  const sig = decode(sigText, where, noun);
+  const check = wire(where, noun, () => checkSshSig(sig, subject.namespace ?? BUNDLE_NAMESPACE, data));
+  if (!check.ok) throw new ImgportError('SIGNATURE_INVALID', `${where}: ${check.message}; ${noun} is refused`, { where });
   const cert = sig.certificate;
   const signer: SignerInfo = {
     principal: null,
@@ -84,7 +122,7 @@ export function judgeHead(head: BundleHead, trust: TrustOptions): SignatureRepor
     trusted: false,
     ...(cert ? { certificate: { keyId: cert.keyId, ca: fingerprint(cert.ca) } } : {}),
   };
-  checkRevoked(sig, trust, signer.fingerprint);
+  checkRevoked(sig, trust, signer.fingerprint, noun);
   if (policy === 'off') return { status: 'signed', policy, signer, warnings };
 
   const text = readOptional(trust.allowedSigners);
@@ -96,44 +134,44 @@ export function judgeHead(head: BundleHead, trust: TrustOptions): SignatureRepor
   }
   const signers = parseAllowedSigners(text, trust.allowedSigners);
   const now = trust.now ? trust.now() : Math.floor(Date.now() / 1000);
-  const verdict = checkTrust(signers, sig.publicKey, { namespace: BUNDLE_NAMESPACE, now, source: trust.allowedSigners, ...(cert ? { certificate: cert } : {}) });
+  const verdict = checkTrust(signers, sig.publicKey, { namespace: subject.namespace ?? BUNDLE_NAMESPACE, now, source: trust.allowedSigners, ...(cert ? { certificate: cert } : {}) });
   if (verdict.trusted) return { status: 'signed', policy, signer: { ...signer, principal: verdict.principals, trusted: true }, warnings };
   switch (verdict.reason) {
     case 'expired':
     case 'not-yet-valid':
-      throw new ImgportError('SIGNER_EXPIRED', `signed by ${signer.fingerprint}, but ${verdict.message}; the bundle is refused`, { where });
+      throw new ImgportError('SIGNER_EXPIRED', `signed by ${signer.fingerprint}, but ${verdict.message}; ${noun} is refused`, { where });
     case 'namespace':
-      throw new ImgportError('SIGNER_UNTRUSTED', `signed by ${signer.fingerprint}, but ${verdict.message}; the bundle is refused`, { where });
+      throw new ImgportError('SIGNER_UNTRUSTED', `signed by ${signer.fingerprint}, but ${verdict.message}; ${noun} is refused`, { where });
     default:
       if (policy === 'require') throw new ImgportError('SIGNER_UNTRUSTED', `signed by ${signer.fingerprint}, who is not trusted: ${verdict.message}`, { where });
-      warnings.push(`the bundle is signed by ${signer.fingerprint}, who is not trusted: ${verdict.message}`);
+      warnings.push(`${noun} is signed by ${signer.fingerprint}, who is not trusted: ${verdict.message}`);
       return { status: 'signed', policy, signer, warnings };
   }
 }
 
-function decode(sig: Buffer, where: string): SshSig {
-  return wire(where, () => decodeSshSig(sig.toString('utf8'), where));
+function decode(sig: Buffer, where: string, noun: string): SshSig {
+  return wire(where, noun, () => decodeSshSig(sig.toString('utf8'), where));
 }
 
 /** Codec errors are the signature's fault (an ssh-rsa SHA-1 signature, a truncated blob...). */
-function wire<T>(where: string, fn: () => T): T {
+function wire<T>(where: string, noun: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof UnsupportedKeyError) throw new ImgportError('SIGNER_UNTRUSTED', `${err.message}; the bundle is refused`, { where, cause: err });
-    if (err instanceof WireError) throw new ImgportError('SIGNATURE_INVALID', `${err.message}; the bundle is refused`, { where, cause: err });
+    if (err instanceof UnsupportedKeyError) throw new ImgportError('SIGNER_UNTRUSTED', `${err.message}; ${noun} is refused`, { where, cause: err });
+    if (err instanceof WireError) throw new ImgportError('SIGNATURE_INVALID', `${err.message}; ${noun} is refused`, { where, cause: err });
     throw err;
   }
 }
 
-function checkRevoked(sig: SshSig, trust: TrustOptions, fp: string): void {
+function checkRevoked(sig: SshSig, trust: TrustOptions, fp: string, noun: string): void {
   if (!trust.revokedSigners) return;
   const data = readOptional(trust.revokedSigners, true);
   if (data === undefined) return;
   // A certificate is revoked with its own key, the certificate itself, or its CA.
   const mine = [sig.publicKey.blob, ...(sig.certificate ? [sig.certificate.blob, sig.certificate.ca.blob] : [])];
   if (parseRevokedKeys(data, trust.revokedSigners).some((b) => mine.some((m) => m.equals(b)))) {
-    throw new ImgportError('SIGNER_REVOKED', `the bundle is signed by ${fp}, a key revoked in ${trust.revokedSigners}; the bundle is refused`, { where: trust.revokedSigners });
+    throw new ImgportError('SIGNER_REVOKED', `${noun} is signed by ${fp}, a key revoked in ${trust.revokedSigners}; ${noun} is refused`, { where: trust.revokedSigners });
   }
 }
 

@@ -18,6 +18,8 @@ export interface SigningKey {
   sign: Signer;
   /** Signs a whole file, streamed (a detached `<bundle>.sig`). */
   signFile(path: string): Promise<Buffer>;
+  /** Signs other data under another namespace (a catalog's index.json: imgport-catalog). */
+  signAs(namespace: string, data: Buffer): Promise<Buffer>;
 }
 
 export function loadSigningKey(path: string, o: { sshKeygen?: string } = {}): SigningKey {
@@ -44,16 +46,23 @@ export function loadSigningKey(path: string, o: { sshKeygen?: string } = {}): Si
         for await (const c of createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(c as Buffer);
         return Buffer.from(signSshSigDigest(key, BUNDLE_NAMESPACE, h.digest()));
       },
+      signAs: async (namespace, data) => Buffer.from(signSshSig(key, namespace, data)),
     };
   }
   const program = o.sshKeygen ?? 'ssh-keygen';
-  return { path, via: 'ssh-keygen', sign: (sums) => sshKeygenSign(program, path, sums), signFile: (file) => sshKeygenSign(program, path, file) };
+  return {
+    path,
+    via: 'ssh-keygen',
+    sign: (sums) => sshKeygenSign(program, path, sums),
+    signFile: (file) => sshKeygenSign(program, path, file),
+    signAs: (namespace, data) => sshKeygenSign(program, path, data, namespace),
+  };
 }
 
 /** `ssh-keygen -Y sign` of `input` (bytes, or a file streamed to its stdin), its output checked. */
-function sshKeygenSign(program: string, key: string, input: Buffer | string): Promise<Buffer> {
+function sshKeygenSign(program: string, key: string, input: Buffer | string, namespace = BUNDLE_NAMESPACE): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, ['-Y', 'sign', '-f', key, '-n', BUNDLE_NAMESPACE], { stdio: ['pipe', 'pipe', 'pipe'], shell: false });
+    const child = spawn(program, ['-Y', 'sign', '-f', key, '-n', namespace], { stdio: ['pipe', 'pipe', 'pipe'], shell: false });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -68,8 +77,8 @@ function sshKeygenSign(program: string, key: string, input: Buffer | string): Pr
       const sig = Buffer.concat(out);
       try {
         const decoded = decodeSshSig(sig.toString('utf8'), `${program} output`);
-        if (decoded.namespace !== BUNDLE_NAMESPACE) throw new WireError(`namespace ${decoded.namespace}`);
-        const check = typeof input === 'string' ? undefined : checkSshSig(decoded, BUNDLE_NAMESPACE, input);
+        if (decoded.namespace !== namespace) throw new WireError(`namespace ${decoded.namespace}`);
+        const check = typeof input === 'string' ? undefined : checkSshSig(decoded, namespace, input);
         if (check && !check.ok) throw new WireError(check.message);
       } catch (e) {
         reject(new ImgportError('INTERNAL', `${program} -Y sign produced a signature imgport cannot verify: ${(e as Error).message}`, { cause: e }));

@@ -6,23 +6,25 @@
  */
 import { realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { dropReceipt, ImportService, SnapshotService, workDir, type ImageLeases } from '@imgport/engine';
+import { join, resolve } from 'node:path';
+import { dropReceipt, ImportService, SnapshotCatalog, SnapshotService, StoreSnapshots, workDir, type ImageLeases } from '@imgport/engine';
 import { isBelow } from '@imgport/format';
 import type { ImportPayload } from '@imgport/jobs';
 import { ImgportError, urlAllowed } from '@imgport/runtime';
 import { engineDeps, runKey, type JobHandler, type WorkerDeps } from '../context.js';
 import { imageLeases } from '../image-lock.js';
+import { pullDownloads } from '../pull-source.js';
 
 export const importHandler: JobHandler<'import'> = {
   async run(payload, ctx) {
     const deps = engineDeps(ctx.deps, ctx.log);
     const service = new ImportService({
       ...deps,
-      snapshots: new SnapshotService(deps),
+      // A store snapshot of the image replaced once the store is in use; a .tgz bundle before.
+      snapshots: new SnapshotCatalog(new SnapshotService(deps), new StoreSnapshots(deps), join(deps.dataDir, 'reverts')),
       leases: imageLeases(ctx) satisfies ImageLeases,
       // Every hop of a download is checked, so a redirect cannot leave the allowed prefixes.
-      download: { allow: ctx.deps.urlAllow },
+      download: { allow: ctx.deps.urlAllow, ...pullDownloads(ctx.deps, (m) => ctx.log.warn(m)) },
     });
     const { source } = payload;
     return service.run(sourceOf(source, ctx.deps), {

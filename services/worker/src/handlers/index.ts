@@ -1,6 +1,7 @@
 import type { Handlers } from '../context.js';
 import { exportHandler } from './export.js';
 import { importHandler } from './import.js';
+import { publishHandler } from './publish.js';
 import { snapshotImageHandler } from './snapshot-image.js';
 import { snapshotHandler } from './snapshot.js';
 
@@ -10,6 +11,7 @@ export const HANDLERS: Handlers = {
   export: exportHandler,
   snapshot: snapshotHandler,
   'snapshot-image': snapshotImageHandler,
+  publish: publishHandler,
 };
 
 export { exportPath } from './export.js';
