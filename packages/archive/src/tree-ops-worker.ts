@@ -1,6 +1,7 @@
 /**
  * The worker thread of tree-ops.ts: decodes each batch and does its filesystem calls in order,
- * synchronously, then gives the batch back. It decides nothing (TreeWriter did); it imports only
+ * synchronously (only device nodes and FIFOs, made by mknod(1) processes, run side by side until
+ * something needs them), then gives the batch back. It decides nothing (TreeWriter did); it imports only
  * Node's own modules and tree-fs, so it starts fast and small. The first failing call stops it:
  * the error goes back with the path, and later batches are not touched.
  */
@@ -8,7 +9,7 @@ import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Meta, Op, Shared } from './tree-ops-codes.js';
 import type { WorkerSetup } from './tree-ops.js';
-import { mknodSync } from './tree-fs.js';
+import { mknod } from './tree-fs.js';
 
 const port = parentPort!;
 const setup = workerData as WorkerSetup;
@@ -21,10 +22,45 @@ let failed = false;
 /** The path being worked on, for the error. */
 let current = '';
 
-function run(buf: ArrayBuffer, length: number): void {
+/** A device node or FIFO whose mknod(1) is running; its owner, mode and time follow it. */
+interface PendingNode {
+  path: string;
+  /** Resolves to the failure, so an early one is never an unhandled rejection. */
+  done: Promise<Error | undefined>;
+  flags: number;
+  uid: number;
+  gid: number;
+  mode: number;
+  mtime: number;
+}
+let pending: PendingNode[] = [];
+
+/** Operations that must see every node made before them: a link to one, a replacement, a directory's times. */
+const WAITS_FOR_NODES = new Set<number>([Op.Link, Op.Unlink, Op.DirMeta]);
+
+/** Waits for the running mknod(1) processes, then sets what mknod cannot. */
+async function settleNodes(): Promise<void> {
+  const nodes = pending;
+  pending = [];
+  const failures = await Promise.all(nodes.map((n) => n.done));
+  for (const [i, n] of nodes.entries()) {
+    current = n.path;
+    if (failures[i]) throw failures[i];
+    if (n.flags & Meta.Chown) fs.lchownSync(n.path, n.uid, n.gid);
+    // mknod(1) takes permission bits only; the node was just made here, so chmod is safe.
+    if (n.flags & Meta.Chmod) fs.chmodSync(n.path, n.mode);
+    fs.lutimesSync(n.path, n.mtime, n.mtime);
+  }
+}
+
+/**
+ * Runs the batch's operations from `start`; returns where it stopped: the end, or an operation
+ * that has to wait for the pending nodes.
+ */
+function run(buf: ArrayBuffer, start: number, length: number): number {
   const view = new DataView(buf);
   const bytes = Buffer.from(buf);
-  let at = 0;
+  let at = start;
   const u8 = (): number => view.getUint8(at++);
   const u32 = (): number => {
     const n = view.getUint32(at, true);
@@ -43,6 +79,7 @@ function run(buf: ArrayBuffer, length: number): void {
     return s;
   };
   while (at < length) {
+    if (pending.length > 0 && WAITS_FOR_NODES.has(view.getUint8(at))) return at;
     const op = u8();
     switch (op) {
       case Op.Mkdir: {
@@ -113,11 +150,11 @@ function run(buf: ArrayBuffer, length: number): void {
         const uid = u32();
         const gid = u32();
         const mtime = f64();
-        mknodSync(current, kind, mode, major, minor);
-        if (flags & Meta.Chown) fs.lchownSync(current, uid, gid);
-        // mknod(1) takes permission bits only; the node was just made here, so chmod is safe.
-        if (flags & Meta.Chmod) fs.chmodSync(current, mode);
-        fs.lutimesSync(current, mtime, mtime);
+        const done = mknod(current, kind, mode, major, minor).then(
+          () => undefined,
+          (err: Error) => err,
+        );
+        pending.push({ path: current, done, flags, uid, gid, mode, mtime });
         break;
       }
       case Op.DirMeta: {
@@ -146,9 +183,21 @@ function run(buf: ArrayBuffer, length: number): void {
         throw new Error(`unknown operation ${op} at byte ${at - 1} of a batch`);
     }
   }
+  return at;
 }
 
-port.on('message', (m: { type: 'batch'; buf: ArrayBuffer; length: number } | { type: 'end' }) => {
+/** The whole batch; the nodes it made exist when it is given back (the other writer may link to them). */
+async function runBatch(buf: ArrayBuffer, length: number): Promise<void> {
+  for (let at = 0; at < length; ) {
+    at = run(buf, at, length);
+    await settleNodes();
+  }
+  await settleNodes();
+}
+
+type Message = { type: 'batch'; buf: ArrayBuffer; length: number } | { type: 'end' };
+
+async function handle(m: Message): Promise<void> {
   if (failed) return;
   if (m.type === 'end') {
     port.postMessage({ type: 'done' });
@@ -156,14 +205,22 @@ port.on('message', (m: { type: 'batch'; buf: ArrayBuffer; length: number } | { t
     return;
   }
   try {
-    run(m.buf, m.length);
+    await runBatch(m.buf, m.length);
     Atomics.add(counters, setup.index, 1);
     Atomics.notify(counters, setup.index);
     port.postMessage({ type: 'batch', buf: m.buf }, [m.buf]);
   } catch (err) {
     failed = true;
     if (fd >= 0) fs.closeSync(fd);
+    await Promise.all(pending.map((n) => n.done));
+    pending = [];
     const e = err as NodeJS.ErrnoException;
     port.postMessage({ type: 'error', error: { message: e.message, code: e.code, syscall: e.syscall, path: current } });
   }
+}
+
+// A batch may wait for mknod(1) processes: the next message waits for it, so batches stay in order.
+let queue = Promise.resolve();
+port.on('message', (m: Message) => {
+  queue = queue.then(() => handle(m));
 });

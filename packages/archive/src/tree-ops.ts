@@ -209,9 +209,13 @@ export class OpQueue {
 
   // --- flow
 
-  /** Sends what is queued and waits until at most POOL batches are in flight. */
+  /**
+   * Sends what is queued and waits until at most POOL batches are in flight. A batch less than
+   * half full waits for more unless the worker has nothing to do: drain() comes after every
+   * input chunk, and sending each partial batch cost a message (and a wake-up) per chunk and queue.
+   */
   async drain(): Promise<void> {
-    if (this.at > 0) this.send();
+    if (this.at > 0 && (this.inFlight === 0 || this.at >= BATCH / 2)) this.send();
     while (this.inFlight > POOL && !this.failure) await new Promise<void>((r) => (this.wake = r));
     this.wake = undefined;
     if (this.failure) throw this.failure;

@@ -1,6 +1,3 @@
-import { defineExport } from './export-command.js';
-import { defineImgport } from './imgport-commands.js';
-import { defineImport } from './import-command.js';
 import { newProgram, runProgram } from './program.js';
 import type { Cli } from './run.js';
 
@@ -11,20 +8,25 @@ function cliFor(name: string, env: NodeJS.ProcessEnv): Cli {
   return { name, env, out: process.stdout, err: process.stderr, exit: 0 };
 }
 
-export const xcatimport: Main = (argv, env = process.env) => {
+// Each program loads only its own commands: `xcatimport --help` must not pay for the export,
+// store, trust and job commands (and the zod schemas they pull in) it never shows.
+export const xcatimport: Main = async (argv, env = process.env) => {
   const cli = cliFor('xcatimport', env);
+  const { defineImport } = await import('./import-command.js');
   const program = defineImport(newProgram(cli, 'Import an xCAT OS image bundle (native or stock xCAT format)'), cli);
   return runProgram(cli, program, argv);
 };
 
-export const xcatexport: Main = (argv, env = process.env) => {
+export const xcatexport: Main = async (argv, env = process.env) => {
   const cli = cliFor('xcatexport', env);
+  const { defineExport } = await import('./export-command.js');
   const program = defineExport(newProgram(cli, 'Export an xCAT osimage into a portable bundle'), cli);
   return runProgram(cli, program, argv);
 };
 
-export const imgport: Main = (argv, env = process.env) => {
+export const imgport: Main = async (argv, env = process.env) => {
   const cli = cliFor('imgport', env);
+  const { defineImgport } = await import('./imgport-commands.js');
   const program = defineImgport(newProgram(cli, 'Import, export and snapshot xCAT OS images'), cli);
   return runProgram(cli, program, argv);
 };
