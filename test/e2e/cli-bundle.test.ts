@@ -23,13 +23,13 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 test('the bins run the start-up bundle, and an import through it lands files and rows', async (t) => {
   const cli = pathToFileURL(join(ROOT, 'packages/cli/'));
   // `npm test` builds first (npm run build): the bundle is newer than every package build.
-  assert.equal(entryFor(cli).href, new URL('bundle/main.js', cli).href, 'the bundle is missing or stale: run npm run build');
+  assert.equal(entryFor(cli).href, new URL('bundle/main.cjs', cli).href, 'the bundle is missing or stale: run npm run build');
   const w = world();
   t.after(w.cleanup);
   const r = await run('xcatimport', [b.path, '--json', '-v'], w.env);
   assert.equal(r.code, 0, r.stderr);
   // The debug line names the module that runs: a chunk of the bundle, not dist/.
-  assert.match(r.stderr, /"code":"[^"]*\/packages\/cli\/bundle\/[^"]+\.js"/);
+  assert.match(r.stderr, /"code":"[^"]*\/packages\/cli\/bundle\/main\.cjs"/);
   assert.equal(json(r).name, 'bundled');
   assertImageFiles(w, b);
   assert.equal((await rows(w, 'bundled')).osimage?.provmethod, 'netboot');

@@ -28,7 +28,7 @@ function layout(stampAt: number | undefined, builds: Record<string, number>) {
 test('the bins load the bundle only while it is newer than every package build', (t) => {
   const cases: Array<[string, number | undefined, Record<string, number>, string]> = [
     ['no bundle', undefined, { cli: 100, engine: 100 }, 'dist/main.js'],
-    ['bundle after the builds', 200, { cli: 100, engine: 150 }, 'bundle/main.js'],
+    ['bundle after the builds', 200, { cli: 100, engine: 150 }, 'bundle/main.cjs'],
     ['a package rebuilt after the bundle', 200, { cli: 100, engine: 300 }, 'dist/main.js'],
     ['the cli itself rebuilt after the bundle', 200, { cli: 201, engine: 100 }, 'dist/main.js'],
   ];
