@@ -58,11 +58,13 @@ export class ExpandMeter {
 
   constructor(
     private readonly limits: Limits,
-    /** Compressed bytes consumed so far, for maxRatio and progress. */
+    /** Compressed bytes inflated so far (a lower bound), for maxRatio. */
     private readonly compressedBytes?: () => number,
     private readonly onProgress?: ProgressFn,
     /** The budget of the whole input this expansion is part of (the bundle), if any. */
     private readonly budget?: ExpandBudget,
+    /** Compressed bytes read so far, for progress (compressedBytes when absent). */
+    private readonly readBytes = compressedBytes,
   ) {}
 
   /** One more entry (named for the error). */
@@ -97,6 +99,6 @@ export class ExpandMeter {
 
   emit(): void {
     this.last = { entries: this.entries, bytes: this.bytes };
-    this.onProgress?.({ bytesIn: this.compressedBytes?.() ?? 0, bytesOut: this.bytes, entries: this.entries });
+    this.onProgress?.({ bytesIn: this.readBytes?.() ?? 0, bytesOut: this.bytes, entries: this.entries });
   }
 }

@@ -62,6 +62,7 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
     isRoot: opts.isRoot,
     xattr: await loadXattr(),
     compressedBytes: () => counter.consumed?.() ?? counter.bytesIn,
+    readBytes: () => counter.bytesIn,
     onProgress: opts.onProgress,
     budget: opts.budget,
   });

@@ -33,8 +33,10 @@ export interface TreeWriterOptions {
   isRoot?: boolean;
   /** From loadXattr(); without it xattrs are reported as dropped. */
   xattr?: XattrSetter;
-  /** Compressed bytes consumed so far, for the maxRatio check. */
+  /** Compressed bytes inflated so far (a lower bound), for the maxRatio check. */
   compressedBytes?: () => number;
+  /** Compressed bytes read so far, for progress (compressedBytes when absent). */
+  readBytes?: () => number;
   onProgress?: ProgressFn;
   /** The whole bundle's budget, shared with its other members. */
   budget?: ExpandBudget;
@@ -106,7 +108,7 @@ export class TreeWriter {
     this.root = path.resolve(destDir);
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.isRoot = opts.isRoot ?? this.uid === 0;
-    this.meter = new ExpandMeter(this.limits, opts.compressedBytes, opts.onProgress, opts.budget);
+    this.meter = new ExpandMeter(this.limits, opts.compressedBytes, opts.onProgress, opts.budget, opts.readBytes);
     this.dirs = new KnownDirs(this.root, this.umask);
     this.fresh = fs.readdirSync(this.root).length === 0;
     const shared = sharedCounters();

@@ -73,6 +73,24 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
   const extractor = tarExtract();
   stream.on('error', (err) => extractor.destroy(err));
   stream.pipe(extractor);
+  try {
+    return await stageEntries(extractor, stagingDir, limits, opts, at, counter, compression, consumed);
+  } finally {
+    // Done or failed: nothing more is read from the inflate.
+    stream.destroy();
+  }
+}
+
+async function stageEntries(
+  extractor: ReturnType<typeof tarExtract>,
+  stagingDir: string,
+  limits: Limits,
+  opts: StageOptions,
+  at: { member?: string | undefined },
+  counter: ByteCounter,
+  compression: Compression,
+  consumed: () => number,
+): Promise<StagedBundle> {
 
   const filesDir = join(stagingDir, 'files');
   mkdirSync(filesDir);

@@ -31,6 +31,9 @@ export async function openDecompressed(input: Readable): Promise<{ stream: Reada
   // Corrupt or truncated compressed data is the bundle's fault: say so as BUNDLE_INVALID.
   const out = new Transform({ transform: (c, _e, cb) => cb(null, c) });
   stream.on('error', (err) => out.destroy(decompressError(err) as Error));
+  // Given up on (a refused member, a limit): the inflate stops too (igzip is a process that
+  // would otherwise keep writing into a pipe nobody reads).
+  out.on('close', () => stream.destroy());
   stream.pipe(out);
   return { stream: out, compression, consumed: () => counter.consumed?.() ?? counter.bytesIn };
 }
