@@ -12,7 +12,7 @@ import { setImmediate as yieldNow } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
 import type { ObjectStore } from './objects.js';
 import type { TreeEntry } from './tree.js';
-import { writeXattrs } from './xattr.js';
+import { replaceXattrs, writeXattrs } from './xattr.js';
 
 export interface RestoreOptions {
   objects: ObjectStore;
@@ -166,3 +166,25 @@ function writeFile(e: TreeEntry, to: string, o: RestoreOptions, st: RestoreStats
   st.fromStore++;
 }
 
+
+/** The metadata a revert sets on a directory it keeps. */
+export interface DirAttrs {
+  m: number;
+  u: number;
+  g: number;
+  mt: string;
+  x?: Record<string, string>;
+}
+
+/**
+ * Sets a kept directory's owner (as root), mode, xattrs (exactly: extra ones removed) and,
+ * last, its mtime (to the microsecond, as restoreTree does). Never through a symlink: the
+ * caller checked the path is a directory.
+ */
+export function setDirAttrs(path: string, a: DirAttrs): void {
+  if (process.getuid?.() === 0) lchownSync(path, a.u, a.g);
+  chmodSync(path, a.m);
+  if (!replaceXattrs(path, a.x)) throw new ImgportError('IO_ERROR', `cannot set the xattrs of ${path}: fs-xattr is not available`, { where: path });
+  const t = seconds(a.mt);
+  lutimesSync(path, t, t);
+}
