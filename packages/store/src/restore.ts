@@ -20,12 +20,6 @@ export interface RestoreOptions {
   dest: (p: string) => string;
   /** A live file known to hold the entry's content (same digest), to copy instead of rebuilding. */
   reuse?: (e: TreeEntry) => string | undefined;
-  /**
-   * A file of the live tree equal in content AND metadata to the entry, to hardlink into the
-   * staging tree (which replaces the live one in the commit, so the inode is never shared with
-   * the store or kept by two live trees); its metadata is left alone.
-   */
-  link?: (e: TreeEntry) => string | undefined;
   signal?: AbortSignal;
 }
 
@@ -33,7 +27,6 @@ export interface RestoreStats {
   entries: number;
   fromStore: number;
   copied: number;
-  linked: number;
   bytesFromStore: number;
   notes: string[];
 }
@@ -56,7 +49,7 @@ function seconds(mt: string): number {
 }
 
 export async function restoreTree(entries: AsyncIterable<TreeEntry>, o: RestoreOptions): Promise<RestoreStats> {
-  const st: RestoreStats = { entries: 0, fromStore: 0, copied: 0, linked: 0, bytesFromStore: 0, notes: [] };
+  const st: RestoreStats = { entries: 0, fromStore: 0, copied: 0, bytesFromStore: 0, notes: [] };
   const dirs: TreeEntry[] = [];
   const root = process.getuid?.() === 0;
   let xattrDropped = 0;
@@ -87,18 +80,6 @@ export async function restoreTree(entries: AsyncIterable<TreeEntry>, o: RestoreO
         if (e.k !== undefined) {
           linkSync(o.dest(e.k), to);
           continue;
-        }
-        {
-          const same = o.link?.(e);
-          if (same) {
-            try {
-              linkSync(same, to);
-              st.linked++;
-              continue;
-            } catch {
-              // Gone or on another filesystem: rebuild it.
-            }
-          }
         }
         writeFile(e, to, o, st);
         break;

@@ -23,7 +23,7 @@ import { isDigest, ObjectStore, sha256 } from './objects.js';
 import { RefStore, type StoreRef } from './refs.js';
 import { applyPatch, writePatch } from './patch.js';
 import { digestsOf } from './scan.js';
-import { readTree, readTreeLines, type TreeEntry } from './tree.js';
+import { parseTreeLine, readTree, readTreeLines, type TreeEntry } from './tree.js';
 import { Readable } from 'node:stream';
 
 export interface GcOptions {
@@ -122,6 +122,37 @@ export class Store {
       }
     }
     if (batch.length > 0) yield batch;
+  }
+
+  /**
+   * The hardlinked entries of a ref's tree (those naming their first path in `k`), by path. Only
+   * lines holding a `"k":"` key are parsed (a path or target holding it is JSON-escaped), and a
+   * patch's lines, which are few.
+   */
+  async hardlinks(ref: StoreRef): Promise<Map<string, TreeEntry>> {
+    const out = new Map<string, TreeEntry>();
+    const own = ref.base ?? ref.tree;
+    let n = 0;
+    for await (const lines of readTreeLines(this.treeObject(ref, own))) {
+      for (const line of lines) {
+        n++;
+        if (!line.includes('"k":"')) continue;
+        const e = parseTreeLine(line, undefined, ref.id, n);
+        out.set(e.p, e);
+      }
+    }
+    if (!ref.base) return out;
+    n = 0;
+    for await (const lines of readTreeLines(this.treeObject(ref, ref.tree))) {
+      for (const line of lines) {
+        n++;
+        if (line === '') continue;
+        const e = parseTreeLine(line, undefined, ref.id, n);
+        if ((e.t as string) === '-' || e.k === undefined) out.delete(e.p);
+        else out.set(e.p, e);
+      }
+    }
+    return out;
   }
 
   rows(ref: StoreRef): unknown {
