@@ -1,9 +1,11 @@
 /**
  * Scanning: walks roots under a base directory in tree order and writes their entries to a
- * TreeWriter. A regular file whose size, mtime, ctime and inode equal its entry in the parent
- * tree keeps the parent's digest, chunks and xattrs (read-modify-write of a file or xattr
- * changes its ctime), so an unchanged image is read with lstat only. Changed files are hashed
- * and, with a store, written as objects (files over CHUNK_OVER bytes as FastCDC chunks).
+ * TreeWriter. An entry whose type, mode, owner, mtime, inode and ctime equal its parent tree's
+ * line is that line, reused verbatim (read-modify-write of a file or an xattr, a new link target
+ * or a new link count all change the ctime): an unchanged image is read with lstat only, and its
+ * lines are neither parsed nor serialized. Hardlinked files are always built afresh (their `k`
+ * depends on the walk). Changed files are hashed and, with a store, written as objects (files
+ * over CHUNK_OVER bytes as FastCDC chunks).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
@@ -13,7 +15,8 @@ import { ImgportError } from '@imgport/runtime';
 import { Chunker, STORE_CHUNKS } from './fastcdc.js';
 import type { Lease } from './lease.js';
 import { sha256, type ObjectStore } from './objects.js';
-import { comparePaths, TreeCursor, type EntryType, type TreeEntry, type TreeWriter } from './tree.js';
+import { LineCursor } from './diff.js';
+import { comparePaths, parseTreeLine, prefetch, type EntryType, type TreeEntry, type TreeWriter } from './tree.js';
 import { readXattrs } from './xattr.js';
 
 /** Files larger than this are split by FastCDC. */
@@ -24,7 +27,13 @@ export interface ScanOptions {
   /** Paths relative to base; absent ones are skipped, nested ones are covered by their parent. */
   roots: readonly string[];
   out: TreeWriter;
-  parent?: AsyncIterator<TreeEntry>;
+  /** The parent snapshot's raw tree lines (Store.treeLines). */
+  parent?: AsyncIterable<string[]>;
+  /**
+   * Whether the parent's ref still exists, asked after the digests reused from it are leased:
+   * while it does, a collection marks them (store.ts), so they are not checked one by one.
+   */
+  parentAlive?: () => boolean;
   /** Without a store the scan only hashes (a live tree to diff against). */
   objects?: ObjectStore;
   lease?: Lease;
@@ -41,9 +50,12 @@ export interface ScanStats {
   added: number;
 }
 
+/** A queued entry: built afresh (`e`), or the parent's line reused verbatim (`line`). */
 interface Pending {
-  e: TreeEntry;
+  p: string;
   abs: string;
+  e?: TreeEntry;
+  line?: string;
   reused: boolean;
 }
 
@@ -68,65 +80,123 @@ export function digestsOf(e: TreeEntry): string[] {
   return e.c ? e.c.map((c) => c[0]) : [e.h];
 }
 
+/** The digests a raw file line names (parsed only for chunked files). */
+function lineDigests(line: string): string[] {
+  if (line.includes('"c":[')) return digestsOf(JSON.parse(line) as TreeEntry);
+  const at = line.lastIndexOf('"h":"');
+  return at < 0 ? [] : [line.slice(at + 5, at + 69)];
+}
+
 export class Scanner {
   readonly stats: ScanStats = { entries: 0, files: 0, bytes: 0, hashed: 0, reused: 0, added: 0 };
-  private readonly cursor: TreeCursor;
+  private readonly parent: LineCursor | undefined;
   private readonly links = new Map<string, TreeEntry>();
   private readonly leaders = new Map<string, TreeEntry>();
   private queue: Pending[] = [];
+  /** Set once the parent's ref was seen gone: reused digests are then checked one by one. */
+  private parentGone = false;
 
   constructor(private readonly o: ScanOptions) {
-    this.cursor = new TreeCursor(o.parent);
+    this.parent = o.parent ? new LineCursor(prefetch(o.parent), 'parent tree') : undefined;
   }
 
   async run(): Promise<ScanStats> {
     const roots = [...new Set(this.o.roots)].sort(comparePaths);
     const kept = roots.filter((r, i) => !roots.slice(0, i).some((q) => r.startsWith(`${q}/`)));
     try {
-      for (const root of kept) await this.visit(root);
+      for (const root of kept) await this.walk(root);
       await this.flush();
     } finally {
-      await this.cursor.close();
+      await this.parent?.close();
     }
     return this.stats;
   }
 
-  private async visit(rel: string): Promise<void> {
+  /** Depth-first in tree order, without an await per entry (only at batch ends, flushes and yields). */
+  private async walk(root: string): Promise<void> {
+    const stack: Array<{ rel: string; names: string[]; i: number }> = [];
+    for (let rel: string | undefined = root; rel !== undefined; ) {
+      const names = await this.visit(rel);
+      if (names) stack.push({ rel, names, i: 0 });
+      rel = undefined;
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1]!;
+        if (top.i < top.names.length) {
+          rel = `${top.rel}/${top.names[top.i++]}`;
+          break;
+        }
+        stack.pop();
+      }
+    }
+  }
+
+  /** One path: queued; a directory's sorted names returned. */
+  private async visit(rel: string): Promise<string[] | undefined> {
     const abs = join(this.o.base, rel);
     let st: BigIntStats;
     try {
       st = lstatSync(abs, { bigint: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw ioError(err, abs);
     }
-    const e = await this.entry(rel, abs, st);
-    this.queue.push({ e, abs, reused: e.t === 'f' && this.reusedLast });
+    this.stats.entries++;
+    if (this.stats.entries % 1024 === 0) {
+      await yieldNow();
+      this.o.signal?.throwIfAborted();
+    }
+    let old = this.lineAt(rel);
+    while (old === null) {
+      await this.parent!.fill();
+      old = this.lineAt(rel);
+    }
+    const mode = Number(st.mode);
+    const t = typeOf(mode);
+    const prefix = `{"p":${JSON.stringify(rel)},"t":"${t}","m":${mode & 0o7777},"u":${st.uid},"g":${st.gid},"mt":"${st.mtimeNs}","i":${Number(st.ino)},"ct":"${st.ctimeNs}"`;
+    const next = old?.charCodeAt(prefix.length);
+    if (old !== undefined && (t !== 'f' || st.nlink === 1n) && (next === 44 || next === 125) && old.startsWith(prefix)) {
+      if (t === 'f') {
+        this.stats.files++;
+        this.stats.bytes += Number(st.size);
+        this.stats.reused++;
+      }
+      this.queue.push({ p: rel, abs, line: old, reused: t === 'f' });
+    } else {
+      const e = this.entry(rel, abs, st, t, old === undefined ? undefined : parseTreeLine(old, undefined, 'parent tree', 0));
+      this.queue.push({ p: rel, abs, e, reused: e.t === 'f' && this.reusedLast });
+    }
     if (this.queue.length >= 512) await this.flush();
-    if (e.t !== 'd') return;
-    let names: string[];
+    if (t !== 'd') return undefined;
     try {
-      names = readdirSync(abs).sort();
+      return readdirSync(abs).sort();
     } catch (err) {
       throw ioError(err, abs);
     }
-    for (const name of names) await this.visit(`${rel}/${name}`);
+  }
+
+  /** The parent's line at `path` (lines before it are passed over); null when the cursor must be filled first. */
+  private lineAt(path: string): string | undefined | null {
+    const c = this.parent;
+    if (!c) return undefined;
+    for (;;) {
+      if (c.needsFill) return null;
+      const line = c.line();
+      if (line === undefined) return undefined;
+      const cmp = comparePaths(c.path(), path);
+      if (cmp === 0) return line;
+      if (cmp > 0) return undefined;
+      c.skip();
+    }
   }
 
   private reusedLast = false;
 
-  private async entry(rel: string, abs: string, st: BigIntStats): Promise<TreeEntry> {
+  private entry(rel: string, abs: string, st: BigIntStats, t: EntryType, old: TreeEntry | undefined): TreeEntry {
     this.reusedLast = false;
     const mode = Number(st.mode);
-    const e: TreeEntry = { p: rel, t: typeOf(mode), m: mode & 0o7777, u: Number(st.uid), g: Number(st.gid), mt: st.mtimeNs.toString() };
+    const e: TreeEntry = { p: rel, t, m: mode & 0o7777, u: Number(st.uid), g: Number(st.gid), mt: st.mtimeNs.toString() };
     e.i = Number(st.ino);
     e.ct = st.ctimeNs.toString();
-    this.stats.entries++;
-    if (this.stats.entries % 64 === 0) {
-      await yieldNow();
-      this.o.signal?.throwIfAborted();
-    }
-    const old = await this.cursor.seek(rel);
     const same = old !== undefined && old.t === e.t && old.i === e.i && old.ct === e.ct && old.mt === e.mt;
     if (e.t === 'l') e.l = readlinkSync(abs);
     if (e.t === 'c' || e.t === 'b') e.r = Number(st.rdev);
@@ -160,7 +230,6 @@ export class Scanner {
     this.hashInto(e, abs);
     return e;
   }
-
   /** Hashes (and stores) the content of a regular file into its entry. */
   private hashInto(e: TreeEntry, abs: string): void {
     this.stats.hashed++;
@@ -214,29 +283,45 @@ export class Scanner {
   }
 
   /**
-   * Writes queued entries. Digests reused from the parent are leased first, then checked: one
-   * a concurrent collection removed is stored again from the file (hashed again, as it is now).
+   * Writes queued entries. Digests reused from the parent are leased first; then, unless the
+   * parent's ref is still there (which protects them), checked: one a concurrent collection
+   * removed is stored again from the file (hashed again, as it is now).
    */
   private async flush(): Promise<void> {
     const q = this.queue;
     this.queue = [];
     const objects = this.o.objects;
     if (objects) {
-      this.o.lease?.add(q.filter((p) => p.reused).flatMap((p) => digestsOf(p.e)));
-      for (const p of q) {
-        if (p.reused && digestsOf(p.e).some((d) => !objects.has(d))) this.hashInto(p.e, p.abs);
+      const digests = (p: Pending) => (p.line !== undefined ? lineDigests(p.line) : digestsOf(p.e!));
+      this.o.lease?.add(q.filter((p) => p.reused).flatMap(digests));
+      if (!this.parentGone && !(this.o.parentAlive?.() ?? false)) this.parentGone = true;
+      if (this.parentGone) {
+        for (const p of q) {
+          if (!p.reused || digests(p).every((d) => objects.has(d))) continue;
+          if (p.line !== undefined) {
+            p.e = JSON.parse(p.line) as TreeEntry;
+            delete p.line;
+          }
+          this.hashInto(p.e!, p.abs);
+        }
       }
     }
     for (const p of q) {
-      if (p.e.k !== undefined) {
-        const first = this.leaders.get(p.e.k);
+      if (p.line !== undefined) {
+        const wait = this.o.out.addLine(p.p, p.line);
+        if (wait) await wait;
+        continue;
+      }
+      const e = p.e!;
+      if (e.k !== undefined) {
+        const first = this.leaders.get(e.k);
         if (first) {
-          p.e.h = first.h!;
-          if (first.c) p.e.c = first.c;
-          else delete p.e.c;
+          e.h = first.h!;
+          if (first.c) e.c = first.c;
+          else delete e.c;
         }
       }
-      await this.o.out.add(p.e);
+      await this.o.out.add(e);
     }
   }
 }

@@ -21,10 +21,11 @@ import { currentOwner, describeOwner, ImgportError, isOwner, ownerState, process
 import { leasedDigests, takeLease, type Lease } from './lease.js';
 import { isDigest, ObjectStore, sha256 } from './objects.js';
 import { RefStore, type StoreRef } from './refs.js';
-import { applyPatch, writePatch } from './patch.js';
+import { applyPatch, applyPatchLines, writePatch } from './patch.js';
 import { digestsOf } from './scan.js';
 import { parseTreeLine, readTree, readTreeLines, type TreeEntry } from './tree.js';
 import { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 export interface GcOptions {
   /** Unreferenced objects younger than this stay (default 1 hour). */
@@ -95,6 +96,8 @@ export class Store {
         }
       }
     }
+    // Stored whole: compressed as well as a tree is (the temporary file may have been written quickly).
+    if (!patched) data = gzipSync(gunzipSync(data), { level: 6 });
     const tree = sha256(data);
     lease.add([tree]);
     const added = this.objects.putBuffer(data, tree).added;
@@ -113,15 +116,7 @@ export class Store {
       yield* readTreeLines(this.treeObject(ref, ref.tree));
       return;
     }
-    let batch: string[] = [];
-    for await (const e of this.tree(ref)) {
-      batch.push(JSON.stringify(e));
-      if (batch.length >= 4096) {
-        yield batch;
-        batch = [];
-      }
-    }
-    if (batch.length > 0) yield batch;
+    yield* applyPatchLines(readTreeLines(this.treeObject(ref, ref.base)), readTreeLines(this.treeObject(ref, ref.tree)));
   }
 
   /**

@@ -198,7 +198,8 @@ export class StoreSnapshots {
     const lease = this.store.lease();
     const treeFile = this.tmpFile('tree.gz');
     try {
-      const out = new TreeWriter(treeFile);
+      // Written quickly: most trees are stored as a patch of their parent's (saveTree).
+      const out = new TreeWriter(treeFile, 1);
       let stats;
       try {
         const scanner = new Scanner({
@@ -207,7 +208,7 @@ export class StoreSnapshots {
           out,
           objects: this.store.objects,
           lease,
-          ...(parent ? { parent: this.store.tree(parent) } : {}),
+          ...(parent ? { parent: this.store.treeLines(parent), parentAlive: () => this.store.refs.exists(parent.image, parent.stamp) } : {}),
           ...(opts.signal ? { signal: opts.signal } : {}),
           ...(opts.onProgress
             ? { onProgress: (files: number, bytes: number) => opts.onProgress!({ phase: 'snapshot', percent: 0, bytesDone: bytes, bytesTotal: 0 }) }
@@ -298,13 +299,13 @@ export class StoreSnapshots {
   private async liveTree(image: string, parent: StoreRef | undefined, signal?: AbortSignal): Promise<{ file: string; rows: RowsDoc }> {
     const rec = await this.record(image);
     const file = this.tmpFile('live.gz');
-    const out = new TreeWriter(file);
+    const out = new TreeWriter(file, 1);
     try {
       await new Scanner({
         base: this.deps.installRoot,
         roots: this.roots(rec),
         out,
-        ...(parent ? { parent: this.store.tree(parent) } : {}),
+        ...(parent ? { parent: this.store.treeLines(parent) } : {}),
         ...(signal ? { signal } : {}),
       }).run();
     } finally {
