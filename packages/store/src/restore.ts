@@ -1,12 +1,12 @@
 /**
  * Materializes tree entries into a fresh directory (a staging area, never a live tree): files
- * from their objects or chunks, or copied (reflinked where offered) from a `reuse` file whose
- * digest is known to be equal; symlinks, devices and FIFOs; hardlinks within the tree; then
+ * from their objects or chunks (a large file patched from a copy of a file whose chunks are
+ * known, writing only the chunks that differ); symlinks, devices and FIFOs; hardlinks within the tree; then
  * owners, modes, xattrs and times, directories last and deepest first. Nothing is fsynced file by
  * file: a revert's commit flushes the staging area's filesystem once before its journal.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, copyFileSync, linkSync, lchownSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, ftruncateSync, linkSync, lchownSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
@@ -18,8 +18,13 @@ export interface RestoreOptions {
   objects: ObjectStore;
   /** Where entry `p` goes. */
   dest: (p: string) => string;
-  /** A live file known to hold the entry's content (same digest), to copy instead of rebuilding. */
-  reuse?: (e: TreeEntry) => string | undefined;
+  /**
+   * For a chunked file: another file and the chunks a snapshot just recorded of it (the live
+   * file a revert replaces). It is copied (reflinked where offered), and only the entry's chunks
+   * that are not there at the same offset are written from the store; `unchanged()`, asked after
+   * the copy, says the file is still as recorded (else the entry is rebuilt from the store).
+   */
+  patchFrom?: (e: TreeEntry) => { path: string; chunks: Array<[string, number]>; unchanged: () => boolean } | undefined;
   signal?: AbortSignal;
 }
 
@@ -118,16 +123,7 @@ function meta(e: TreeEntry, to: string, root: boolean): void {
 }
 
 function writeFile(e: TreeEntry, to: string, o: RestoreOptions, st: RestoreStats): void {
-  const from = o.reuse?.(e);
-  if (from) {
-    try {
-      copyFileSync(from, to, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
-      st.copied++;
-      return;
-    } catch {
-      // Changed or gone since it was compared: rebuild it from the store.
-    }
-  }
+  if (e.c && patchFile(e, e.c, to, o, st)) return;
   const fd = openSync(to, 'wx', 0o600);
   try {
     if (e.c) {
@@ -168,4 +164,44 @@ export function setDirAttrs(path: string, a: DirAttrs): void {
   if (!replaceXattrs(path, a.x)) throw new ImgportError('IO_ERROR', `cannot set the xattrs of ${path}: fs-xattr is not available`, { where: path });
   const t = seconds(a.mt);
   lutimesSync(path, t, t);
+}
+
+/** A copy of `patchFrom`'s file with the chunks that differ written over it; false (nothing left behind) when it cannot be used. */
+function patchFile(e: TreeEntry, chunks: Array<[string, number]>, to: string, o: RestoreOptions, st: RestoreStats): boolean {
+  const src = o.patchFrom?.(e);
+  if (!src) return false;
+  try {
+    copyFileSync(src.path, to, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+  } catch {
+    rmSync(to, { force: true });
+    return false;
+  }
+  if (!src.unchanged()) {
+    rmSync(to, { force: true });
+    return false;
+  }
+  const there = new Map<number, string>();
+  let at = 0;
+  for (const [d, n] of src.chunks) {
+    there.set(at, d);
+    at += n;
+  }
+  const fd = openSync(to, 'r+');
+  try {
+    let pos = 0;
+    for (const [d, n] of chunks) {
+      if (there.get(pos) !== d) {
+        const data = o.objects.read(d, true);
+        writeSync(fd, data, 0, data.length, pos);
+        st.bytesFromStore += data.length;
+      }
+      pos += n;
+    }
+    ftruncateSync(fd, pos);
+  } finally {
+    closeSync(fd);
+  }
+  st.fromStore++;
+  st.copied++;
+  return true;
 }

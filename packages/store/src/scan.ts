@@ -1,15 +1,14 @@
 /**
  * Scanning: walks roots under a base directory in tree order and writes their entries to a
  * TreeWriter. An entry whose type, mode, owner, mtime, inode and ctime equal its parent tree's
- * line is that line, reused verbatim (read-modify-write of a file or an xattr, a new link target
+ * line (compared on the line's text, with a plain lstat) is that line, reused verbatim (read-modify-write of a file or an xattr, a new link target
  * or a new link count all change the ctime): an unchanged image is read with lstat only, and its
  * lines are neither parsed nor serialized. Hardlinked files are always built afresh (their `k`
  * depends on the walk). Changed files are hashed and, with a store, written as objects (files
  * over CHUNK_OVER bytes as FastCDC chunks).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, type BigIntStats, type Stats } from 'node:fs';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
 import { Chunker, STORE_CHUNKS } from './fastcdc.js';
@@ -80,6 +79,31 @@ export function digestsOf(e: TreeEntry): string[] {
   return e.c ? e.c.map((c) => c[0]) : [e.h];
 }
 
+/** Milliseconds as fs.Stats computes them from a timespec (sec * 1e3 + nsec / 1e6), from a time in ns. */
+function msOf(ns: string): number {
+  return Number(ns.slice(0, -9)) * 1e3 + Number(ns.slice(-9)) / 1e6;
+}
+
+/**
+ * Whether the parent's line records this path as it is: type, mode, owner and inode exactly;
+ * mtime and ctime as fs.Stats holds them (ms as a double: about a quarter of a microsecond at
+ * today's dates; a change moves the ctime by a clock tick or more). Read without parsing the
+ * line (JSON.stringify wrote `p`, `t`, `m`, `u`, `g`, `mt`, `i`, `ct` first, in that order).
+ */
+function unchangedLine(line: string, rel: string, t: EntryType, st: Stats): boolean {
+  const head = `{"p":${JSON.stringify(rel)},"t":"${t}","m":${st.mode & 0o7777},"u":${st.uid},"g":${st.gid},"mt":"`;
+  if (!line.startsWith(head)) return false;
+  const mtEnd = line.indexOf('"', head.length);
+  if (mtEnd < 0 || msOf(line.slice(head.length, mtEnd)) !== st.mtimeMs) return false;
+  const mid = `","i":${st.ino},"ct":"`;
+  if (!line.startsWith(mid, mtEnd)) return false;
+  const ctAt = mtEnd + mid.length;
+  const ctEnd = line.indexOf('"', ctAt);
+  if (ctEnd < 0 || msOf(line.slice(ctAt, ctEnd)) !== st.ctimeMs) return false;
+  const next = line.charCodeAt(ctEnd + 1);
+  return next === 44 || next === 125;
+}
+
 /** The digests a raw file line names (parsed only for chunked files). */
 function lineDigests(line: string): string[] {
   if (line.includes('"c":[')) return digestsOf(JSON.parse(line) as TreeEntry);
@@ -95,9 +119,12 @@ export class Scanner {
   private queue: Pending[] = [];
   /** Set once the parent's ref was seen gone: reused digests are then checked one by one. */
   private parentGone = false;
+  /** True after run() when the tree written is the parent's, line for line (an unchanged image). */
+  sameAsParent: boolean;
 
   constructor(private readonly o: ScanOptions) {
     this.parent = o.parent ? new LineCursor(prefetch(o.parent), 'parent tree') : undefined;
+    this.sameAsParent = this.parent !== undefined;
   }
 
   async run(): Promise<ScanStats> {
@@ -106,6 +133,10 @@ export class Scanner {
     try {
       for (const root of kept) await this.walk(root);
       await this.flush();
+      if (this.parent) {
+        await this.parent.fill();
+        if (this.parent.line() !== undefined) this.sameAsParent = false;
+      }
     } finally {
       await this.parent?.close();
     }
@@ -116,7 +147,8 @@ export class Scanner {
   private async walk(root: string): Promise<void> {
     const stack: Array<{ rel: string; names: string[]; i: number }> = [];
     for (let rel: string | undefined = root; rel !== undefined; ) {
-      const names = await this.visit(rel);
+      let names = this.visit(rel);
+      if (names instanceof Promise) names = await names;
       if (names) stack.push({ rel, names, i: 0 });
       rel = undefined;
       while (stack.length > 0) {
@@ -130,42 +162,58 @@ export class Scanner {
     }
   }
 
-  /** One path: queued; a directory's sorted names returned. */
-  private async visit(rel: string): Promise<string[] | undefined> {
-    const abs = join(this.o.base, rel);
-    let st: BigIntStats;
+  /** One path: queued; a directory's sorted names returned. A promise only when it had to wait. */
+  private visit(rel: string): string[] | undefined | Promise<string[] | undefined> {
+    const abs = `${this.o.base}/${rel}`;
+    let st: Stats;
     try {
-      st = lstatSync(abs, { bigint: true });
+      st = lstatSync(abs);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw ioError(err, abs);
     }
     this.stats.entries++;
+    const old = this.lineAt(rel);
+    if (old === null || this.stats.entries % 1024 === 0) return this.visitLater(rel, abs, st, old);
+    const names = this.place(rel, abs, st, old);
+    return this.queue.length >= 512 ? this.flush().then(() => names) : names;
+  }
+
+  private async visitLater(rel: string, abs: string, st: Stats, old: string | undefined | null): Promise<string[] | undefined> {
     if (this.stats.entries % 1024 === 0) {
       await yieldNow();
       this.o.signal?.throwIfAborted();
     }
-    let old = this.lineAt(rel);
     while (old === null) {
       await this.parent!.fill();
       old = this.lineAt(rel);
     }
-    const mode = Number(st.mode);
-    const t = typeOf(mode);
-    const prefix = `{"p":${JSON.stringify(rel)},"t":"${t}","m":${mode & 0o7777},"u":${st.uid},"g":${st.gid},"mt":"${st.mtimeNs}","i":${Number(st.ino)},"ct":"${st.ctimeNs}"`;
-    const next = old?.charCodeAt(prefix.length);
-    if (old !== undefined && (t !== 'f' || st.nlink === 1n) && (next === 44 || next === 125) && old.startsWith(prefix)) {
+    const names = this.place(rel, abs, st, old);
+    if (this.queue.length >= 512) await this.flush();
+    return names;
+  }
+
+  /** Queues the entry: the parent's line when it records the path as it is, else built afresh. */
+  private place(rel: string, abs: string, st: Stats, old: string | undefined): string[] | undefined {
+    const t = typeOf(st.mode);
+    if (old !== undefined && (t !== 'f' || st.nlink === 1) && unchangedLine(old, rel, t, st)) {
       if (t === 'f') {
         this.stats.files++;
-        this.stats.bytes += Number(st.size);
+        this.stats.bytes += st.size;
         this.stats.reused++;
       }
       this.queue.push({ p: rel, abs, line: old, reused: t === 'f' });
     } else {
-      const e = this.entry(rel, abs, st, t, old === undefined ? undefined : parseTreeLine(old, undefined, 'parent tree', 0));
+      this.sameAsParent = false;
+      let big: BigIntStats;
+      try {
+        big = lstatSync(abs, { bigint: true });
+      } catch (err) {
+        throw ioError(err, abs);
+      }
+      const e = this.entry(rel, abs, big, typeOf(Number(big.mode)), old === undefined ? undefined : parseTreeLine(old, undefined, 'parent tree', 0));
       this.queue.push({ p: rel, abs, e, reused: e.t === 'f' && this.reusedLast });
     }
-    if (this.queue.length >= 512) await this.flush();
     if (t !== 'd') return undefined;
     try {
       return readdirSync(abs).sort();
@@ -185,6 +233,7 @@ export class Scanner {
       const cmp = comparePaths(c.path(), path);
       if (cmp === 0) return line;
       if (cmp > 0) return undefined;
+      this.sameAsParent = false;
       c.skip();
     }
   }

@@ -104,6 +104,17 @@ export class Store {
     return patched && base ? { tree, base, added } : { tree, added };
   }
 
+  /**
+   * The parent's tree objects, for a snapshot whose tree is the parent's line for line (an
+   * unchanged image): leased, then checked; undefined when one is gone (saveTree then stores it).
+   */
+  sameTree(parent: StoreRef, lease: Lease): { tree: string; base?: string; added: number } | undefined {
+    const digests = parent.base ? [parent.tree, parent.base] : [parent.tree];
+    lease.add(digests);
+    if (!digests.every((d) => this.objects.has(d))) return undefined;
+    return parent.base ? { tree: parent.tree, base: parent.base, added: 0 } : { tree: parent.tree, added: 0 };
+  }
+
   /** The tree entries of a ref, streamed from its tree object (and base tree, for a patch). */
   tree(ref: StoreRef): AsyncGenerator<TreeEntry> {
     const own = readTree(this.treeObject(ref, ref.tree), ref.id);

@@ -12,11 +12,12 @@
  *   its mtime), gets an attribute step (before and after), applied after the moves.
  *
  * Entries to stage come out of `staged()` in tree order, for restoreTree to write as the merge
- * runs; the journal's moves, removes and attribute steps are complete when it ends.
+ * runs; the journal's moves, removes and attribute steps are complete when it ends. Lines equal
+ * on both sides (the common case) are passed over unparsed.
  */
 import { lstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { comparePaths, type TreeEntry } from '@imgport/store';
+import { comparePaths, LineCursor, type TreeEntry } from '@imgport/store';
 import type { AttrValues, JournalAttr, JournalMove, JournalRemove } from '../import/journal.js';
 
 export interface PlanInput {
@@ -26,8 +27,9 @@ export interface PlanInput {
   staging: string;
   /** Where backups go (`<backups>/<n>`). */
   backups: string;
-  live: AsyncIterable<TreeEntry>;
-  target: AsyncIterable<TreeEntry>;
+  /** Raw tree lines of each side (Store.treeLines). */
+  live: AsyncIterable<string[]>;
+  target: AsyncIterable<string[]>;
   /** Hardlinked entries (with `k`) of each side, by path (Store.hardlinks). */
   liveLinks: Map<string, TreeEntry>;
   targetLinks: Map<string, TreeEntry>;
@@ -61,6 +63,8 @@ export class RevertPlan {
   /** Target hardlink groups: leader → followers; and the groups staged anew. */
   private readonly groups = new Map<string, TreeEntry[]>();
   private readonly restaged = new Set<string>();
+  /** Live chunked files replaced by a changed version, by path (patchSource). */
+  private readonly chunked = new Map<string, TreeEntry>();
 
   constructor(private readonly o: PlanInput) {
     for (const e of o.targetLinks.values()) {
@@ -71,34 +75,47 @@ export class RevertPlan {
   }
 
   async *staged(): AsyncGenerator<TreeEntry> {
-    const li = this.o.live[Symbol.asyncIterator]();
-    const ti = this.o.target[Symbol.asyncIterator]();
+    const cl = new LineCursor(this.o.live, 'live tree');
+    const ct = new LineCursor(this.o.target, 'target tree');
     try {
-      let l = await li.next();
-      let t = await ti.next();
-      while (!l.done || !t.done) {
-        const cmp = l.done ? 1 : t.done ? -1 : comparePaths(l.value.p, t.value.p);
-        const p = cmp < 0 ? l.value!.p : t.value!.p;
+      for (;;) {
+        if (cl.needsFill) await cl.fill();
+        if (ct.needsFill) await ct.fill();
+        const ll = cl.line();
+        const tl = ct.line();
+        if (ll === undefined && tl === undefined) break;
+        const cmp = ll === undefined ? 1 : tl === undefined ? -1 : comparePaths(cl.path(), ct.path());
+        const p = cmp < 0 ? cl.path() : ct.path();
         this.closeDirs(p);
-        if (cmp < 0) {
-          this.liveOnly(l.value!);
-          l = await li.next();
-        } else if (cmp > 0) {
-          const e = this.targetOnly(t.value!);
-          if (e) yield e;
-          t = await ti.next();
-        } else {
-          const e = this.both(l.value!, t.value!);
-          if (e) yield e;
-          l = await li.next();
-          t = await ti.next();
+        if (cmp === 0 && (ll === tl || withoutStatCache(ll!) === withoutStatCache(tl!)) && this.plainlySame(p, tl!)) {
+          this.targetEntries++;
+          this.unchanged++;
+          cl.skip();
+          ct.skip();
+          continue;
         }
+        let e: TreeEntry | undefined;
+        if (cmp < 0) this.liveOnly(cl.entry());
+        else if (cmp > 0) e = this.targetOnly(ct.entry());
+        else e = this.both(cl.entry(), ct.entry());
+        if (cmp <= 0) cl.skip();
+        if (cmp >= 0) ct.skip();
+        if (e) yield e;
       }
       this.closeDirs(undefined);
     } finally {
-      await li.return?.(undefined);
-      await ti.return?.(undefined);
+      await cl.close();
+      await ct.close();
     }
+  }
+
+  /**
+   * An identical line (same content and metadata on both sides) needs no parsing,
+   * unless it is a directory (kept open for its entries), a hardlink or a group's leader, or
+   * lies in a subtree being staged or taken away.
+   */
+  private plainlySame(p: string, line: string): boolean {
+    return !line.includes('"t":"d"') && !line.includes('"k":"') && !this.groups.has(p) && !below(this.added, p) && !below(this.gone, p);
   }
 
   private liveOnly(l: TreeEntry): void {
@@ -157,8 +174,26 @@ export class RevertPlan {
     if (!clean) this.restaged.add(t.p);
   }
 
+  /**
+   * The live file a staged chunked file is patched from (restoreTree's patchFrom): only its
+   * differing chunks are then read from the store. Still as the snapshot saw it, by its stat
+   * cache, after the copy, as the snapshot itself judged it.
+   */
+  patchSource(t: TreeEntry): { path: string; chunks: Array<[string, number]>; unchanged: () => boolean } | undefined {
+    const l = this.chunked.get(t.p);
+    if (!l?.c) return undefined;
+    this.chunked.delete(t.p);
+    const path = join(this.o.base, l.p);
+    const unchanged = () => {
+      const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+      return st !== undefined && st.isFile() && st.nlink === 1n && Number(st.ino) === l.i && st.ctimeNs.toString() === l.ct && st.mtimeNs.toString() === l.mt && Number(st.size) === l.s;
+    };
+    return { path, chunks: l.c, unchanged };
+  }
+
   /** Stages `t` and moves it in, backing up what is there (the live entry, or a path that appeared since the snapshot). */
   private put(t: TreeEntry, l: TreeEntry | undefined): TreeEntry {
+    if (t.c && l?.t === 'f' && l.c && l.k === undefined) this.chunked.set(t.p, l);
     const to = join(this.o.base, t.p);
     const there = l !== undefined || lstatSync(to, { throwIfNoEntry: false }) !== undefined;
     this.moves.push({ from: join(this.o.staging, t.p), to, what: t.p, dir: t.t === 'd', ...(there ? { backup: this.backup() } : {}) });
@@ -191,6 +226,18 @@ export class RevertPlan {
       if (top.dirty) this.attrs.push({ path: join(this.o.base, top.p), before: attrsOf(top.live), after: attrsOf(top.target) });
     }
   }
+}
+
+/**
+ * A raw line without its stat cache (`"i"` and `"ct"`, which follow `"mt"` in every line a scan
+ * writes; an unescaped `,"i":` cannot occur inside a JSON string): lines equal but for it are
+ * equal entries, as when a file was restored since the target was taken.
+ */
+function withoutStatCache(line: string): string {
+  const i = line.indexOf(',"i":');
+  const c = i < 0 ? -1 : line.indexOf(',"ct":"', i);
+  const end = c < 0 ? -1 : line.indexOf('"', c + 7);
+  return end < 0 ? line : line.slice(0, i) + line.slice(end + 1);
 }
 
 function attrsOf(e: TreeEntry): AttrValues {

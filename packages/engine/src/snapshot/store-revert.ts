@@ -125,12 +125,17 @@ async function stage(ctx: RevertContext, target: StoreRef, before: StoreRef | un
     base: ctx.deps.installRoot,
     staging,
     backups,
-    live: before ? ctx.store.tree(before) : empty(),
-    target: ctx.store.tree(target),
+    live: before ? ctx.store.treeLines(before) : empty(),
+    target: ctx.store.treeLines(target),
     liveLinks: before ? await ctx.store.hardlinks(before) : new Map(),
     targetLinks: await ctx.store.hardlinks(target),
   });
-  const stats = await restoreTree(plan.staged(), { objects: ctx.store.objects, dest: (p) => join(staging, p), ...(signal ? { signal } : {}) });
+  const stats = await restoreTree(plan.staged(), {
+    objects: ctx.store.objects,
+    dest: (p) => join(staging, p),
+    patchFrom: (e) => plan.patchSource(e),
+    ...(signal ? { signal } : {}),
+  });
   return { plan, stats };
 }
 

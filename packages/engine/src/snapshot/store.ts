@@ -201,6 +201,7 @@ export class StoreSnapshots {
       // Written quickly: most trees are stored as a patch of their parent's (saveTree).
       const out = new TreeWriter(treeFile, 1);
       let stats;
+      let same = false;
       try {
         const scanner = new Scanner({
           base: this.deps.installRoot,
@@ -215,10 +216,11 @@ export class StoreSnapshots {
             : {}),
         });
         stats = await scanner.run();
+        same = scanner.sameAsParent;
       } finally {
         await out.close();
       }
-      const saved = await this.store.saveTree(treeFile, parent, stats.entries, lease);
+      const saved = (same && parent && this.store.sameTree(parent, lease)) || (await this.store.saveTree(treeFile, parent, stats.entries, lease));
       const tree = saved.tree;
       const base = saved.base;
       stats.added += saved.added;
