@@ -50,7 +50,7 @@ export class RevertPlan {
   readonly attrs: JournalAttr[] = [];
   /** Top-most paths taken away, relative to the base. */
   readonly removed: string[] = [];
-  /** Target entries left as they are in the live tree. */
+  /** Target entries left as they are in the live tree (directories whose metadata is set are not). */
   unchanged = 0;
   targetEntries = 0;
   /** Target entries not restored (sockets: a running service recreates them). */
@@ -150,7 +150,6 @@ export class RevertPlan {
     if (l.t !== t.t) return this.put(t, l);
     if (t.t === 'd') {
       this.open.push({ p: t.p, live: l, target: t, dirty: !sameMeta(l, t) });
-      this.unchanged++;
       return undefined;
     }
     const leader = this.leaderOf(t);
@@ -223,7 +222,8 @@ export class RevertPlan {
   private closeDirs(p: string | undefined): void {
     for (let top = this.open.at(-1); top && (p === undefined || !p.startsWith(`${top.p}/`)); top = this.open.at(-1)) {
       this.open.pop();
-      if (top.dirty) this.attrs.push({ path: join(this.o.base, top.p), before: attrsOf(top.live), after: attrsOf(top.target) });
+      if (!top.dirty) this.unchanged++;
+      else this.attrs.push({ path: join(this.o.base, top.p), before: attrsOf(top.live), after: attrsOf(top.target) });
     }
   }
 }

@@ -27,7 +27,7 @@ export interface RevertResult {
   entries: number;
   /** Files written from the store's objects (changed or added ones). */
   fromStore: number;
-  /** Target entries left as they were in the live tree (equal in content and metadata). */
+  /** Target entries left as they were in the live tree (equal in content and metadata; kept directories whose metadata was set are `dirsSet`). */
   reused: number;
   /** Entries staged from the store and moved in (files, links, devices, whole added subtrees). */
   staged: number;
