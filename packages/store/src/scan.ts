@@ -47,6 +47,8 @@ export interface ScanStats {
   hashed: number;
   reused: number;
   added: number;
+  /** Entries naming an earlier path of the same inode (`k`). */
+  links: number;
 }
 
 /** A queued entry: built afresh (`e`), or the parent's line reused verbatim (`line`). */
@@ -112,7 +114,7 @@ function lineDigests(line: string): string[] {
 }
 
 export class Scanner {
-  readonly stats: ScanStats = { entries: 0, files: 0, bytes: 0, hashed: 0, reused: 0, added: 0 };
+  readonly stats: ScanStats = { entries: 0, files: 0, bytes: 0, hashed: 0, reused: 0, added: 0, links: 0 };
   private readonly parent: LineCursor | undefined;
   private readonly links = new Map<string, TreeEntry>();
   private readonly leaders = new Map<string, TreeEntry>();
@@ -261,6 +263,7 @@ export class Scanner {
       const key = `${st.dev}:${st.ino}`;
       const first = this.links.get(key);
       if (first) {
+        this.stats.links++;
         e.k = first.p;
         e.h = first.h!;
         if (first.c) e.c = first.c;

@@ -133,10 +133,11 @@ export class Store {
   /**
    * The hardlinked entries of a ref's tree (those naming their first path in `k`), by path. Only
    * lines holding a `"k":"` key are parsed (a path or target holding it is JSON-escaped), and a
-   * patch's lines, which are few.
+   * patch's lines, which are few; nothing is read for a ref whose scan counted no hardlink.
    */
   async hardlinks(ref: StoreRef): Promise<Map<string, TreeEntry>> {
     const out = new Map<string, TreeEntry>();
+    if (ref.stats.links === 0) return out;
     const own = ref.base ?? ref.tree;
     let n = 0;
     for await (const lines of readTreeLines(this.treeObject(ref, own))) {

@@ -17,7 +17,7 @@
  */
 import { lstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { comparePaths, LineCursor, type TreeEntry } from '@imgport/store';
+import { comparePaths, LineCursor, prefetch, type TreeEntry } from '@imgport/store';
 import type { AttrValues, JournalAttr, JournalMove, JournalRemove } from '../import/journal.js';
 
 export interface PlanInput {
@@ -42,7 +42,7 @@ interface OpenDir {
   dirty: boolean;
 }
 
-const below = (prefix: string | undefined, p: string) => prefix !== undefined && p.startsWith(`${prefix}/`);
+const below = (prefix: string | undefined, p: string) => prefix !== undefined && p.length > prefix.length && p.charCodeAt(prefix.length) === 47 && p.startsWith(prefix);
 
 export class RevertPlan {
   readonly moves: JournalMove[] = [];
@@ -75,8 +75,8 @@ export class RevertPlan {
   }
 
   async *staged(): AsyncGenerator<TreeEntry> {
-    const cl = new LineCursor(this.o.live, 'live tree');
-    const ct = new LineCursor(this.o.target, 'target tree');
+    const cl = new LineCursor(prefetch(this.o.live), 'live tree');
+    const ct = new LineCursor(prefetch(this.o.target), 'target tree');
     try {
       for (;;) {
         if (cl.needsFill) await cl.fill();
@@ -87,7 +87,7 @@ export class RevertPlan {
         const cmp = ll === undefined ? 1 : tl === undefined ? -1 : comparePaths(cl.path(), ct.path());
         const p = cmp < 0 ? cl.path() : ct.path();
         this.closeDirs(p);
-        if (cmp === 0 && (ll === tl || withoutStatCache(ll!) === withoutStatCache(tl!)) && this.plainlySame(p, tl!)) {
+        if (cmp === 0 && sameLines(ll!, tl!) && this.plainlySame(p, tl!)) {
           this.targetEntries++;
           this.unchanged++;
           cl.skip();
@@ -115,7 +115,9 @@ export class RevertPlan {
    * lies in a subtree being staged or taken away.
    */
   private plainlySame(p: string, line: string): boolean {
-    return !line.includes('"t":"d"') && !line.includes('"k":"') && !this.groups.has(p) && !below(this.added, p) && !below(this.gone, p);
+    // The type follows the path (`{"p":"<path>","t":"d"`) when the path needed no escape.
+    const dir = line.startsWith(p, 6) && line.charCodeAt(6 + p.length) === 34 ? line.charCodeAt(p.length + 13) === 100 : line.includes('"t":"d"');
+    return !dir && !this.o.targetLinks.has(p) && !this.groups.has(p) && !below(this.added, p) && !below(this.gone, p);
   }
 
   private liveOnly(l: TreeEntry): void {
@@ -220,7 +222,7 @@ export class RevertPlan {
   }
 
   private closeDirs(p: string | undefined): void {
-    for (let top = this.open.at(-1); top && (p === undefined || !p.startsWith(`${top.p}/`)); top = this.open.at(-1)) {
+    for (let top = this.open.at(-1); top && (p === undefined || !below(top.p, p)); top = this.open.at(-1)) {
       this.open.pop();
       if (!top.dirty) this.unchanged++;
       else this.attrs.push({ path: join(this.o.base, top.p), before: attrsOf(top.live), after: attrsOf(top.target) });
@@ -229,15 +231,24 @@ export class RevertPlan {
 }
 
 /**
- * A raw line without its stat cache (`"i"` and `"ct"`, which follow `"mt"` in every line a scan
- * writes; an unescaped `,"i":` cannot occur inside a JSON string): lines equal but for it are
- * equal entries, as when a file was restored since the target was taken.
+ * A raw line without its stat cache and with its mtime to the microsecond (as two parts, so
+ * nothing is copied to compare them): every line a scan
+ * writes has `"mt":"…","i":…,"ct":"…"` in that order, and an unescaped `,"mt":"` cannot occur
+ * inside a JSON string. Lines equal so are equal entries (sameEntry), as when a file was
+ * restored since the target was taken.
  */
-function withoutStatCache(line: string): string {
-  const i = line.indexOf(',"i":');
-  const c = i < 0 ? -1 : line.indexOf(',"ct":"', i);
-  const end = c < 0 ? -1 : line.indexOf('"', c + 7);
-  return end < 0 ? line : line.slice(0, i) + line.slice(end + 1);
+function comparable(line: string): [string, string] {
+  const mt = line.indexOf(',"mt":"');
+  const mtEnd = mt < 0 ? -1 : line.indexOf('"', mt + 7);
+  const ct = mtEnd < 0 || !line.startsWith('","i":', mtEnd) ? -1 : line.indexOf(',"ct":"', mtEnd);
+  const ctEnd = ct < 0 ? -1 : line.indexOf('"', ct + 7);
+  return ctEnd < 0 || mtEnd - mt < 11 ? [line, ''] : [line.slice(0, mtEnd - 3), line.slice(ctEnd + 1)];
+}
+
+function sameLines(a: string, b: string): boolean {
+  if (a === b) return true;
+  const [x, y] = [comparable(a), comparable(b)];
+  return x[0] === y[0] && x[1] === y[1];
 }
 
 function attrsOf(e: TreeEntry): AttrValues {
