@@ -57,6 +57,8 @@ interface Pending {
   abs: string;
   e?: TreeEntry;
   line?: string;
+  /** The parent's line of a path built afresh (a hardlink, a changed file), to tell whether the tree changed. */
+  old?: string;
   reused: boolean;
 }
 
@@ -206,7 +208,6 @@ export class Scanner {
       }
       this.queue.push({ p: rel, abs, line: old, reused: t === 'f' });
     } else {
-      this.sameAsParent = false;
       let big: BigIntStats;
       try {
         big = lstatSync(abs, { bigint: true });
@@ -214,7 +215,7 @@ export class Scanner {
         throw ioError(err, abs);
       }
       const e = this.entry(rel, abs, big, typeOf(Number(big.mode)), old === undefined ? undefined : parseTreeLine(old, undefined, 'parent tree', 0));
-      this.queue.push({ p: rel, abs, e, reused: e.t === 'f' && this.reusedLast });
+      this.queue.push({ p: rel, abs, e, reused: e.t === 'f' && this.reusedLast, ...(old !== undefined ? { old } : {}) });
     }
     if (t !== 'd') return undefined;
     try {
@@ -224,7 +225,7 @@ export class Scanner {
     }
   }
 
-  /** The parent's line at `path` (lines before it are passed over); null when the cursor must be filled first. */
+  /** The parent's line at `path`, consumed (lines before it are passed over); null when the cursor must be filled first. */
   private lineAt(path: string): string | undefined | null {
     const c = this.parent;
     if (!c) return undefined;
@@ -233,10 +234,11 @@ export class Scanner {
       const line = c.line();
       if (line === undefined) return undefined;
       const cmp = comparePaths(c.path(), path);
-      if (cmp === 0) return line;
       if (cmp > 0) return undefined;
-      this.sameAsParent = false;
       c.skip();
+      if (cmp === 0) return line;
+      // A parent line no path of this walk has: the tree is not the parent's.
+      this.sameAsParent = false;
     }
   }
 
@@ -373,7 +375,10 @@ export class Scanner {
           else delete e.c;
         }
       }
-      await this.o.out.add(e);
+      const line = JSON.stringify(e);
+      if (line !== p.old) this.sameAsParent = false;
+      const wait = this.o.out.addLine(e.p, line);
+      if (wait) await wait;
     }
   }
 }
