@@ -9,3 +9,4 @@ export * from './bundle/open.js';
 export * from './bundle/writer.js';
 export * from './bundle/head.js';
 export * from './bundle/scan.js';
+export * from './off-thread-hash.js';

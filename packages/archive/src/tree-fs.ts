@@ -1,5 +1,6 @@
 /** Small filesystem helpers for the tree writer: the things Node cannot do by itself. */
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 
 /** Sets one extended attribute on a path (not a symlink) synchronously. */
 export type XattrSetter = (path: string, name: string, value: Buffer) => void;
@@ -10,7 +11,8 @@ export type XattrSetter = (path: string, name: string, value: Buffer) => void;
  */
 export async function loadXattr(): Promise<XattrSetter | undefined> {
   try {
-    const mod = (await import('fs-xattr')) as { setAttributeSync: XattrSetter };
+    // A CommonJS addon: required, so the commands' bundle loads it without a dynamic import.
+    const mod = createRequire(import.meta.url)('fs-xattr') as { setAttributeSync: XattrSetter };
     return (path, name, value) => mod.setAttributeSync(path, name, value);
   } catch {
     return undefined;

@@ -1,11 +1,66 @@
-// Shared by the bin scripts: loads the compiled CLI, or says how to build it.
-import { existsSync } from 'node:fs';
+// Shared by the bin scripts: runs the CLI's start-up bundle (scripts/bundle-cli.mjs) from V8's
+// code cache when the bundle is newer than every package's build, else the compiled dist/
+// modules, or says how to build it.
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+
+/**
+ * What the bins load from the CLI package at `cli` (a directory URL): bundle/main.cjs unless a
+ * package under `cli`'s parent was compiled after the bundle was made (`tsc -b` alone, after an
+ * edit), then dist/main.js, which is always current.
+ */
+export function entryFor(cli) {
+  const stamp = statSync(new URL('bundle/BUILT', cli), { throwIfNoEntry: false });
+  const dist = new URL('dist/main.js', cli);
+  if (!stamp) return dist;
+  const packages = new URL('../', cli);
+  for (const pkg of readdirSync(packages)) {
+    const built = statSync(new URL(`${pkg}/dist/tsconfig.tsbuildinfo`, packages), { throwIfNoEntry: false });
+    if (built && built.mtimeMs > stamp.mtimeMs) return dist;
+  }
+  return new URL('bundle/main.cjs', cli);
+}
+
+/**
+ * The bundle as a CommonJS module compiled with its code cache (main.cjs.cache, which V8 checks
+ * against its version, flags and the source, and ignores when it does not match). `saveCache`
+ * writes the cache of what has been compiled so far (the build does, scripts/warm-cli-cache.mjs).
+ */
+export function loadBundle(entry) {
+  const file = fileURLToPath(entry);
+  const cacheFile = `${file}.cache`;
+  let cachedData;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    // No cache: compiled as it loads.
+  }
+  const require = createRequire(file);
+  const script = new vm.Script(require('node:module').wrap(readFileSync(file, 'utf8')), {
+    filename: file,
+    ...(cachedData ? { cachedData } : {}),
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const module = { exports: {}, filename: file, id: file, loaded: false };
+  script.runInThisContext().call(module.exports, module.exports, require, module, file, fileURLToPath(new URL('.', entry)));
+  const saveCache = () => {
+    writeFileSync(`${cacheFile}.tmp`, script.createCachedData());
+    renameSync(`${cacheFile}.tmp`, cacheFile);
+  };
+  return { mod: module.exports, saveCache };
+}
 
 export async function launch(name) {
-  const entry = new URL('../dist/main.js', import.meta.url);
+  const entry = entryFor(new URL('../', import.meta.url));
   if (!existsSync(entry)) {
     process.stderr.write(`${name}: the CLI is not built yet; run \`npm run build\` in the repository root\n`);
     process.exitCode = 1;
+    return;
+  }
+  if (entry.pathname.endsWith('.cjs')) {
+    process.exitCode = await loadBundle(entry).mod[name](process.argv.slice(2));
     return;
   }
   let mod;

@@ -3,6 +3,7 @@
  * bundles through OCI registries and static catalogs. packages/catalog speaks the protocols; the
  * engine exports, signs and imports; this file only parses flags and prints.
  */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { SourceContext } from '@imgport/catalog';
 import type { Config } from '@imgport/runtime';
@@ -73,7 +74,6 @@ export function defineCatalog(program: Command, cli: Cli): void {
           return { doc: { source, signature: opened.signature ?? null, ...result }, human: `Pulled ${source}\n${importSummary(result)}` };
         }
         const { verifyBundle } = await import('@imgport/engine');
-        const { resolve } = await import('node:path');
         const r = await pullFile(source!, resolve(f.output ?? name ?? '.'), { ...ctx, verify: async (part) => void (await verifyBundle(part, { trust: s.trust, limits: s.config.limits }, ui.signal)) });
         const resumed = r.bytesResumed ? `, ${formatBytes(r.bytesResumed)} resumed from an earlier pull` : '';
         return { doc: r, human: `Pulled ${source} to ${r.file} (${formatBytes(r.bytesFetched)} fetched${resumed}); verified` };
@@ -89,7 +89,7 @@ export function defineCatalog(program: Command, cli: Cli): void {
   const catalog = program.command('catalog').description('static catalogs (index.json) on web servers and directories');
   sub<CommonFlags & { sign?: string; expiresDays?: number; version?: number }>(catalog, cli, 'build <dir>', 'write <dir>/index.json listing every bundle under <dir>, signed with the key given', ([dir], f) => ({
     standalone: async () => {
-      const [{ buildCatalog }, { loadConfig }, { loadSigningKey }, { resolve }] = await Promise.all([import('@imgport/catalog'), import('@imgport/runtime'), import('@imgport/engine'), import('node:path')]);
+      const [{ buildCatalog }, { loadConfig }, { loadSigningKey }] = await Promise.all([import('@imgport/catalog'), import('@imgport/runtime'), import('@imgport/engine')]);
       const config = loadConfig(cli.env);
       const keyPath = f.sign ?? config.signatures.signingKey;
       const key = keyPath ? loadSigningKey(keyPath) : undefined;

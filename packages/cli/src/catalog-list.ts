@@ -1,4 +1,5 @@
 /** `imgport catalog list` and `imgport catalog mirror`: no database, only the network and the trust store. */
+import { resolve } from 'node:path';
 import type { Cli, CommonFlags, Outcome, Ui } from './run.js';
 import { formatBytes } from './units.js';
 
@@ -45,7 +46,6 @@ export async function listSource(cli: Cli, ui: Ui, source: string, f: CommonFlag
 export async function mirrorTo(cli: Cli, ui: Ui, source: string, dir: string, f: CommonFlags & { sign?: string; expiresDays?: number }): Promise<Outcome> {
   const { ctx, loadSigningKey } = await standaloneContext(cli, ui, false);
   const { mirrorCatalog } = await import('@imgport/catalog');
-  const { resolve } = await import('node:path');
   const key = f.sign ? loadSigningKey(f.sign) : undefined;
   const lines: string[] = [];
   const r = await mirrorCatalog(source, resolve(dir), ctx, {

@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ExportService, ImportService, judgeSignature, SnapshotCatalog, SnapshotService, StoreSnapshots, type EngineDeps, type PublishDeps, type TrustOptions } from '@imgport/engine';
 import { createLogger, loadConfig, type Config, type Logger } from '@imgport/runtime';
 import { openTableStore, type TableStore } from '@imgport/tables';
@@ -39,7 +40,8 @@ export async function withServices<T>(opts: ContextOptions, fn: (s: Services) =>
   const log = createLogger({ level: cliLogLevel(config.logLevel, opts.verbose), name: opts.name, destination: 2 });
   try {
     const tables = await openTableStore(config.xcatDb, { create: true });
-    log.debug({ installRoot: resolve(config.installRoot), db: tables.description, dataDir: resolve(config.dataDir) }, 'configuration');
+    // `code`: which build runs (the start-up bundle or dist/, bin/launch.js).
+    log.debug({ installRoot: resolve(config.installRoot), db: tables.description, dataDir: resolve(config.dataDir), code: fileURLToPath(import.meta.url) }, 'configuration');
     const services = build(config, log, tables);
     try {
       return await fn(services);

@@ -49,7 +49,7 @@ async function download(client: ApiClient, id: string, dest: Destination, sha256
           }
         }, out);
         if (total > 0 && out.bytes !== total) throw new ImgportError('IO_ERROR', `the download of job ${id}'s bundle ended after ${out.bytes} of ${total} bytes`);
-        const got = out.hash.copy().digest('hex');
+        const got = await out.hash.digest();
         if (got !== sha256) throw new ImgportError('CHECKSUM_MISMATCH', `the bundle downloaded from job ${id} has sha256 ${got}, the job recorded ${sha256}`);
       },
       ui.signal,

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
+import { pipeline as pipelineCb, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zc, createGzip } from 'node:zlib';
 import { pack as tarPack, type Pack } from 'tar-stream';
 import { formatSha256Sums } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
+import { OffThreadSha256 } from '../off-thread-hash.js';
 
 /** One member of a bundle to write. Directories are listed as their own entries. */
 export interface BundleEntry {
@@ -70,23 +71,34 @@ export async function writeBundle(out: Writable, entries: BundleEntry[], opts: W
       await addEntry(pack, { name, type: 'directory', mode: e.mode ?? 0o755, mtime });
       continue;
     }
-    const hash = createHash('sha256');
+    let digest: string;
     if ('data' in e.source) {
       const data = Buffer.from(e.source.data);
-      hash.update(data);
       await addEntry(pack, { name, size: data.length, mode: e.mode ?? 0o644, mtime }, data);
+      digest = createHash('sha256').update(data).digest('hex');
       bytesIn += data.length;
     } else {
       const st = await stat(e.source.file);
-      const stream = createReadStream(e.source.file, { highWaterMark: 1024 * 1024 });
-      stream.on('data', (c) => {
-        hash.update(c as Buffer);
-        bytesIn += (c as Buffer).length;
-        opts.onProgress?.(bytesIn);
+      // Hashed on the hashing thread while the next chunks are read and packed.
+      const hash = new OffThreadSha256();
+      const hashing = new Transform({
+        transform(c: Buffer, _enc, cb) {
+          bytesIn += c.length;
+          opts.onProgress?.(bytesIn);
+          const ready = hash.update(c);
+          if (ready) ready.then(() => cb(null, c), cb);
+          else cb(null, c);
+        },
       });
-      await addEntry(pack, { name, size: st.size, mode: e.mode ?? st.mode & 0o7777, mtime: e.mtime ?? st.mtime }, stream);
+      const body = pipelineCb(createReadStream(e.source.file, { highWaterMark: 1024 * 1024 }), hashing, () => undefined);
+      try {
+        await addEntry(pack, { name, size: st.size, mode: e.mode ?? st.mode & 0o7777, mtime: e.mtime ?? st.mtime }, body);
+      } catch (err) {
+        hash.drop();
+        throw err;
+      }
+      digest = await hash.digest();
     }
-    const digest = hash.digest('hex');
     if (signed && signed.sums.get(e.name) !== digest) {
       throw new ImgportError('CONFLICT', `${e.name} changed while the bundle was written (after it was hashed for the signature); export again`, { where: e.name });
     }

@@ -3,10 +3,11 @@
  * streamed to a temp name in the same directory (so the final step is a rename on one
  * filesystem), hashed and counted on the way, and the temp file is removed on any failure.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
+import { OffThreadSha256 } from '@imgport/archive';
 import { ImgportError } from '@imgport/runtime';
 
 export interface Destination {
@@ -60,7 +61,7 @@ export async function resolveDestination(image: string, destination?: string): P
  * end and releases everything, while the caller has already given up through `failed`.
  */
 export class HashedFile extends Writable {
-  readonly hash = createHash('sha256');
+  readonly hash = new OffThreadSha256();
   bytes = 0;
   failure: Error | undefined;
   readonly failed: Promise<never>;
@@ -80,9 +81,10 @@ export class HashedFile extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.failure) return cb();
-    this.hash.update(chunk);
+    // Hashed on the hashing thread while this chunk is written (both wait for the slower).
+    const hashed = this.hash.update(chunk);
     this.bytes += chunk.length;
-    this.fh.write(chunk).then(
+    Promise.all([this.fh.write(chunk), hashed]).then(
       () => cb(),
       (err: Error) => {
         this.fail(err);
@@ -146,10 +148,11 @@ export async function writeAtomically<T>(
     if (!out.writableFinished) throw new ImgportError('INTERNAL', `bundle writer returned before finishing ${dest.path}`);
     await fh.close();
     await rename(temp, dest.path);
-    return { value, bytes: out.bytes, sha256: out.hash.digest('hex') };
+    return { value, bytes: out.bytes, sha256: await out.hash.digest() };
   } catch (err) {
     // A writer still running drains into a sink that now drops everything; the file can close.
     out.abandon(err instanceof Error ? err : new Error(String(err)));
+    out.hash.drop();
     await fh.close().catch(() => undefined);
     await rm(temp, { force: true });
     throw err;
