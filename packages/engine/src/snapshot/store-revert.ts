@@ -8,9 +8,9 @@
  * sets the metadata of the directories it kept, and writes the rows. The backups go to the
  * trash with the staging area and are deleted after the lock is released, off the revert's path.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { restoreTree, type RowsDoc, type Store, type StoreRef } from '@imgport/store';
+import { readTreeLines, restoreTree, type RowsDoc, type Store, type StoreRef } from '@imgport/store';
 import { commit, createStaging, journalDir, missingParents, newJournalId, type Journal } from '../import/journal.js';
 import { lockImage } from '../import/lock.js';
 import { currentOwner } from '../import/owner.js';
@@ -49,8 +49,11 @@ export interface RevertContext {
   store: Store;
   /** The install root's `.imgport` work directory. */
   work: string;
-  /** Snapshots the image as it is (undefined when it has no rows any more). */
-  snapshotLive(image: string, label: string): Promise<StoreRef | undefined>;
+  /**
+   * Snapshots the image as it is (undefined when it has no rows any more), with the full tree
+   * file it wrote (the caller removes it).
+   */
+  snapshotLive(image: string, label: string): Promise<{ ref: StoreRef; treeFile: string } | undefined>;
 }
 
 export interface RevertOptions {
@@ -66,11 +69,14 @@ export async function revertImage(ctx: RevertContext, target: StoreRef, opts: Re
   const unlockFile = await lockImage(ctx.work, image, ctx.deps.log ? { log: ctx.deps.log } : {});
   const txId = newJournalId();
   const txDir = createStaging(ctx.work, txId);
+  let liveTree: string | undefined;
   try {
     const recNow = await ctx.deps.tables.getImage(image);
-    const before = await ctx.snapshotLive(image, `before revert to ${target.stamp}`);
+    const live = await ctx.snapshotLive(image, `before revert to ${target.stamp}`);
+    liveTree = live?.treeFile;
+    const before = live?.ref;
     const snapshotMs = Date.now() - started;
-    const { plan, stats } = await stage(ctx, target, before, txDir, opts.signal);
+    const { plan, stats } = await stage(ctx, target, live, txDir, opts.signal);
     const stageMs = Date.now() - started - snapshotMs;
     opts.signal?.throwIfAborted();
     const rows = ctx.store.rows(target) as RowsDoc;
@@ -108,6 +114,7 @@ export async function revertImage(ctx: RevertContext, target: StoreRef, opts: Re
       phases: { snapshotMs, stageMs, commitMs: Date.now() - started - snapshotMs - stageMs },
     };
   } finally {
+    if (liveTree) rmSync(liveTree, { force: true });
     // A journal left by a rollback that could not finish keeps its staging area (its backups).
     if (!existsSync(join(journalDir(ctx.work), `${txId}.json`))) moveToTrash(ctx.work, txDir, txId);
     unlockFile();
@@ -116,7 +123,7 @@ export async function revertImage(ctx: RevertContext, target: StoreRef, opts: Re
 }
 
 /** Merges the live tree (the snapshot just taken) with the target and stages what differs, as the merge runs. */
-async function stage(ctx: RevertContext, target: StoreRef, before: StoreRef | undefined, txDir: string, signal?: AbortSignal) {
+async function stage(ctx: RevertContext, target: StoreRef, live: { ref: StoreRef; treeFile: string } | undefined, txDir: string, signal?: AbortSignal) {
   const staging = join(txDir, 'new');
   const backups = join(txDir, 'old');
   mkdirSync(staging, { recursive: true });
@@ -125,9 +132,9 @@ async function stage(ctx: RevertContext, target: StoreRef, before: StoreRef | un
     base: ctx.deps.installRoot,
     staging,
     backups,
-    live: before ? ctx.store.treeLines(before) : empty(),
+    live: live ? readTreeLines(live.treeFile) : empty(),
     target: ctx.store.treeLines(target),
-    liveLinks: before ? await ctx.store.hardlinks(before) : new Map(),
+    liveLinks: live ? await ctx.store.hardlinks(live.ref) : new Map(),
     targetLinks: await ctx.store.hardlinks(target),
   });
   const stats = await restoreTree(plan.staged(), {

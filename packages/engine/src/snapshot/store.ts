@@ -192,14 +192,24 @@ export class StoreSnapshots {
 
   /** Captures the image as it is now, hashing only what changed since its newest snapshot. */
   async create(image: string, opts: StoreSnapshotOptions = {}): Promise<StoreRef> {
+    return this.capture(image, opts);
+  }
+
+  /**
+   * create(), handing the full tree it wrote (gzip level 0: quick to read again) to `keep`,
+   * which removes it when done: a revert merges it with its target without reading the store.
+   */
+  private async capture(image: string, opts: StoreSnapshotOptions, keep?: (treeFile: string) => void): Promise<StoreRef> {
     const rec = await this.record(image);
     const roots = this.roots(rec);
     const parent = this.store.refs.list(image).at(-1);
     const lease = this.store.lease();
     const treeFile = this.tmpFile('tree.gz');
+    let kept = false;
     try {
-      // Written quickly: most trees are stored as a patch of their parent's (saveTree).
-      const out = new TreeWriter(treeFile, 1);
+      // Written uncompressed (a temporary file): most trees are stored as a patch of their
+      // parent's, a whole one is compressed then (saveTree).
+      const out = new TreeWriter(treeFile, 0);
       let stats;
       let same = false;
       try {
@@ -245,10 +255,15 @@ export class StoreSnapshots {
         roots,
         stats,
       };
-      return await this.claim(ref);
+      const claimed = await this.claim(ref);
+      if (keep) {
+        keep(treeFile);
+        kept = true;
+      }
+      return claimed;
     } finally {
       lease.release();
-      rmSync(treeFile, { force: true });
+      if (!kept) rmSync(treeFile, { force: true });
     }
   }
 
@@ -384,7 +399,12 @@ export class StoreSnapshots {
           deps: this.deps,
           store: this.store,
           work: this.work,
-          snapshotLive: async (image, label) => ((await this.deps.tables.getImage(image)).osimage ? this.create(image, { label }) : undefined),
+          snapshotLive: async (image, label) => {
+            if (!(await this.deps.tables.getImage(image)).osimage) return undefined;
+            let treeFile = '';
+            const ref = await this.capture(image, { label }, (f) => (treeFile = f));
+            return { ref, treeFile };
+          },
         },
         target,
         opts,
