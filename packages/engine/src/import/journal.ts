@@ -359,7 +359,11 @@ export async function rollback(work: string, j: Journal, tables: TableStore): Pr
   // Last: the renames above changed the mtimes of the directories they touched.
   const root = dirname(work);
   for (const a of j.attrs ?? []) {
-    if (exists(a.path)) setAttrs(root, a.path, a.before);
+    try {
+      setAttrs(root, a.path, a.before);
+    } catch {
+      // Replaced by something else since (not a directory, or reached through a link now): left as it is.
+    }
   }
   await syncDirs(touchedDirs(j).filter(exists));
   const before = j.rowsBefore;

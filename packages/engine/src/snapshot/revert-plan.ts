@@ -27,7 +27,7 @@ export interface PlanInput {
   staging: string;
   /** Where backups go (`<backups>/<n>`). */
   backups: string;
-  /** Raw tree lines of each side (Store.treeLines). */
+  /** Raw tree lines of each side (Store.treeLines, or readTreeLines of a tree file). */
   live: AsyncIterable<string[]>;
   target: AsyncIterable<string[]>;
   /** Hardlinked entries (with `k`) of each side, by path (Store.hardlinks). */

@@ -6,7 +6,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { xattrs, type TreeEntry } from '@imgport/store';
 import type { TableStore } from '@imgport/tables';
@@ -148,4 +149,22 @@ test('a commit that fails midway is rolled back: the image is exactly as it was,
   const now = await store.create('failimg', { label: 'after the failed revert' });
   assert.deepEqual(await entries(now.id), await entries(edited.id));
   assert.equal((await tables.getImage('failimg')).linuximage?.rootimgdir, img.rootimgdir);
+});
+
+test('a large file partly rewritten is patched from a copy of the live one: only its changed chunks come from the store', async () => {
+  const img = await addNetbootImage(w, 'bigimg');
+  const db = join(img.rootimgdir, 'rootimg', 'var', 'lib', 'rpm', 'Packages');
+  mkdirSync(join(db, '..'), { recursive: true });
+  const golden = randomBytes(12 << 20);
+  writeFileSync(db, golden);
+  const target = await store.create('bigimg');
+  const fd = openSync(db, 'r+');
+  writeSync(fd, randomBytes(256 << 10), 0, 256 << 10, 5 << 20);
+  closeSync(fd);
+  const res = await store.revert(target.id);
+  assert.deepEqual([res.staged, res.fromStore, res.copied], [1, 1, 1]);
+  assert.ok(res.bytesFromStore > 0 && res.bytesFromStore < 4 << 20, `only the chunks around the rewrite (${res.bytesFromStore} bytes)`);
+  assert.ok(readFileSync(db).equals(golden), 'the file is the target byte for byte');
+  const now = await store.create('bigimg');
+  assert.deepEqual(await entries(now.id), await entries(target.id));
 });

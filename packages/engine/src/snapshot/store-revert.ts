@@ -31,6 +31,7 @@ export interface RevertResult {
   reused: number;
   /** Entries staged from the store and moved in (files, links, devices, whole added subtrees). */
   staged: number;
+  /** Of `fromStore`: large files patched from a copy of the live one (only their changed chunks read from the store). */
   copied: number;
   bytesFromStore: number;
   /** Top-most paths the target lacks, taken away (relative to the install root). */
