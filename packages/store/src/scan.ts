@@ -1,6 +1,6 @@
 /**
- * Scanning: walks roots under a base directory in tree order and writes their entries to a
- * TreeWriter. An entry whose type, mode, owner, mtime, inode and ctime equal its parent tree's
+ * Scanning: walks roots under a base directory in tree order (walk.ts: on a worker thread) and
+ * writes their entries to a TreeWriter. An entry whose type, mode, owner, mtime, inode and ctime equal its parent tree's
  * line (compared on the line's text, with a plain lstat) is that line, reused verbatim (read-modify-write of a file or an xattr, a new link target
  * or a new link count all change the ctime): an unchanged image is read with lstat only, and its
  * lines are neither parsed nor serialized. Hardlinked files are always built afresh (their `k`
@@ -8,7 +8,7 @@
  * over CHUNK_OVER bytes as FastCDC chunks).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, type BigIntStats, type Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
 import { Chunker, STORE_CHUNKS } from './fastcdc.js';
@@ -16,6 +16,7 @@ import type { Lease } from './lease.js';
 import { sha256, type ObjectStore } from './objects.js';
 import { LineCursor } from './diff.js';
 import { comparePaths, parseTreeLine, prefetch, type EntryType, type TreeEntry, type TreeWriter } from './tree.js';
+import { walkTree, type WalkStat } from './walk.js';
 import { readXattrs } from './xattr.js';
 
 /** Files larger than this are split by FastCDC. */
@@ -94,7 +95,7 @@ function msOf(ns: string): number {
  * today's dates; a change moves the ctime by a clock tick or more). Read without parsing the
  * line (JSON.stringify wrote `p`, `t`, `m`, `u`, `g`, `mt`, `i`, `ct` first, in that order).
  */
-function unchangedLine(line: string, rel: string, t: EntryType, st: Stats): boolean {
+function unchangedLine(line: string, rel: string, t: EntryType, st: WalkStat): boolean {
   const head = `{"p":${JSON.stringify(rel)},"t":"${t}","m":${st.mode & 0o7777},"u":${st.uid},"g":${st.gid},"mt":"`;
   if (!line.startsWith(head)) return false;
   const mtEnd = line.indexOf('"', head.length);
@@ -117,7 +118,7 @@ function lineDigests(line: string): string[] {
 
 export class Scanner {
   readonly stats: ScanStats = { entries: 0, files: 0, bytes: 0, hashed: 0, reused: 0, added: 0, links: 0 };
-  private readonly parent: LineCursor | undefined;
+  private parent: LineCursor | undefined;
   private readonly links = new Map<string, TreeEntry>();
   private readonly leaders = new Map<string, TreeEntry>();
   private queue: Pending[] = [];
@@ -135,7 +136,23 @@ export class Scanner {
     const roots = [...new Set(this.o.roots)].sort(comparePaths);
     const kept = roots.filter((r, i) => !roots.slice(0, i).some((q) => r.startsWith(`${q}/`)));
     try {
-      for (const root of kept) await this.walk(root);
+      await this.openParent();
+      for await (const batch of walkTree(this.o.base, kept)) {
+        for (const [rel, st] of batch) {
+          this.stats.entries++;
+          if (this.stats.entries % 1024 === 0) {
+            await yieldNow();
+            this.o.signal?.throwIfAborted();
+          }
+          let old = this.lineAt(rel);
+          while (old === null) {
+            await this.parent!.fill();
+            old = this.lineAt(rel);
+          }
+          this.place(rel, `${this.o.base}/${rel}`, st, old);
+          if (this.queue.length >= 512) await this.flush();
+        }
+      }
       await this.flush();
       if (this.parent) {
         await this.parent.fill();
@@ -147,58 +164,24 @@ export class Scanner {
     return this.stats;
   }
 
-  /** Depth-first in tree order, without an await per entry (only at batch ends, flushes and yields). */
-  private async walk(root: string): Promise<void> {
-    const stack: Array<{ rel: string; names: string[]; i: number }> = [];
-    for (let rel: string | undefined = root; rel !== undefined; ) {
-      let names = this.visit(rel);
-      if (names instanceof Promise) names = await names;
-      if (names) stack.push({ rel, names, i: 0 });
-      rel = undefined;
-      while (stack.length > 0) {
-        const top = stack[stack.length - 1]!;
-        if (top.i < top.names.length) {
-          rel = `${top.rel}/${top.names[top.i++]}`;
-          break;
-        }
-        stack.pop();
-      }
-    }
-  }
-
-  /** One path: queued; a directory's sorted names returned. A promise only when it had to wait. */
-  private visit(rel: string): string[] | undefined | Promise<string[] | undefined> {
-    const abs = `${this.o.base}/${rel}`;
-    let st: Stats;
+  /**
+   * Opens the parent tree before the walk starts (an open object stays readable whatever a
+   * collection does next). A parent pruned and collected since the caller chose it is no parent:
+   * everything is hashed, as for a first snapshot.
+   */
+  private async openParent(): Promise<void> {
     try {
-      st = lstatSync(abs);
+      await this.parent?.fill();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw ioError(err, abs);
+      if (!(err instanceof ImgportError && err.code === 'FILE_MISSING')) throw err;
+      await this.parent?.close();
+      this.parent = undefined;
+      this.sameAsParent = false;
     }
-    this.stats.entries++;
-    const old = this.lineAt(rel);
-    if (old === null || this.stats.entries % 1024 === 0) return this.visitLater(rel, abs, st, old);
-    const names = this.place(rel, abs, st, old);
-    return this.queue.length >= 512 ? this.flush().then(() => names) : names;
-  }
-
-  private async visitLater(rel: string, abs: string, st: Stats, old: string | undefined | null): Promise<string[] | undefined> {
-    if (this.stats.entries % 1024 === 0) {
-      await yieldNow();
-      this.o.signal?.throwIfAborted();
-    }
-    while (old === null) {
-      await this.parent!.fill();
-      old = this.lineAt(rel);
-    }
-    const names = this.place(rel, abs, st, old);
-    if (this.queue.length >= 512) await this.flush();
-    return names;
   }
 
   /** Queues the entry: the parent's line when it records the path as it is, else built afresh. */
-  private place(rel: string, abs: string, st: Stats, old: string | undefined): string[] | undefined {
+  private place(rel: string, abs: string, st: WalkStat, old: string | undefined): void {
     const t = typeOf(st.mode);
     if (old !== undefined && (t !== 'f' || st.nlink === 1) && unchangedLine(old, rel, t, st)) {
       if (t === 'f') {
@@ -216,12 +199,6 @@ export class Scanner {
       }
       const e = this.entry(rel, abs, big, typeOf(Number(big.mode)), old === undefined ? undefined : parseTreeLine(old, undefined, 'parent tree', 0));
       this.queue.push({ p: rel, abs, e, reused: e.t === 'f' && this.reusedLast, ...(old !== undefined ? { old } : {}) });
-    }
-    if (t !== 'd') return undefined;
-    try {
-      return readdirSync(abs).sort();
-    } catch (err) {
-      throw ioError(err, abs);
     }
   }
 
