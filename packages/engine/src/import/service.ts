@@ -11,6 +11,7 @@ import type { ImageRecord, Row } from '@imgport/tables';
 import { workDir } from '../layout.js';
 import type { EngineDeps, ImportOptions, ImportResult, JobProgress, SnapshotInfo } from '../types.js';
 import { checkPlan } from './check.js';
+import { backgroundWriteback } from './durable.js';
 import {
   cleanStaging,
   commit,
@@ -214,12 +215,13 @@ export class ImportService {
   /** Open: the bundle streamed into staging, its signature checked at its head. */
   private async open(run: Run, opts: ImportOptions): Promise<Opened> {
     let signature: SignatureReport | undefined;
+    const writeback = backgroundWriteback(run.txDir);
     const bundle = await openBundle(run.stream, join(run.txDir, 'bundle'), {
       ...(this.deps.trust ? { headGate: signatureGate(this.deps.trust, (r) => (signature = r)) } : {}),
       ...(this.deps.limits ? { limits: this.deps.limits } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       onProgress: (p) => run.report('stage', p.bytesIn),
-    });
+    }).finally(() => writeback.stop());
     failpoint('import:staged');
     run.report('plan', bundle.bytesIn, 96);
     return { bundle, ...(signature ? { signature } : {}) };
