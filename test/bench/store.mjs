@@ -4,7 +4,8 @@
 //     add xattrs to 200), each snapshotted: store size after 10 vs after the first, and vs an
 //     OSTree archive-mode repository (Debian's `ostree`) committed at the same ten points;
 //   - a snapshot of the unchanged image;
-//   - revert to the previous snapshot vs a full import of the same image (export, then import --force);
+//   - revert to the previous snapshot (differential: only what differs from the live image is
+//     touched) vs a full import of the same image (export, then import --force);
 //   - diff of two 500 000-entry trees: time and peak RSS (in a child process).
 // Run after `npm run build`: node test/bench/store.mjs [--files N] [--diff-entries N] [--no-ostree]
 // The OSTree side needs Debian's ostree (apt-get install ostree); without it that column says n/a.
@@ -148,7 +149,7 @@ const [tUnchanged, unchanged] = await timed(() => store.create(NAME, { label: 'u
 
 // Revert to the previous night, then a full import of the same image for comparison.
 const [tRevert, rev] = await timed(() => store.revert(prev.id));
-// The replaced tree is deleted after the commit, off the revert's path: waited for before the import runs.
+// The replaced entries are deleted after the commit, off the revert's path: waited for before the import runs.
 const [tSettle] = await timed(() => store.settled());
 const bundle = path.join(base, 'full.tgz');
 await new ExportService(deps).run(NAME, { destination: bundle });
@@ -166,7 +167,7 @@ console.log(`| first snapshot: store size | ${mib(storeFirst)} (${secs(tFirst)})
 console.log(`| 10 nightly snapshots: store size | ${mib(storeTen)} = ${(storeTen / storeFirst).toFixed(3)}× the first | ${withOstree ? `${mib(ostreeTen)} = ${(ostreeTen / ostreeFirst).toFixed(3)}×` : 'n/a'} | ${withOstree ? (storeTen / ostreeTen).toFixed(2) : '-'} |`);
 console.log(`| nightly snapshot time (median of 9) | ${secs([...nightly].sort((a, b) => a - b)[4])} | ${withOstree ? secs([...ostreeTimes.slice(1)].sort((a, b) => a - b)[4]) : 'n/a'} | |`);
 console.log(`| snapshot of the unchanged image | ${secs(tUnchanged)} (hashed ${unchanged.stats.hashed} files) | | |`);
-console.log(`| revert to the previous snapshot vs full import | ${secs(tRevert)} (${rev.reused} files kept, ${rev.fromStore} from the store; snapshot first ${secs(rev.phases.snapshotMs)}, staging ${secs(rev.phases.stageMs)}, commit ${secs(rev.phases.commitMs)}; then ${secs(tSettle)} deleting the replaced tree in the background) | import ${secs(tImport)} | ${(tRevert / tImport).toFixed(2)} |`);
+console.log(`| revert to the previous snapshot vs full import | ${secs(tRevert)} (of ${rev.entries} entries: ${rev.reused} unchanged, ${rev.staged} staged (${rev.fromStore} files from the store, ${mib(rev.bytesFromStore)}), ${rev.removed.length} taken away, ${rev.dirsSet} directories set back; snapshot first ${secs(rev.phases.snapshotMs)}, staging ${secs(rev.phases.stageMs)}, commit ${secs(rev.phases.commitMs)}; then ${secs(tSettle)} deleting the replaced entries in the background) | import ${secs(tImport)} | ${(tRevert / tImport).toFixed(2)} |`);
 console.log(`| diff of two ${DIFF_ENTRIES}-entry trees | ${secs(diff.ms)}, peak RSS ${mib(diff.maxRss)} (${diff.changes} changes) | | |`);
 await tables.close();
 // Earlier runs' fixtures were moved aside at the start (a rename is quick); remove them now.

@@ -2,7 +2,7 @@
  * Diff of two trees by a streaming merge: both come in path order, so one pass with one entry
  * of each side in hand finds what was added, removed and changed, in flat memory.
  */
-import { comparePaths, parseTreeLine, type TreeEntry } from './tree.js';
+import { comparePaths, linePath, parseTreeLine, type TreeEntry } from './tree.js';
 
 export type ChangeKind = 'type' | 'content' | 'mode' | 'owner' | 'xattrs' | 'link' | 'device' | 'hardlink' | 'mtime';
 
@@ -183,6 +183,11 @@ export class LineCursor {
     return this.i < this.batch.length ? this.batch[this.i] : undefined;
   }
 
+  /** The current line's path, parsed only when it holds an escape. */
+  path(): string {
+    return this.parsed?.p ?? linePath(this.line()!) ?? this.entry().p;
+  }
+
   entry(): TreeEntry {
     if (!this.parsed) this.parsed = parseTreeLine(this.line()!, this.last, this.where, this.n + 1);
     return this.parsed;
@@ -230,7 +235,7 @@ export async function* diffTreeLines(a: AsyncIterable<string[]>, b: AsyncIterabl
         if (la !== undefined && la === lb) continue;
       }
       if (la === undefined && lb === undefined) break;
-      const cmp = la === undefined ? 1 : lb === undefined ? -1 : comparePaths(ca.entry().p, cb.entry().p);
+      const cmp = la === undefined ? 1 : lb === undefined ? -1 : comparePaths(ca.path(), cb.path());
       if (cmp < 0) {
         const e = ca.entry();
         ca.skip();

@@ -45,9 +45,9 @@ export async function writePatch(base: AsyncIterable<string[]>, full: AsyncItera
         cb.skip();
         continue;
       }
-      const cmp = la === undefined ? 1 : lb === undefined ? -1 : comparePaths(ca.entry().p, cb.entry().p);
+      const cmp = la === undefined ? 1 : lb === undefined ? -1 : comparePaths(ca.path(), cb.path());
       if (cmp < 0) {
-        await emit(JSON.stringify({ p: ca.entry().p, t: '-' }));
+        await emit(JSON.stringify({ p: ca.path(), t: '-' }));
         ca.skip();
       } else {
         await emit(lb!);
@@ -87,5 +87,39 @@ export async function* applyPatch(base: AsyncIterable<TreeEntry>, patch: AsyncIt
   } finally {
     await ib.return?.(undefined);
     await ip.return?.(undefined);
+  }
+}
+
+/** applyPatch over raw lines: only the paths are read (linePath), nothing is parsed or serialized again. */
+export async function* applyPatchLines(base: AsyncIterable<string[]>, patch: AsyncIterable<string[]>): AsyncGenerator<string[]> {
+  const cb = new LineCursor(base, 'base');
+  const cp = new LineCursor(patch, 'patch');
+  let out: string[] = [];
+  try {
+    for (;;) {
+      if (cb.needsFill) await cb.fill();
+      if (cp.needsFill) await cp.fill();
+      const lb = cb.line();
+      const lp = cp.line();
+      if (lb === undefined && lp === undefined) break;
+      const cmp = lb === undefined ? 1 : lp === undefined ? -1 : comparePaths(cb.path(), cp.path());
+      if (cmp < 0) {
+        out.push(lb!);
+        cb.skip();
+      } else {
+        // A removal is the only line that ends right after its type.
+        if (!lp!.endsWith(',"t":"-"}')) out.push(lp!);
+        if (cmp === 0) cb.skip();
+        cp.skip();
+      }
+      if (out.length >= 4096) {
+        yield out;
+        out = [];
+      }
+    }
+    if (out.length > 0) yield out;
+  } finally {
+    await cb.close();
+    await cp.close();
   }
 }

@@ -31,7 +31,8 @@ export interface StoreRef {
   rows: string;
   /** The paths (relative to the install root) this snapshot covers, present or not. */
   roots: string[];
-  stats: { entries: number; files: number; bytes: number; hashed: number; reused: number; added: number };
+  /** `links`: entries that are hardlinks of an earlier path (absent in refs of earlier versions). */
+  stats: { entries: number; files: number; bytes: number; hashed: number; reused: number; added: number; links?: number };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;

@@ -1,31 +1,30 @@
 /**
  * Materializes tree entries into a fresh directory (a staging area, never a live tree): files
- * from their objects or chunks, or copied (reflinked where offered) from a `reuse` file whose
- * digest is known to be equal; symlinks, devices and FIFOs; hardlinks within the tree; then
+ * from their objects or chunks (a large file patched from a copy of a file whose chunks are
+ * known, writing only the chunks that differ); symlinks, devices and FIFOs; hardlinks within the tree; then
  * owners, modes, xattrs and times, directories last and deepest first. Nothing is fsynced file by
  * file: a revert's commit flushes the staging area's filesystem once before its journal.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, copyFileSync, linkSync, lchownSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, ftruncateSync, linkSync, lchownSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
 import type { ObjectStore } from './objects.js';
 import type { TreeEntry } from './tree.js';
-import { writeXattrs } from './xattr.js';
+import { replaceXattrs, writeXattrs } from './xattr.js';
 
 export interface RestoreOptions {
   objects: ObjectStore;
   /** Where entry `p` goes. */
   dest: (p: string) => string;
-  /** A live file known to hold the entry's content (same digest), to copy instead of rebuilding. */
-  reuse?: (e: TreeEntry) => string | undefined;
   /**
-   * A file of the live tree equal in content AND metadata to the entry, to hardlink into the
-   * staging tree (which replaces the live one in the commit, so the inode is never shared with
-   * the store or kept by two live trees); its metadata is left alone.
+   * For a chunked file: another file and the chunks a snapshot just recorded of it (the live
+   * file a revert replaces). It is copied (reflinked where offered), and only the entry's chunks
+   * that are not there at the same offset are written from the store; `unchanged()`, asked after
+   * the copy, says the file is still as recorded (else the entry is rebuilt from the store).
    */
-  link?: (e: TreeEntry) => string | undefined;
+  patchFrom?: (e: TreeEntry) => { path: string; chunks: Array<[string, number]>; unchanged: () => boolean } | undefined;
   signal?: AbortSignal;
 }
 
@@ -33,7 +32,6 @@ export interface RestoreStats {
   entries: number;
   fromStore: number;
   copied: number;
-  linked: number;
   bytesFromStore: number;
   notes: string[];
 }
@@ -56,7 +54,7 @@ function seconds(mt: string): number {
 }
 
 export async function restoreTree(entries: AsyncIterable<TreeEntry>, o: RestoreOptions): Promise<RestoreStats> {
-  const st: RestoreStats = { entries: 0, fromStore: 0, copied: 0, linked: 0, bytesFromStore: 0, notes: [] };
+  const st: RestoreStats = { entries: 0, fromStore: 0, copied: 0, bytesFromStore: 0, notes: [] };
   const dirs: TreeEntry[] = [];
   const root = process.getuid?.() === 0;
   let xattrDropped = 0;
@@ -87,18 +85,6 @@ export async function restoreTree(entries: AsyncIterable<TreeEntry>, o: RestoreO
         if (e.k !== undefined) {
           linkSync(o.dest(e.k), to);
           continue;
-        }
-        {
-          const same = o.link?.(e);
-          if (same) {
-            try {
-              linkSync(same, to);
-              st.linked++;
-              continue;
-            } catch {
-              // Gone or on another filesystem: rebuild it.
-            }
-          }
         }
         writeFile(e, to, o, st);
         break;
@@ -137,16 +123,7 @@ function meta(e: TreeEntry, to: string, root: boolean): void {
 }
 
 function writeFile(e: TreeEntry, to: string, o: RestoreOptions, st: RestoreStats): void {
-  const from = o.reuse?.(e);
-  if (from) {
-    try {
-      copyFileSync(from, to, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
-      st.copied++;
-      return;
-    } catch {
-      // Changed or gone since it was compared: rebuild it from the store.
-    }
-  }
+  if (e.c && patchFile(e, e.c, to, o, st)) return;
   const fd = openSync(to, 'wx', 0o600);
   try {
     if (e.c) {
@@ -166,3 +143,65 @@ function writeFile(e: TreeEntry, to: string, o: RestoreOptions, st: RestoreStats
   st.fromStore++;
 }
 
+
+/** The metadata a revert sets on a directory it keeps. */
+export interface DirAttrs {
+  m: number;
+  u: number;
+  g: number;
+  mt: string;
+  x?: Record<string, string>;
+}
+
+/**
+ * Sets a kept directory's owner (as root), mode, xattrs (exactly: extra ones removed) and,
+ * last, its mtime (to the microsecond, as restoreTree does). Never through a symlink: the
+ * caller checked the path is a directory.
+ */
+export function setDirAttrs(path: string, a: DirAttrs): void {
+  if (process.getuid?.() === 0) lchownSync(path, a.u, a.g);
+  chmodSync(path, a.m);
+  if (!replaceXattrs(path, a.x)) throw new ImgportError('IO_ERROR', `cannot set the xattrs of ${path}: fs-xattr is not available`, { where: path });
+  const t = seconds(a.mt);
+  lutimesSync(path, t, t);
+}
+
+/** A copy of `patchFrom`'s file with the chunks that differ written over it; false (nothing left behind) when it cannot be used. */
+function patchFile(e: TreeEntry, chunks: Array<[string, number]>, to: string, o: RestoreOptions, st: RestoreStats): boolean {
+  const src = o.patchFrom?.(e);
+  if (!src) return false;
+  try {
+    copyFileSync(src.path, to, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+  } catch {
+    rmSync(to, { force: true });
+    return false;
+  }
+  if (!src.unchanged()) {
+    rmSync(to, { force: true });
+    return false;
+  }
+  const there = new Map<number, string>();
+  let at = 0;
+  for (const [d, n] of src.chunks) {
+    there.set(at, d);
+    at += n;
+  }
+  const fd = openSync(to, 'r+');
+  try {
+    let pos = 0;
+    for (const [d, n] of chunks) {
+      if (there.get(pos) !== d) {
+        const data = o.objects.read(d, true);
+        writeSync(fd, data, 0, data.length, pos);
+        st.bytesFromStore += data.length;
+      }
+      pos += n;
+    }
+    ftruncateSync(fd, pos);
+  } finally {
+    closeSync(fd);
+  }
+  st.fromStore++;
+  st.copied++;
+  return true;
+}

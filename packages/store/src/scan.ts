@@ -1,19 +1,22 @@
 /**
- * Scanning: walks roots under a base directory in tree order and writes their entries to a
- * TreeWriter. A regular file whose size, mtime, ctime and inode equal its entry in the parent
- * tree keeps the parent's digest, chunks and xattrs (read-modify-write of a file or xattr
- * changes its ctime), so an unchanged image is read with lstat only. Changed files are hashed
- * and, with a store, written as objects (files over CHUNK_OVER bytes as FastCDC chunks).
+ * Scanning: walks roots under a base directory in tree order (walk.ts: on a worker thread) and
+ * writes their entries to a TreeWriter. An entry whose type, mode, owner, mtime, inode and ctime equal its parent tree's
+ * line (compared on the line's text, with a plain lstat) is that line, reused verbatim (read-modify-write of a file or an xattr, a new link target
+ * or a new link count all change the ctime): an unchanged image is read with lstat only, and its
+ * lines are neither parsed nor serialized. Hardlinked files are always built afresh (their `k`
+ * depends on the walk). Changed files are hashed and, with a store, written as objects (files
+ * over CHUNK_OVER bytes as FastCDC chunks).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { ImgportError } from '@imgport/runtime';
 import { Chunker, STORE_CHUNKS } from './fastcdc.js';
 import type { Lease } from './lease.js';
 import { sha256, type ObjectStore } from './objects.js';
-import { comparePaths, TreeCursor, type EntryType, type TreeEntry, type TreeWriter } from './tree.js';
+import { LineCursor } from './diff.js';
+import { comparePaths, parseTreeLine, prefetch, type EntryType, type TreeEntry, type TreeWriter } from './tree.js';
+import { walkTree, type WalkStat } from './walk.js';
 import { readXattrs } from './xattr.js';
 
 /** Files larger than this are split by FastCDC. */
@@ -24,7 +27,13 @@ export interface ScanOptions {
   /** Paths relative to base; absent ones are skipped, nested ones are covered by their parent. */
   roots: readonly string[];
   out: TreeWriter;
-  parent?: AsyncIterator<TreeEntry>;
+  /** The parent snapshot's raw tree lines (Store.treeLines). */
+  parent?: AsyncIterable<string[]>;
+  /**
+   * Whether the parent's ref still exists, asked after the digests reused from it are leased:
+   * while it does, a collection marks them (store.ts), so they are not checked one by one.
+   */
+  parentAlive?: () => boolean;
   /** Without a store the scan only hashes (a live tree to diff against). */
   objects?: ObjectStore;
   lease?: Lease;
@@ -39,11 +48,18 @@ export interface ScanStats {
   hashed: number;
   reused: number;
   added: number;
+  /** Entries naming an earlier path of the same inode (`k`). */
+  links: number;
 }
 
+/** A queued entry: built afresh (`e`), or the parent's line reused verbatim (`line`). */
 interface Pending {
-  e: TreeEntry;
+  p: string;
   abs: string;
+  e?: TreeEntry;
+  line?: string;
+  /** The parent's line of a path built afresh (a hardlink, a changed file), to tell whether the tree changed. */
+  old?: string;
   reused: boolean;
 }
 
@@ -68,65 +84,149 @@ export function digestsOf(e: TreeEntry): string[] {
   return e.c ? e.c.map((c) => c[0]) : [e.h];
 }
 
+/** Milliseconds as fs.Stats computes them from a timespec (sec * 1e3 + nsec / 1e6), from a time in ns. */
+function msOf(ns: string): number {
+  return Number(ns.slice(0, -9)) * 1e3 + Number(ns.slice(-9)) / 1e6;
+}
+
+/**
+ * Whether the parent's line records this path as it is: type, mode, owner and inode exactly;
+ * mtime and ctime as fs.Stats holds them (ms as a double: about a quarter of a microsecond at
+ * today's dates; a change moves the ctime by a clock tick or more). Read without parsing the
+ * line (JSON.stringify wrote `p`, `t`, `m`, `u`, `g`, `mt`, `i`, `ct` first, in that order).
+ */
+function unchangedLine(line: string, rel: string, t: EntryType, st: WalkStat): boolean {
+  const head = `{"p":${JSON.stringify(rel)},"t":"${t}","m":${st.mode & 0o7777},"u":${st.uid},"g":${st.gid},"mt":"`;
+  if (!line.startsWith(head)) return false;
+  const mtEnd = line.indexOf('"', head.length);
+  if (mtEnd < 0 || msOf(line.slice(head.length, mtEnd)) !== st.mtimeMs) return false;
+  const mid = `","i":${st.ino},"ct":"`;
+  if (!line.startsWith(mid, mtEnd)) return false;
+  const ctAt = mtEnd + mid.length;
+  const ctEnd = line.indexOf('"', ctAt);
+  if (ctEnd < 0 || msOf(line.slice(ctAt, ctEnd)) !== st.ctimeMs) return false;
+  const next = line.charCodeAt(ctEnd + 1);
+  return next === 44 || next === 125;
+}
+
+/** The digests a raw file line names (parsed only for chunked files). */
+function lineDigests(line: string): string[] {
+  if (line.includes('"c":[')) return digestsOf(JSON.parse(line) as TreeEntry);
+  const at = line.lastIndexOf('"h":"');
+  return at < 0 ? [] : [line.slice(at + 5, at + 69)];
+}
+
 export class Scanner {
-  readonly stats: ScanStats = { entries: 0, files: 0, bytes: 0, hashed: 0, reused: 0, added: 0 };
-  private readonly cursor: TreeCursor;
+  readonly stats: ScanStats = { entries: 0, files: 0, bytes: 0, hashed: 0, reused: 0, added: 0, links: 0 };
+  private parent: LineCursor | undefined;
   private readonly links = new Map<string, TreeEntry>();
   private readonly leaders = new Map<string, TreeEntry>();
   private queue: Pending[] = [];
+  /** Set once the parent's ref was seen gone: reused digests are then checked one by one. */
+  private parentGone = false;
+  /** True after run() when the tree written is the parent's, line for line (an unchanged image). */
+  sameAsParent: boolean;
 
   constructor(private readonly o: ScanOptions) {
-    this.cursor = new TreeCursor(o.parent);
+    this.parent = o.parent ? new LineCursor(prefetch(o.parent), 'parent tree') : undefined;
+    this.sameAsParent = this.parent !== undefined;
   }
 
   async run(): Promise<ScanStats> {
     const roots = [...new Set(this.o.roots)].sort(comparePaths);
     const kept = roots.filter((r, i) => !roots.slice(0, i).some((q) => r.startsWith(`${q}/`)));
     try {
-      for (const root of kept) await this.visit(root);
+      await this.openParent();
+      for await (const batch of walkTree(this.o.base, kept)) {
+        for (const [rel, st] of batch) {
+          this.stats.entries++;
+          if (this.stats.entries % 1024 === 0) {
+            await yieldNow();
+            this.o.signal?.throwIfAborted();
+          }
+          let old = this.lineAt(rel);
+          while (old === null) {
+            await this.parent!.fill();
+            old = this.lineAt(rel);
+          }
+          this.place(rel, `${this.o.base}/${rel}`, st, old);
+          if (this.queue.length >= 512) await this.flush();
+        }
+      }
       await this.flush();
+      if (this.parent) {
+        await this.parent.fill();
+        if (this.parent.line() !== undefined) this.sameAsParent = false;
+      }
     } finally {
-      await this.cursor.close();
+      await this.parent?.close();
     }
     return this.stats;
   }
 
-  private async visit(rel: string): Promise<void> {
-    const abs = join(this.o.base, rel);
-    let st: BigIntStats;
+  /**
+   * Opens the parent tree before the walk starts (an open object stays readable whatever a
+   * collection does next). A parent pruned and collected since the caller chose it is no parent:
+   * everything is hashed, as for a first snapshot.
+   */
+  private async openParent(): Promise<void> {
     try {
-      st = lstatSync(abs, { bigint: true });
+      await this.parent?.fill();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw ioError(err, abs);
+      if (!(err instanceof ImgportError && err.code === 'FILE_MISSING')) throw err;
+      await this.parent?.close();
+      this.parent = undefined;
+      this.sameAsParent = false;
     }
-    const e = await this.entry(rel, abs, st);
-    this.queue.push({ e, abs, reused: e.t === 'f' && this.reusedLast });
-    if (this.queue.length >= 512) await this.flush();
-    if (e.t !== 'd') return;
-    let names: string[];
-    try {
-      names = readdirSync(abs).sort();
-    } catch (err) {
-      throw ioError(err, abs);
+  }
+
+  /** Queues the entry: the parent's line when it records the path as it is, else built afresh. */
+  private place(rel: string, abs: string, st: WalkStat, old: string | undefined): void {
+    const t = typeOf(st.mode);
+    if (old !== undefined && (t !== 'f' || st.nlink === 1) && unchangedLine(old, rel, t, st)) {
+      if (t === 'f') {
+        this.stats.files++;
+        this.stats.bytes += st.size;
+        this.stats.reused++;
+      }
+      this.queue.push({ p: rel, abs, line: old, reused: t === 'f' });
+    } else {
+      let big: BigIntStats;
+      try {
+        big = lstatSync(abs, { bigint: true });
+      } catch (err) {
+        throw ioError(err, abs);
+      }
+      const e = this.entry(rel, abs, big, typeOf(Number(big.mode)), old === undefined ? undefined : parseTreeLine(old, undefined, 'parent tree', 0));
+      this.queue.push({ p: rel, abs, e, reused: e.t === 'f' && this.reusedLast, ...(old !== undefined ? { old } : {}) });
     }
-    for (const name of names) await this.visit(`${rel}/${name}`);
+  }
+
+  /** The parent's line at `path`, consumed (lines before it are passed over); null when the cursor must be filled first. */
+  private lineAt(path: string): string | undefined | null {
+    const c = this.parent;
+    if (!c) return undefined;
+    for (;;) {
+      if (c.needsFill) return null;
+      const line = c.line();
+      if (line === undefined) return undefined;
+      const cmp = comparePaths(c.path(), path);
+      if (cmp > 0) return undefined;
+      c.skip();
+      if (cmp === 0) return line;
+      // A parent line no path of this walk has: the tree is not the parent's.
+      this.sameAsParent = false;
+    }
   }
 
   private reusedLast = false;
 
-  private async entry(rel: string, abs: string, st: BigIntStats): Promise<TreeEntry> {
+  private entry(rel: string, abs: string, st: BigIntStats, t: EntryType, old: TreeEntry | undefined): TreeEntry {
     this.reusedLast = false;
     const mode = Number(st.mode);
-    const e: TreeEntry = { p: rel, t: typeOf(mode), m: mode & 0o7777, u: Number(st.uid), g: Number(st.gid), mt: st.mtimeNs.toString() };
+    const e: TreeEntry = { p: rel, t, m: mode & 0o7777, u: Number(st.uid), g: Number(st.gid), mt: st.mtimeNs.toString() };
     e.i = Number(st.ino);
     e.ct = st.ctimeNs.toString();
-    this.stats.entries++;
-    if (this.stats.entries % 64 === 0) {
-      await yieldNow();
-      this.o.signal?.throwIfAborted();
-    }
-    const old = await this.cursor.seek(rel);
     const same = old !== undefined && old.t === e.t && old.i === e.i && old.ct === e.ct && old.mt === e.mt;
     if (e.t === 'l') e.l = readlinkSync(abs);
     if (e.t === 'c' || e.t === 'b') e.r = Number(st.rdev);
@@ -142,6 +242,7 @@ export class Scanner {
       const key = `${st.dev}:${st.ino}`;
       const first = this.links.get(key);
       if (first) {
+        this.stats.links++;
         e.k = first.p;
         e.h = first.h!;
         if (first.c) e.c = first.c;
@@ -160,7 +261,6 @@ export class Scanner {
     this.hashInto(e, abs);
     return e;
   }
-
   /** Hashes (and stores) the content of a regular file into its entry. */
   private hashInto(e: TreeEntry, abs: string): void {
     this.stats.hashed++;
@@ -214,29 +314,48 @@ export class Scanner {
   }
 
   /**
-   * Writes queued entries. Digests reused from the parent are leased first, then checked: one
-   * a concurrent collection removed is stored again from the file (hashed again, as it is now).
+   * Writes queued entries. Digests reused from the parent are leased first; then, unless the
+   * parent's ref is still there (which protects them), checked: one a concurrent collection
+   * removed is stored again from the file (hashed again, as it is now).
    */
   private async flush(): Promise<void> {
     const q = this.queue;
     this.queue = [];
     const objects = this.o.objects;
     if (objects) {
-      this.o.lease?.add(q.filter((p) => p.reused).flatMap((p) => digestsOf(p.e)));
-      for (const p of q) {
-        if (p.reused && digestsOf(p.e).some((d) => !objects.has(d))) this.hashInto(p.e, p.abs);
+      const digests = (p: Pending) => (p.line !== undefined ? lineDigests(p.line) : digestsOf(p.e!));
+      this.o.lease?.add(q.filter((p) => p.reused).flatMap(digests));
+      if (!this.parentGone && !(this.o.parentAlive?.() ?? false)) this.parentGone = true;
+      if (this.parentGone) {
+        for (const p of q) {
+          if (!p.reused || digests(p).every((d) => objects.has(d))) continue;
+          if (p.line !== undefined) {
+            p.e = JSON.parse(p.line) as TreeEntry;
+            delete p.line;
+          }
+          this.hashInto(p.e!, p.abs);
+        }
       }
     }
     for (const p of q) {
-      if (p.e.k !== undefined) {
-        const first = this.leaders.get(p.e.k);
+      if (p.line !== undefined) {
+        const wait = this.o.out.addLine(p.p, p.line);
+        if (wait) await wait;
+        continue;
+      }
+      const e = p.e!;
+      if (e.k !== undefined) {
+        const first = this.leaders.get(e.k);
         if (first) {
-          p.e.h = first.h!;
-          if (first.c) p.e.c = first.c;
-          else delete p.e.c;
+          e.h = first.h!;
+          if (first.c) e.c = first.c;
+          else delete e.c;
         }
       }
-      await this.o.out.add(p.e);
+      const line = JSON.stringify(e);
+      if (line !== p.old) this.sameAsParent = false;
+      const wait = this.o.out.addLine(e.p, line);
+      if (wait) await wait;
     }
   }
 }

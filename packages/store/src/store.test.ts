@@ -24,7 +24,7 @@ async function snap(store: Store, dir: string, image: string, parent?: StoreRef)
   const file = join(base, `tree-${seq++}.gz`);
   try {
     const out = new TreeWriter(file);
-    const stats = await new Scanner({ base: dir, roots: ['img'], out, objects: store.objects, lease, ...(parent ? { parent: store.tree(parent) } : {}) }).run();
+    const stats = await new Scanner({ base: dir, roots: ['img'], out, objects: store.objects, lease, ...(parent ? { parent: store.treeLines(parent), parentAlive: () => store.refs.exists(parent.image, parent.stamp) } : {}) }).run();
     await out.close();
     const saved = await store.saveTree(file, parent, stats.entries, lease);
     const tree = saved.tree;

@@ -21,10 +21,11 @@ import { currentOwner, describeOwner, ImgportError, isOwner, ownerState, process
 import { leasedDigests, takeLease, type Lease } from './lease.js';
 import { isDigest, ObjectStore, sha256 } from './objects.js';
 import { RefStore, type StoreRef } from './refs.js';
-import { applyPatch, writePatch } from './patch.js';
+import { applyPatch, applyPatchLines, writePatch } from './patch.js';
 import { digestsOf } from './scan.js';
-import { readTree, readTreeLines, type TreeEntry } from './tree.js';
+import { parseTreeLine, readTree, readTreeLines, type TreeEntry } from './tree.js';
 import { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 export interface GcOptions {
   /** Unreferenced objects younger than this stay (default 1 hour). */
@@ -95,10 +96,23 @@ export class Store {
         }
       }
     }
+    // Stored whole: compressed as well as a tree is (the temporary file may have been written quickly).
+    if (!patched) data = gzipSync(gunzipSync(data), { level: 6 });
     const tree = sha256(data);
     lease.add([tree]);
     const added = this.objects.putBuffer(data, tree).added;
     return patched && base ? { tree, base, added } : { tree, added };
+  }
+
+  /**
+   * The parent's tree objects, for a snapshot whose tree is the parent's line for line (an
+   * unchanged image): leased, then checked; undefined when one is gone (saveTree then stores it).
+   */
+  sameTree(parent: StoreRef, lease: Lease): { tree: string; base?: string; added: number } | undefined {
+    const digests = parent.base ? [parent.tree, parent.base] : [parent.tree];
+    lease.add(digests);
+    if (!digests.every((d) => this.objects.has(d))) return undefined;
+    return parent.base ? { tree: parent.tree, base: parent.base, added: 0 } : { tree: parent.tree, added: 0 };
   }
 
   /** The tree entries of a ref, streamed from its tree object (and base tree, for a patch). */
@@ -113,15 +127,39 @@ export class Store {
       yield* readTreeLines(this.treeObject(ref, ref.tree));
       return;
     }
-    let batch: string[] = [];
-    for await (const e of this.tree(ref)) {
-      batch.push(JSON.stringify(e));
-      if (batch.length >= 4096) {
-        yield batch;
-        batch = [];
+    yield* applyPatchLines(readTreeLines(this.treeObject(ref, ref.base)), readTreeLines(this.treeObject(ref, ref.tree)));
+  }
+
+  /**
+   * The hardlinked entries of a ref's tree (those naming their first path in `k`), by path. Only
+   * lines holding a `"k":"` key are parsed (a path or target holding it is JSON-escaped), and a
+   * patch's lines, which are few; nothing is read for a ref whose scan counted no hardlink.
+   */
+  async hardlinks(ref: StoreRef): Promise<Map<string, TreeEntry>> {
+    const out = new Map<string, TreeEntry>();
+    if (ref.stats.links === 0) return out;
+    const own = ref.base ?? ref.tree;
+    let n = 0;
+    for await (const lines of readTreeLines(this.treeObject(ref, own))) {
+      for (const line of lines) {
+        n++;
+        if (!line.includes('"k":"')) continue;
+        const e = parseTreeLine(line, undefined, ref.id, n);
+        out.set(e.p, e);
       }
     }
-    if (batch.length > 0) yield batch;
+    if (!ref.base) return out;
+    n = 0;
+    for await (const lines of readTreeLines(this.treeObject(ref, ref.tree))) {
+      for (const line of lines) {
+        n++;
+        if (line === '') continue;
+        const e = parseTreeLine(line, undefined, ref.id, n);
+        if ((e.t as string) === '-' || e.k === undefined) out.delete(e.p);
+        else out.set(e.p, e);
+      }
+    }
+    return out;
   }
 
   rows(ref: StoreRef): unknown {

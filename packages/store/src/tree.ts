@@ -54,6 +54,19 @@ export function comparePaths(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/**
+ * The path of a raw tree line without parsing it: every line starts `{"p":"` (JSON.stringify of
+ * an entry, `p` first), and a path with no backslash in it ends at the next quote. Undefined
+ * for a line that does not start so (the caller parses it).
+ */
+export function linePath(line: string): string | undefined {
+  if (!line.startsWith('{"p":"')) return undefined;
+  const end = line.indexOf('"', 6);
+  if (end < 0) return undefined;
+  const p = line.slice(6, end);
+  return p.includes('\\') ? undefined : p;
+}
+
 /** Writes entries (which must come in path order) as a gzip NDJSON file. */
 export class TreeWriter {
   private readonly gz: Gzip;
@@ -63,8 +76,12 @@ export class TreeWriter {
   private last: string | undefined;
   count = 0;
 
-  constructor(readonly file: string) {
-    this.gz = createGzip({ level: 6 });
+  /** `level`: gzip level (a temporary tree that becomes a patch is written quickly, at 1). */
+  constructor(
+    readonly file: string,
+    level = 6,
+  ) {
+    this.gz = createGzip({ level });
     const out = createWriteStream(file, { flags: 'wx', mode: 0o644 });
     this.gz.pipe(out);
     this.done = new Promise((resolve, reject) => {
@@ -75,15 +92,19 @@ export class TreeWriter {
   }
 
   async add(e: TreeEntry): Promise<void> {
-    if (this.last !== undefined && comparePaths(this.last, e.p) >= 0) {
-      throw new ImgportError('INTERNAL', `tree entries out of order: ${JSON.stringify(this.last)} then ${JSON.stringify(e.p)}`);
+    await this.addLine(e.p, JSON.stringify(e));
+  }
+
+  /** A raw line of entry `p` (a parent's line reused verbatim), in order like add(); a promise only when the caller must wait. */
+  addLine(p: string, line: string): Promise<void> | undefined {
+    if (this.last !== undefined && comparePaths(this.last, p) >= 0) {
+      throw new ImgportError('INTERNAL', `tree entries out of order: ${JSON.stringify(this.last)} then ${JSON.stringify(p)}`);
     }
-    this.last = e.p;
+    this.last = p;
     this.count++;
-    const line = JSON.stringify(e);
     this.buf.push(line);
     this.bufLen += line.length + 1;
-    if (this.bufLen >= 256 * 1024) await this.flush();
+    return this.bufLen >= 256 * 1024 ? this.flush() : undefined;
   }
 
   private async flush(): Promise<void> {
@@ -91,7 +112,8 @@ export class TreeWriter {
     const text = `${this.buf.join('\n')}\n`;
     this.buf = [];
     this.bufLen = 0;
-    if (!this.gz.write(text)) await once(this.gz, 'drain');
+    // Compression runs off the main thread: a backlog of a few MiB lets it overlap the caller.
+    if (!this.gz.write(text) && this.gz.writableLength > 8 * 1024 * 1024) await once(this.gz, 'drain');
   }
 
   async close(): Promise<void> {
@@ -181,5 +203,31 @@ export class TreeCursor {
 
   async close(): Promise<void> {
     await this.it?.return?.(undefined);
+  }
+}
+
+/**
+ * Keeps up to `depth` items of `src` requested ahead, so that decompressing a tree (zlib works
+ * off the main thread) overlaps a consumer that awaits rarely, like a scan's walk.
+ */
+export async function* prefetch<T>(src: AsyncIterable<T>, depth = 4): AsyncGenerator<T> {
+  const it = src[Symbol.asyncIterator]();
+  const ahead: Array<Promise<IteratorResult<T>>> = [];
+  const ask = () => {
+    const p = it.next();
+    // Handled here too: one still pending when the consumer stops early must not go unhandled.
+    p.catch(() => undefined);
+    ahead.push(p);
+  };
+  for (let i = 0; i < depth; i++) ask();
+  try {
+    for (;;) {
+      const r = await ahead.shift()!;
+      if (r.done) return;
+      ask();
+      yield r.value;
+    }
+  } finally {
+    await it.return?.(undefined);
   }
 }

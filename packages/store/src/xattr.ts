@@ -5,6 +5,7 @@ interface XattrModule {
   listAttributesSync(path: string): string[];
   getAttributeSync(path: string, name: string): Buffer;
   setAttributeSync(path: string, name: string, value: Buffer): void;
+  removeAttributeSync(path: string, name: string): void;
 }
 
 let mod: XattrModule | null | undefined;
@@ -47,5 +48,15 @@ export function writeXattrs(path: string, attrs: Record<string, string> | undefi
   const x = xattrs();
   if (!x) return false;
   for (const [n, v] of Object.entries(attrs)) x.setAttributeSync(path, n, Buffer.from(v, 'base64'));
+  return true;
+}
+
+/** Makes a file's xattrs exactly `attrs` (those it has beyond them are removed); false when fs-xattr is missing. */
+export function replaceXattrs(path: string, attrs: Record<string, string> | undefined): boolean {
+  const x = xattrs();
+  if (!x) return attrs === undefined;
+  const want = attrs ?? {};
+  for (const n of x.listAttributesSync(path)) if (!(n in want)) x.removeAttributeSync(path, n);
+  for (const [n, v] of Object.entries(want)) x.setAttributeSync(path, n, Buffer.from(v, 'base64'));
   return true;
 }

@@ -5,6 +5,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isBelow, isValidImageName } from '@imgport/format';
 import { ImgportError, silentLogger, type Logger } from '@imgport/runtime';
+import { setDirAttrs } from '@imgport/store';
 import { KEYS, KIT_TABLES, type ImageRecord, type ImageRows, type KitKeys, type KitRows, type TableStore } from '@imgport/tables';
 import { assertConfined } from './confine.js';
 import { syncDirs, syncFilesystems } from './durable.js';
@@ -16,7 +17,10 @@ import { moveToTrash } from './trash.js';
  * The commit protocol. Everything is staged beside the destination (inside the install root),
  * so committing is a series of renames plus one database transaction. Before the first rename the
  * staged data is synced and a journal records every move, the backup of whatever each move
- * replaces, the directories it creates and the rows before and after.
+ * replaces, the directories it creates and the rows before and after. A differential revert
+ * (snapshot/store-revert.ts) adds two kinds: live paths taken away into the staging area
+ * (`removes`, renamed back by a rollback) and the metadata of directories it keeps (`attrs`,
+ * before and after: set after the moves, set back last by a rollback). An import has neither.
  *
  * - A commit that fails in-process is rolled back at once, while the backups exist; the journal
  *   and the backups live until the rollback has finished. A rollback that cannot finish (the
@@ -46,6 +50,19 @@ const moveSchema = z.strictObject({
   backup: absolute.optional(),
 });
 
+/** A live path a revert takes away: renamed into the staging area, renamed back by a rollback. */
+const removeSchema = z.strictObject({ path: absolute, backup: absolute, what: z.string().max(4096), dir: z.boolean() });
+const attrValues = z.strictObject({
+  m: z.number().int().min(0).max(0o7777),
+  u: z.number().int().min(0).max(0xffffffff),
+  g: z.number().int().min(0).max(0xffffffff),
+  /** mtime in nanoseconds (set to the microsecond: restore.ts). */
+  mt: z.string().regex(/^\d{1,24}$/),
+  x: z.record(z.string().min(1).max(255), z.string().max(90_000)).optional(),
+});
+/** A directory a revert keeps whose own metadata it sets (its entries changed, or it did): both sides, for a rollback. */
+const attrSchema = z.strictObject({ path: absolute, before: attrValues, after: attrValues });
+
 const journalSchema = z.strictObject({
   v: z.literal(2),
   id: z.string().regex(/^[0-9a-f]{12}$/),
@@ -60,6 +77,10 @@ const journalSchema = z.strictObject({
   abandoned: z.boolean().optional(),
   txDir: absolute,
   moves: z.array(moveSchema).max(10_000_000),
+  /** A differential revert: live paths taken away (applied before the moves). */
+  removes: z.array(removeSchema).max(10_000_000).optional(),
+  /** A differential revert: directory metadata set after the moves. */
+  attrs: z.array(attrSchema).max(10_000_000).optional(),
   createdDirs: z.array(absolute),
   /** Staged copies and backups kept outside the staging area (moves across filesystems). */
   outside: z.array(absolute),
@@ -71,6 +92,9 @@ const journalSchema = z.strictObject({
 });
 
 export type Journal = z.infer<typeof journalSchema>;
+export type JournalRemove = z.infer<typeof removeSchema>;
+export type JournalAttr = z.infer<typeof attrSchema>;
+export type AttrValues = z.infer<typeof attrValues>;
 export type JournalMove = Move & { backup?: string };
 
 export interface CommitContext {
@@ -220,11 +244,34 @@ function applyFiles(ctx: CommitContext, j: Journal): void {
     assertConfined(root, d, ctx.allow);
     makeDir(d);
   }
+  for (const r of j.removes ?? []) {
+    assertConfined(root, r.path, ctx.allow);
+    takeAway(r);
+  }
   for (const mv of j.moves) {
     assertConfined(root, mv.to, ctx.allow);
     takeBackup(mv);
     place(mv);
   }
+  if (j.attrs?.length) failpoint('commit:before-attrs');
+  for (const a of j.attrs ?? []) setAttrs(root, a.path, a.after, ctx.allow);
+}
+
+/** A path that vanished since the plan is already what the revert wants. */
+function takeAway(r: JournalRemove): void {
+  try {
+    renameSync(r.path, r.backup);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || exists(r.backup)) throw err;
+  }
+}
+
+/** A directory's metadata, set only on a real directory reached without a symlink. */
+function setAttrs(root: string, path: string, values: AttrValues, allow: readonly string[] = []): void {
+  const st = assertConfined(root, path, allow);
+  if (!st) return;
+  if (!st.isDirectory()) throw new ImgportError('CONFLICT', `${path} is no longer a directory; its metadata was not set`, { where: path });
+  setDirAttrs(path, values);
 }
 
 /** The directories whose entries the commit changed: fsynced before the rows are written. */
@@ -236,6 +283,12 @@ function touchedDirs(j: Journal): string[] {
     dirs.add(dirname(mv.from));
     if (mv.backup) dirs.add(dirname(mv.backup));
   }
+  for (const r of j.removes ?? []) {
+    dirs.add(dirname(r.path));
+    dirs.add(dirname(r.backup));
+  }
+  // A directory's own metadata lives in its inode: fsyncing it makes the attribute step durable.
+  for (const a of j.attrs ?? []) dirs.add(a.path);
   return [...dirs];
 }
 
@@ -293,11 +346,23 @@ export async function rollback(work: string, j: Journal, tables: TableStore): Pr
     }
     if (mv.backup && exists(mv.backup) && !exists(mv.to)) renameSync(mv.backup, mv.to);
   }
+  for (const r of [...(j.removes ?? [])].reverse()) {
+    if (exists(r.backup) && !exists(r.path)) renameSync(r.backup, r.path);
+  }
   for (const d of [...j.createdDirs].reverse()) {
     try {
       rmdirSync(d);
     } catch {
       // Not empty: something else lives there now; leave it.
+    }
+  }
+  // Last: the renames above changed the mtimes of the directories they touched.
+  const root = dirname(work);
+  for (const a of j.attrs ?? []) {
+    try {
+      setAttrs(root, a.path, a.before);
+    } catch {
+      // Replaced by something else since (not a directory, or reached through a link now): left as it is.
     }
   }
   await syncDirs(touchedDirs(j).filter(exists));
@@ -409,6 +474,11 @@ function checkPaths(work: string, j: Journal, trust: TrustContext): string | und
     if (!stagedOk(mv.from)) return `staged file ${mv.from} lies outside the journal's staging area`;
     if (mv.backup && !stagedOk(mv.backup)) return `backup ${mv.backup} lies outside the journal's staging area`;
   }
+  for (const r of j.removes ?? []) {
+    if (!destinationOk(r.path)) return `removed path ${r.path} lies outside the install root and the allowed directories (or inside .imgport)`;
+    if (!isBelow(j.txDir, r.backup)) return `backup ${r.backup} lies outside the journal's staging area`;
+  }
+  for (const a of j.attrs ?? []) if (!destinationOk(a.path)) return `directory ${a.path} lies outside the install root and the allowed directories (or inside .imgport)`;
   for (const d of j.createdDirs) if (!destinationOk(d)) return `created directory ${d} lies outside the install root and the allowed directories`;
   return undefined;
 }

@@ -1,37 +1,47 @@
 /**
- * Revert to a store snapshot: the image as it is is snapshotted first; the target is built in a
- * staging area of the install root, where a file whose content and metadata equal the live one
- * is a hardlink of the live file (never of a store object: the live tree is what the commit
- * replaces, so no inode is ever shared with the store or by two live trees) and the rest is
- * written from the store's objects; then the roots are swapped in and the rows written in one
- * journaled commit. The replaced tree goes to the trash with one rename inside the commit's
- * staging area and is deleted after the lock is released, off the revert's path (the trash's
- * rule: recovery empties whatever a killed process left there).
+ * Revert to a store snapshot, differentially: the image as it is is snapshotted first (so the
+ * revert can itself be reverted), then that snapshot and the target are merged (revert-plan.ts)
+ * and only what differs is touched. Changed and added entries are written from the store's
+ * objects into the transaction's staging area (never a hardlink into or out of the live tree:
+ * admins chroot into rootimg/ and edit files in place), then the import's journaled commit
+ * takes away what the target lacks, moves the staged entries in (backing up the live ones),
+ * sets the metadata of the directories it kept, and writes the rows. The backups go to the
+ * trash with the staging area and are deleted after the lock is released, off the revert's path.
  */
-import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson, restoreTree, TreeCursor, type RowsDoc, type Store, type StoreRef, type TreeEntry } from '@imgport/store';
+import { readTreeLines, restoreTree, type RowsDoc, type Store, type StoreRef } from '@imgport/store';
 import { commit, createStaging, journalDir, missingParents, newJournalId, type Journal } from '../import/journal.js';
 import { lockImage } from '../import/lock.js';
 import { currentOwner } from '../import/owner.js';
 import { moveToTrash } from '../import/trash.js';
 import type { EngineDeps } from '../types.js';
+import { RevertPlan } from './revert-plan.js';
 
 export interface RevertResult {
   image: string;
   to: string;
   /** The snapshot taken of the image as it was. */
   before?: string;
+  /** Entries of the target tree. */
   entries: number;
+  /** Files written from the store's objects (changed or added ones). */
   fromStore: number;
+  /** Target entries left as they were in the live tree (equal in content and metadata; kept directories whose metadata was set are `dirsSet`). */
   reused: number;
+  /** Entries staged from the store and moved in (files, links, devices, whole added subtrees). */
+  staged: number;
+  /** Of `fromStore`: large files patched from a copy of the live one (only their changed chunks read from the store). */
   copied: number;
   bytesFromStore: number;
+  /** Top-most paths the target lacks, taken away (relative to the install root). */
   removed: string[];
+  /** Directories kept whose metadata was set back (their own, or their entries changed). */
+  dirsSet: number;
   notes: string[];
-  /** Until the commit landed (the replaced tree is deleted after, in the background). */
+  /** Until the commit landed (the replaced entries are deleted after, in the background). */
   durationMs: number;
-  /** Where the time went: the snapshot of the image as it was, building the target, the commit. */
+  /** Where the time went: the snapshot of the image as it was, merging and staging what differs, the commit. */
   phases: { snapshotMs: number; stageMs: number; commitMs: number };
 }
 
@@ -40,8 +50,11 @@ export interface RevertContext {
   store: Store;
   /** The install root's `.imgport` work directory. */
   work: string;
-  /** Snapshots the image as it is (undefined when it has no rows any more). */
-  snapshotLive(image: string, label: string): Promise<StoreRef | undefined>;
+  /**
+   * Snapshots the image as it is (undefined when it has no rows any more), with the full tree
+   * file it wrote (the caller removes it).
+   */
+  snapshotLive(image: string, label: string): Promise<{ ref: StoreRef; treeFile: string } | undefined>;
 }
 
 export interface RevertOptions {
@@ -57,16 +70,16 @@ export async function revertImage(ctx: RevertContext, target: StoreRef, opts: Re
   const unlockFile = await lockImage(ctx.work, image, ctx.deps.log ? { log: ctx.deps.log } : {});
   const txId = newJournalId();
   const txDir = createStaging(ctx.work, txId);
+  let liveTree: string | undefined;
   try {
     const recNow = await ctx.deps.tables.getImage(image);
-    const before = await ctx.snapshotLive(image, `before revert to ${target.stamp}`);
+    const live = await ctx.snapshotLive(image, `before revert to ${target.stamp}`);
+    liveTree = live?.treeFile;
+    const before = live?.ref;
     const snapshotMs = Date.now() - started;
-    const staging = join(txDir, 'new');
-    mkdirSync(staging, { recursive: true });
-    const staged = await stage(ctx, target, before, staging, opts.signal);
+    const { plan, stats } = await stage(ctx, target, live, txDir, opts.signal);
     const stageMs = Date.now() - started - snapshotMs;
     opts.signal?.throwIfAborted();
-    const { moves, removed } = planMoves(ctx.deps.installRoot, staging, txDir, [...new Set([...target.roots, ...(before?.roots ?? [])])]);
     const rows = ctx.store.rows(target) as RowsDoc;
     const journal: Journal = {
       v: 2,
@@ -75,31 +88,34 @@ export async function revertImage(ctx: RevertContext, target: StoreRef, opts: Re
       image,
       state: 'prepared',
       txDir,
-      moves,
-      createdDirs: [...new Set(moves.flatMap((m) => missingParents(m.to)))].sort((a, b) => a.length - b.length),
+      moves: plan.moves,
+      removes: plan.removes,
+      attrs: plan.attrs,
+      createdDirs: [...new Set(plan.moves.filter((m) => !m.backup).flatMap((m) => missingParents(m.to)))].sort((a, b) => a.length - b.length),
       outside: [],
       rowsBefore: recNow.osimage || recNow.linuximage ? recNow : null,
       rowsAfter: { osimage: rows.osimage ?? {}, linuximage: rows.linuximage ?? {}, litefile: rows.litefile ?? [] },
     };
     await commit({ work: ctx.work, tables: ctx.deps.tables, allow: ctx.deps.allow ?? [], ...(ctx.deps.log ? { log: ctx.deps.log } : {}) }, journal);
-    // Files the target does not have (an archive packed since): gone with the image they belonged
-    // to, through the trash like every replaced tree.
-    removed.forEach((r, i) => moveToTrash(ctx.work, join(ctx.deps.installRoot, r), `${txId}-removed-${i}`));
+    const notes = [...stats.notes, ...(plan.skipped ? [`${plan.skipped} sockets not restored (a running service recreates them)`] : [])];
     return {
       image,
       to: target.id,
       ...(before ? { before: before.id } : {}),
-      entries: staged.entries,
-      fromStore: staged.fromStore,
-      reused: staged.linked,
-      copied: staged.copied,
-      bytesFromStore: staged.bytesFromStore,
-      removed,
-      notes: staged.notes,
+      entries: plan.targetEntries,
+      fromStore: stats.fromStore,
+      reused: plan.unchanged,
+      staged: stats.entries,
+      copied: stats.copied,
+      bytesFromStore: stats.bytesFromStore,
+      removed: plan.removed,
+      dirsSet: plan.attrs.length,
+      notes,
       durationMs: Date.now() - started,
       phases: { snapshotMs, stageMs, commitMs: Date.now() - started - snapshotMs - stageMs },
     };
   } finally {
+    if (liveTree) rmSync(liveTree, { force: true });
     // A journal left by a rollback that could not finish keeps its staging area (its backups).
     if (!existsSync(join(journalDir(ctx.work), `${txId}.json`))) moveToTrash(ctx.work, txDir, txId);
     unlockFile();
@@ -107,75 +123,28 @@ export async function revertImage(ctx: RevertContext, target: StoreRef, opts: Re
   }
 }
 
-/**
- * Builds the target in `staging`: a file equal to the live one (same digest and metadata in the
- * snapshot just taken, and still the same inode and ctime, with no other link) is a hardlink of
- * it; the rest comes from the store.
- */
-async function stage(ctx: RevertContext, target: StoreRef, before: StoreRef | undefined, staging: string, signal?: AbortSignal) {
-  const live = before ? new TreeCursor(ctx.store.tree(before)[Symbol.asyncIterator]()) : undefined;
-  const liveEntries = new Map<string, TreeEntry>();
-  const base = ctx.deps.installRoot;
-  const withLive = async function* (it: AsyncIterable<TreeEntry>): AsyncGenerator<TreeEntry> {
-    for await (const e of it) {
-      const l = live ? await live.seek(e.p) : undefined;
-      if (l) liveEntries.set(e.p, l);
-      yield e;
-    }
-  };
-  try {
-    return await restoreTree(withLive(ctx.store.tree(target)), {
-      objects: ctx.store.objects,
-      dest: (p) => join(staging, p),
-      link: (e) => {
-        const l = liveEntries.get(e.p);
-        liveEntries.delete(e.p);
-        if (!l || !sameFile(l, e)) return undefined;
-        const abs = join(base, e.p);
-        const now = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-        if (!now || now.nlink !== 1n || Number(now.ino) !== l.i || now.ctimeNs.toString() !== l.ct) return undefined;
-        return abs;
-      },
-      ...(signal ? { signal } : {}),
-    });
-  } finally {
-    await live?.close();
-  }
+/** Merges the live tree (the snapshot just taken) with the target and stages what differs, as the merge runs. */
+async function stage(ctx: RevertContext, target: StoreRef, live: { ref: StoreRef; treeFile: string } | undefined, txDir: string, signal?: AbortSignal) {
+  const staging = join(txDir, 'new');
+  const backups = join(txDir, 'old');
+  mkdirSync(staging, { recursive: true });
+  mkdirSync(backups, { recursive: true });
+  const plan = new RevertPlan({
+    base: ctx.deps.installRoot,
+    staging,
+    backups,
+    live: live ? readTreeLines(live.treeFile) : empty(),
+    target: ctx.store.treeLines(target),
+    liveLinks: live ? await ctx.store.hardlinks(live.ref) : new Map(),
+    targetLinks: await ctx.store.hardlinks(target),
+  });
+  const stats = await restoreTree(plan.staged(), {
+    objects: ctx.store.objects,
+    dest: (p) => join(staging, p),
+    patchFrom: (e) => plan.patchSource(e),
+    ...(signal ? { signal } : {}),
+  });
+  return { plan, stats };
 }
 
-/** A move per root the target has (backing up what is there); roots only the live image has are removed. */
-function planMoves(base: string, staging: string, txDir: string, roots: string[]): { moves: Journal['moves']; removed: string[] } {
-  const moves: Journal['moves'] = [];
-  const removed: string[] = [];
-  for (const r of roots) {
-    const from = join(staging, r);
-    const to = join(base, r);
-    const staged = lstatSync(from, { throwIfNoEntry: false });
-    const there = lstatSync(to, { throwIfNoEntry: false });
-    if (staged) moves.push({ from, to, what: r, dir: staged.isDirectory(), ...(there ? { backup: join(txDir, 'old', String(moves.length)) } : {}) });
-    else if (there) removed.push(r);
-  }
-  if (moves.some((m) => m.backup)) mkdirSync(join(txDir, 'old'), { recursive: true });
-  return { moves, removed };
-}
-
-function sameFile(a: TreeEntry, b: TreeEntry): boolean {
-  return (
-    a.t === 'f' &&
-    b.t === 'f' &&
-    a.h === b.h &&
-    a.s === b.s &&
-    a.m === b.m &&
-    a.u === b.u &&
-    a.g === b.g &&
-    sameMicrosecond(a.mt, b.mt) &&
-    a.k === undefined &&
-    b.k === undefined &&
-    canonicalJson(a.x ?? {}) === canonicalJson(b.x ?? {})
-  );
-}
-
-/** mtimes are set to the microsecond (restore.ts): a file restored before equals its entry to that precision. */
-function sameMicrosecond(a: string, b: string): boolean {
-  return a === b || BigInt(a) / 1000n === BigInt(b) / 1000n;
-}
+async function* empty(): AsyncGenerator<never> {}

@@ -192,14 +192,26 @@ export class StoreSnapshots {
 
   /** Captures the image as it is now, hashing only what changed since its newest snapshot. */
   async create(image: string, opts: StoreSnapshotOptions = {}): Promise<StoreRef> {
+    return this.capture(image, opts);
+  }
+
+  /**
+   * create(), handing the full tree it wrote (gzip level 0: quick to read again) to `keep`,
+   * which removes it when done: a revert merges it with its target without reading the store.
+   */
+  private async capture(image: string, opts: StoreSnapshotOptions, keep?: (treeFile: string) => void): Promise<StoreRef> {
     const rec = await this.record(image);
     const roots = this.roots(rec);
     const parent = this.store.refs.list(image).at(-1);
     const lease = this.store.lease();
     const treeFile = this.tmpFile('tree.gz');
+    let kept = false;
     try {
-      const out = new TreeWriter(treeFile);
+      // Written uncompressed (a temporary file): most trees are stored as a patch of their
+      // parent's, a whole one is compressed then (saveTree).
+      const out = new TreeWriter(treeFile, 0);
       let stats;
+      let same = false;
       try {
         const scanner = new Scanner({
           base: this.deps.installRoot,
@@ -207,17 +219,18 @@ export class StoreSnapshots {
           out,
           objects: this.store.objects,
           lease,
-          ...(parent ? { parent: this.store.tree(parent) } : {}),
+          ...(parent ? { parent: this.store.treeLines(parent), parentAlive: () => this.store.refs.exists(parent.image, parent.stamp) } : {}),
           ...(opts.signal ? { signal: opts.signal } : {}),
           ...(opts.onProgress
             ? { onProgress: (files: number, bytes: number) => opts.onProgress!({ phase: 'snapshot', percent: 0, bytesDone: bytes, bytesTotal: 0 }) }
             : {}),
         });
         stats = await scanner.run();
+        same = scanner.sameAsParent;
       } finally {
         await out.close();
       }
-      const saved = await this.store.saveTree(treeFile, parent, stats.entries, lease);
+      const saved = (same && parent && this.store.sameTree(parent, lease)) || (await this.store.saveTree(treeFile, parent, stats.entries, lease));
       const tree = saved.tree;
       const base = saved.base;
       stats.added += saved.added;
@@ -242,10 +255,15 @@ export class StoreSnapshots {
         roots,
         stats,
       };
-      return await this.claim(ref);
+      const claimed = await this.claim(ref);
+      if (keep) {
+        keep(treeFile);
+        kept = true;
+      }
+      return claimed;
     } finally {
       lease.release();
-      rmSync(treeFile, { force: true });
+      if (!kept) rmSync(treeFile, { force: true });
     }
   }
 
@@ -298,13 +316,13 @@ export class StoreSnapshots {
   private async liveTree(image: string, parent: StoreRef | undefined, signal?: AbortSignal): Promise<{ file: string; rows: RowsDoc }> {
     const rec = await this.record(image);
     const file = this.tmpFile('live.gz');
-    const out = new TreeWriter(file);
+    const out = new TreeWriter(file, 1);
     try {
       await new Scanner({
         base: this.deps.installRoot,
         roots: this.roots(rec),
         out,
-        ...(parent ? { parent: this.store.tree(parent) } : {}),
+        ...(parent ? { parent: this.store.treeLines(parent) } : {}),
         ...(signal ? { signal } : {}),
       }).run();
     } finally {
@@ -381,7 +399,12 @@ export class StoreSnapshots {
           deps: this.deps,
           store: this.store,
           work: this.work,
-          snapshotLive: async (image, label) => ((await this.deps.tables.getImage(image)).osimage ? this.create(image, { label }) : undefined),
+          snapshotLive: async (image, label) => {
+            if (!(await this.deps.tables.getImage(image)).osimage) return undefined;
+            let treeFile = '';
+            const ref = await this.capture(image, { label }, (f) => (treeFile = f));
+            return { ref, treeFile };
+          },
         },
         target,
         opts,
