@@ -87,8 +87,8 @@ export function refLine(r: StoreRef): string {
 export function revertText(r: RevertResult): string {
   return [
     `Reverted ${r.image} to ${r.to}${r.before ? ` (the image as it was is snapshot ${r.before})` : ''}`,
-    `  ${r.entries} entries: ${r.reused} unchanged files kept, ${r.fromStore} written from the store (${mib(r.bytesFromStore)})`,
-    ...r.removed.map((p) => `  removed ${p} (not in the snapshot)`),
+    `  ${r.entries} entries: ${r.reused} unchanged, ${r.staged} staged (${r.fromStore} files from the store, ${mib(r.bytesFromStore)}), ${r.removed.length} taken away, ${r.dirsSet} directories set back`,
+    ...r.removed.map((p) => `  taken away ${p} (not in the snapshot)`),
     ...r.notes.map((n) => `  note: ${n}`),
   ].join('\n');
 }
