@@ -17,7 +17,7 @@ async function inflate(data: Buffer): Promise<{ out: Buffer; bytesIn: number }> 
   const counter = { bytesIn: 0 };
   const chunks: Buffer[] = [];
   try {
-    for await (const c of decompressed(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), 'gzip', counter)) chunks.push(c as Buffer);
+    for await (const c of decompressed(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), 'gzip', counter, undefined, { igzip: true })) chunks.push(c as Buffer);
   } catch (err) {
     throw decompressError(err);
   }

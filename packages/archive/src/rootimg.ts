@@ -75,7 +75,7 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const head = await peek(input, 6);
-    stream = decompressed(input, detectCompression(head), counter, 512 * 1024);
+    stream = decompressed(input, detectCompression(head), counter, 512 * 1024, { igzip: true });
     const chunks = chunksOf(stream);
     const sniffed = await sniffContainer(chunks);
     if (sniffed.kind === 'cpio') await expandCpio(sniffed.chunks, writer, limits, opts.signal);

@@ -91,6 +91,8 @@ export class TreeWriter {
   private ops: OpQueue;
   private readonly owner = new Map<string, number>([['', 0]]);
   private readonly made = new Map<string, number>();
+  /** Where a file was last linked from (a hardlink to it): replacing it waits for that link. */
+  private readonly linkedAt = new Map<string, number>();
   private turn = 0;
   /** Extended attributes set (in this thread) once the worker has made their file. */
   private readonly xattrQueue: PendingXattrs[] = [];
@@ -268,6 +270,7 @@ export class TreeWriter {
     this.ops.begin(16 + (from.length + full.length) * 3);
     this.ops.op(Op.Link).str(from).str(full);
     this.files.set(rel, this.ops.index + 2 * this.ops.seq);
+    if (this.qs.length > 1) this.linkedAt.set(target, this.ops.index + 2 * this.ops.seq);
     this.report.hardlinks++;
     this.progress();
   }
@@ -307,6 +310,9 @@ export class TreeWriter {
       exists = st !== undefined;
     }
     if (exists) {
+      // A hardlink to it queued on the other worker must be made before it goes.
+      this.after(this.linkedAt.get(rel));
+      this.linkedAt.delete(rel);
       this.ops.begin(8 + full.length * 3);
       this.ops.op(Op.Unlink).str(full);
       // Attributes meant for what is replaced must not land on its successor.
