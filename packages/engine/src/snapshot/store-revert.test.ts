@@ -4,32 +4,20 @@
  * (mtimes to the microsecond, the precision Node sets them with); a commit that fails midway
  * leaves the image exactly as it was.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { xattrs, type TreeEntry } from '@imgport/store';
 import type { TableStore } from '@imgport/tables';
-import { addNetbootImage, makeWorld, sqliteBackend, type World } from '../../test/support/world.js';
+import { addNetbootImage, storeWorld, type World } from '../../test/support/world.js';
 import { StoreSnapshots } from './store.js';
 
-const backend = sqliteBackend();
 let tables: TableStore;
 let w: World;
 let store: StoreSnapshots;
-let clock = Date.parse('2026-12-01T03:00:00Z');
-
-before(async () => {
-  tables = await backend.open();
-  w = await makeWorld(tables);
-  store = new StoreSnapshots({ ...w.deps, now: () => new Date((clock += 1000)) });
-});
-after(async () => {
-  await tables.close();
-  await backend.dispose();
-  rmSync(w.base, { recursive: true, force: true });
-});
+storeWorld('2026-12-01T03:00:00Z', (s) => ({ tables, w, store } = s));
 
 /** A snapshot's entries as they must come back: without the stat cache, mtimes to the microsecond. */
 async function entries(id: string): Promise<Array<Omit<TreeEntry, 'i' | 'ct'>>> {

@@ -1,31 +1,19 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TableStore } from '@imgport/tables';
-import { addNetbootImage, makeWorld, sqliteBackend, tarList, type World } from '../../test/support/world.js';
+import { addNetbootImage, makeWorld, storeWorld, tarList, type World } from '../../test/support/world.js';
 import { SnapshotCatalog } from './catalog.js';
 import { SnapshotService } from './bundles.js';
 import { StoreSnapshots } from './store.js';
 import { ExportService } from '../export/service.js';
 import { ImportService } from '../import/index.js';
 
-const backend = sqliteBackend();
 let tables: TableStore;
 let w: World;
 let store: StoreSnapshots;
-let clock = Date.parse('2026-11-26T06:15:02Z');
-
-before(async () => {
-  tables = await backend.open();
-  w = await makeWorld(tables);
-  store = new StoreSnapshots({ ...w.deps, now: () => new Date((clock += 1000)) });
-});
-after(async () => {
-  await tables.close();
-  await backend.dispose();
-  rmSync(w.base, { recursive: true, force: true });
-});
+storeWorld('2026-11-26T06:15:02Z', (s) => ({ tables, w, store } = s));
 
 test('store snapshot: unchanged costs nothing, diff says what changed (files and rows), revert brings it back', async () => {
   const img = await addNetbootImage(w, 'storeimg', { archive: true });
@@ -130,6 +118,7 @@ test('import --force snapshots the image it replaces into the store once the sto
   const fresh = await makeWorld(tables);
   try {
     const bundles = new SnapshotService(fresh.deps);
+    let clock = Date.parse('2026-11-26T07:00:00Z');
     const local = new StoreSnapshots({ ...fresh.deps, now: () => new Date((clock += 1000)) });
     const catalog = new SnapshotCatalog(bundles, local, join(fresh.deps.dataDir, 'reverts'));
     const imports = new ImportService({ ...fresh.deps, snapshots: catalog });

@@ -14,6 +14,8 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import { openTableStore, type ImageRows, type TableStore } from '@imgport/tables';
+import { after, before } from 'node:test';
+import { StoreSnapshots } from '../../src/snapshot/store.js';
 import type { EngineDeps } from '../../src/types.js';
 
 export const run = promisify(execFile);
@@ -73,6 +75,27 @@ export interface World {
   installRoot: string;
   out: string;
   deps: EngineDeps;
+}
+
+/**
+ * A SQLite world and a store whose clock starts at `start` and ticks a second per reading, made
+ * before the file's tests (handed to `use`) and removed after them.
+ */
+export function storeWorld(start: string, use: (s: { tables: TableStore; w: World; store: StoreSnapshots }) => void): void {
+  const backend = sqliteBackend();
+  let clock = Date.parse(start);
+  let made: { tables: TableStore; w: World } | undefined;
+  before(async () => {
+    const tables = await backend.open();
+    const w = await makeWorld(tables);
+    made = { tables, w };
+    use({ tables, w, store: new StoreSnapshots({ ...w.deps, now: () => new Date((clock += 1000)) }) });
+  });
+  after(async () => {
+    await made?.tables.close();
+    await backend.dispose();
+    if (made) await rm(made.w.base, { recursive: true, force: true });
+  });
 }
 
 export async function makeWorld(tables: TableStore): Promise<World> {
