@@ -53,12 +53,17 @@ function dirExists(dir: string, description: string, create: boolean): boolean {
   }
 }
 
-/** Whether `<table>.sqlite` holds its table, looked at read-only; a file that is no database is an error naming the table. */
+/**
+ * Whether `<table>.sqlite` holds its table; a file that is no database is an error naming the
+ * table. Opened for writing although it only reads: a process killed in a commit leaves a hot
+ * journal, which SQLite must roll back on open, and a read-only connection fails there with
+ * "attempt to write a readonly database".
+ */
 function hasTable(dir: string, table: TableName, timeout: number): boolean {
   const file = join(dir, `${table}.sqlite`);
   if (!existsSync(file)) return false;
   try {
-    const db = new Database(file, { readonly: true, fileMustExist: true, timeout });
+    const db = new Database(file, { fileMustExist: true, timeout });
     try {
       return db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(table) !== undefined;
     } finally {
