@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
@@ -35,6 +36,16 @@ for (const [name, env] of backends) {
     assert.equal(one.bytesIn, gzipSync(text).length);
     const joined = Buffer.concat([gzipSync(text), gzipSync(noise)]);
     assert.ok((await inflate(joined)).out.equals(Buffer.concat([text, noise])));
+  });
+
+  test(`${name}: inflates what GNU gzip -9 (with a file name in its header) and pigz (blocks of its own) wrote`, async () => {
+    process.env.IMGPORT_IGZIP = env;
+    const data = Buffer.concat([text, noise, text]);
+    for (const [cmd, args] of [['gzip', ['-9', '-c', '-N']], ['pigz', ['-c', '-b', '128', '-p', '2']]] as const) {
+      const made = spawnSync(cmd, [...args], { input: data, maxBuffer: 64 << 20 });
+      assert.equal(made.status, 0, `${cmd}: ${made.stderr}`);
+      assert.ok((await inflate(made.stdout)).out.equals(data), cmd);
+    }
   });
 
   test(`${name}: truncated or corrupt data is BUNDLE_INVALID saying which`, async () => {
