@@ -1,7 +1,7 @@
 /**
  * The worker thread of tree-ops.ts: decodes each batch and does its filesystem calls in order,
- * synchronously (only device nodes and FIFOs, made by mknod(1) processes, run side by side until
- * something needs them), then gives the batch back. It decides nothing (TreeWriter did); it imports only
+ * synchronously (only device nodes and FIFOs, made by one xargs(1) running mknod(1) per batch, are
+ * made beside it until something needs them), then gives the batch back. It decides nothing (TreeWriter did); it imports only
  * Node's own modules and tree-fs, so it starts fast and small. The first failing call stops it:
  * the error goes back with the path, and later batches are not touched.
  */
@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Meta, Op, Shared } from './tree-ops-codes.js';
 import type { WorkerSetup } from './tree-ops.js';
-import { mknod } from './tree-fs.js';
+import { NodeBatch } from './tree-fs.js';
 
 const port = parentPort!;
 const setup = workerData as WorkerSetup;
@@ -22,11 +22,9 @@ let failed = false;
 /** The path being worked on, for the error. */
 let current = '';
 
-/** A device node or FIFO whose mknod(1) is running; its owner, mode and time follow it. */
+/** A device node or FIFO being made (NodeBatch); its owner, mode and time follow it. */
 interface PendingNode {
   path: string;
-  /** Resolves to the failure, so an early one is never an unhandled rejection. */
-  done: Promise<Error | undefined>;
   flags: number;
   uid: number;
   gid: number;
@@ -34,18 +32,20 @@ interface PendingNode {
   mtime: number;
 }
 let pending: PendingNode[] = [];
+const nodes = new NodeBatch();
 
 /** Operations that must see every node made before them: a link to one, a replacement, a directory's times. */
 const WAITS_FOR_NODES = new Set<number>([Op.Link, Op.Unlink, Op.DirMeta]);
 
-/** Waits for the running mknod(1) processes, then sets what mknod cannot. */
+/** Waits for the nodes being made, then sets what mknod cannot. */
 async function settleNodes(): Promise<void> {
-  const nodes = pending;
+  const made = pending;
   pending = [];
-  const failures = await Promise.all(nodes.map((n) => n.done));
-  for (const [i, n] of nodes.entries()) {
+  if (made.length === 0) return;
+  current = made[0]!.path;
+  await nodes.settle();
+  for (const n of made) {
     current = n.path;
-    if (failures[i]) throw failures[i];
     if (n.flags & Meta.Chown) fs.lchownSync(n.path, n.uid, n.gid);
     // mknod(1) takes permission bits only; the node was just made here, so chmod is safe.
     if (n.flags & Meta.Chmod) fs.chmodSync(n.path, n.mode);
@@ -150,11 +150,8 @@ function run(buf: ArrayBuffer, start: number, length: number): number {
         const uid = u32();
         const gid = u32();
         const mtime = f64();
-        const done = mknod(current, kind, mode, major, minor).then(
-          () => undefined,
-          (err: Error) => err,
-        );
-        pending.push({ path: current, done, flags, uid, gid, mode, mtime });
+        nodes.add(current, kind, mode, major, minor);
+        pending.push({ path: current, flags, uid, gid, mode, mtime });
         break;
       }
       case Op.DirMeta: {
@@ -212,7 +209,7 @@ async function handle(m: Message): Promise<void> {
   } catch (err) {
     failed = true;
     if (fd >= 0) fs.closeSync(fd);
-    await Promise.all(pending.map((n) => n.done));
+    await nodes.settle().catch(() => undefined);
     pending = [];
     const e = err as NodeJS.ErrnoException;
     port.postMessage({ type: 'error', error: { message: e.message, code: e.code, syscall: e.syscall, path: current } });

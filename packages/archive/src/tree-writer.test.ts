@@ -159,3 +159,42 @@ test('two writer threads: deep and wide directories, hardlinks and replacements 
   assert.equal(fs.statSync(path.join(dest, 'wide3/deep/er/x')).nlink, 2);
   assert.equal(treeListing(dest, { root: false })['wide7/deep']!.mode, '755');
 });
+
+test('device nodes and FIFOs (as root): made by one program per batch, with their own modes, owners, times, odd names', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async (t) => {
+  const dest = tempDir(t);
+  const node = (p: string, type: TreeEntry['type'], extra: Partial<TreeEntry> = {}): [TreeEntry, string] => [{ ...base, path: p, type, ...extra }, ''];
+  const names = ['null', 'tty 1', 'new\nline', '-m', 'zero'];
+  const entries: Array<[TreeEntry, string]> = [d('dev')];
+  names.forEach((n, i) => entries.push(node(`dev/${n}`, 'chardev', { devmajor: 1, devminor: 3 + i, mode: 0o620 + i, uid: 5 + i, gid: 7, mtime: 2_000_000 + i })));
+  entries.push(node('dev/sda', 'blockdev', { devmajor: 8, devminor: 0, mode: 0o660, gid: 6 }));
+  entries.push(node('dev/initctl', 'fifo', { mode: 0o600, mtime: 3_000_000 }));
+  entries.push(node('run/pipe', 'fifo', { mode: 0o4644 }));
+  const r = await run(dest, entries);
+  assert.deepEqual([r.devices, r.fifos], [names.length + 1, 2]);
+  for (const [i, n] of names.entries()) {
+    const st = fs.lstatSync(path.join(dest, 'dev', n));
+    assert.ok(st.isCharacterDevice(), n);
+    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid, st.mtimeMs / 1000, st.rdev], [0o620 + i, 5 + i, 7, 2_000_000 + i, 256 + 3 + i], n);
+  }
+  const sda = fs.lstatSync(path.join(dest, 'dev/sda'));
+  assert.ok(sda.isBlockDevice());
+  assert.deepEqual([sda.mode & 0o7777, sda.gid, sda.rdev], [0o660, 6, 8 * 256]);
+  const fifo = fs.lstatSync(path.join(dest, 'dev/initctl'));
+  assert.ok(fifo.isFIFO());
+  assert.deepEqual([fifo.mode & 0o7777, fifo.mtimeMs / 1000], [0o600, 3_000_000]);
+  assert.equal(fs.lstatSync(path.join(dest, 'run/pipe')).mode & 0o7777, 0o4644);
+});
+
+test('a device node that cannot be made fails with what mknod said, and the others in its batch are made', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async (t) => {
+  const { NodeBatch } = await import('./tree-fs.js');
+  const dir = tempDir(t);
+  const batch = new NodeBatch();
+  batch.add(path.join(dir, 'ok'), 'c', 0o600, 1, 3);
+  batch.add(path.join(dir, 'missing', 'dev'), 'c', 0o600, 1, 3);
+  batch.add(path.join(dir, 'fifo'), 'p', 0o644);
+  await assert.rejects(batch.settle(), (e: NodeJS.ErrnoException) => e.code === 'EMKNOD' && e.message.includes(path.join(dir, 'missing', 'dev')));
+  assert.ok(fs.lstatSync(path.join(dir, 'ok')).isCharacterDevice());
+  assert.ok(fs.lstatSync(path.join(dir, 'fifo')).isFIFO());
+  // Settled again with nothing added: nothing to wait for.
+  await batch.settle();
+});
