@@ -5,7 +5,10 @@ import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { ImgportError } from '@imgport/runtime';
-import { decompressError, decompressed, igzip } from './decompress.js';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decompressError, decompressed, igzip, programFile } from './decompress.js';
 
 // Both inflaters, one after the other: zlib, and igzip where installed (CI installs it).
 const saved = process.env.IMGPORT_IGZIP;
@@ -59,4 +62,82 @@ for (const [name, env] of backends) {
     badCrc[badCrc.length - 6]! ^= 0xff;
     await assert.rejects(inflate(badCrc), (e: unknown) => e instanceof ImgportError && e.code === 'BUNDLE_INVALID');
   });
+}
+
+/** A file with `data`, removed when the test ends. */
+function fileOf(t: { after(fn: () => void): void }, name: string, data: Buffer): string {
+  const dir = mkdtempSync(join(tmpdir(), 'program-file-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, name), data);
+  return join(dir, name);
+}
+
+async function drain(f: NonNullable<ReturnType<typeof programFile>>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of f.stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+test('a local gzip or xz file is inflated by the program reading it, its progress read off the descriptor', { skip: igzip() ? false : 'igzip is not installed' }, async (t) => {
+  process.env.IMGPORT_IGZIP = '1';
+  const data = Buffer.concat([text, noise, text, noise]);
+  const gz = spawnSync('gzip', ['-6', '-c'], { input: data, maxBuffer: 64 << 20 }).stdout;
+  const xz = spawnSync('xz', ['-1', '-c'], { input: data, maxBuffer: 64 << 20 }).stdout;
+  for (const [name, bytes, compression] of [['b.tgz', gz, 'gzip'], ['b.txz', xz, 'xz']] as const) {
+    const f = programFile(fileOf(t, name, bytes), 1 << 30, 'the bundle');
+    assert.ok(f, name);
+    assert.equal(f.compression, compression);
+    assert.ok((await drain(f)).equals(data), name);
+    // The program read it all; what it has inflated is never said to be more than that.
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(f.read(), bytes.length, name);
+    assert.ok(f.consumed() <= f.read() && f.consumed() >= bytes.length - (1 << 21), name);
+  }
+});
+
+test('a local file: plain tar, IMGPORT_IGZIP=0 and an oversized file are not for the program; damage is BUNDLE_INVALID', { skip: igzip() ? false : 'igzip is not installed' }, async (t) => {
+  process.env.IMGPORT_IGZIP = '1';
+  assert.equal(programFile(fileOf(t, 'plain.tar', text), 1 << 30, 'the bundle'), undefined);
+  const gz = gzipSync(noise);
+  process.env.IMGPORT_IGZIP = '0';
+  assert.equal(programFile(fileOf(t, 'zlib.tgz', gz), 1 << 30, 'the bundle'), undefined);
+  process.env.IMGPORT_IGZIP = '1';
+  assert.throws(() => programFile(fileOf(t, 'big.tgz', gz), 1000, 'the bundle'), (e: unknown) => e instanceof ImgportError && e.code === 'LIMIT_EXCEEDED' && /the bundle is larger than the limit of 1000 bytes/.test(e.message));
+  const cut = programFile(fileOf(t, 'cut.tgz', gz.subarray(0, gz.length - 100)), 1 << 30, 'the bundle');
+  await assert.rejects(drain(cut!), (e: unknown) => e instanceof ImgportError && e.code === 'BUNDLE_INVALID' && /^gzip: truncated data/.test(e.message));
+});
+
+test('a local file given up on stops its program at once', { skip: igzip() ? false : 'igzip is not installed' }, async (t) => {
+  process.env.IMGPORT_IGZIP = '1';
+  const path = fileOf(t, 'zeros.gz', gzipSync(Buffer.alloc(256 << 20, 7)));
+  const f = programFile(path, 1 << 30, 'the bundle')!;
+  assert.deepEqual(holders(path).length, 2, 'this process and the program hold it while it runs');
+  for await (const c of f.stream) {
+    assert.ok((c as Buffer).length > 0);
+    break;
+  }
+  // Ended early: the program is killed and the descriptor closed, long before 256 MiB are out.
+  for (let i = 0; i < 100 && holders(path).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(holders(path), []);
+});
+
+/** The processes with `path` open (from /proc). */
+function holders(path: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === path) found.push(pid);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+  return found;
 }

@@ -8,7 +8,7 @@
  * array, no shell.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants as fsc } from 'node:fs';
+import { accessSync, closeSync, fstatSync, openSync, readFileSync, readSync, constants as fsc } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { PassThrough, Transform, pipeline, type Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -108,7 +108,7 @@ export function decompressed(input: Readable, kind: Compression, counter: Compre
     let fed = 0;
     counter.consumed = () => Math.max(0, fed - PROGRAM_AHEAD);
     const program = fast ? { cmd: fast, what: 'gzip' as const, missing: 'igzip' } : { cmd: 'xz', what: 'xz' as const, missing: 'xz' };
-    return programStream(pipeline(input, count, () => {}), program, (n) => (fed += n));
+    return programStream({ source: pipeline(input, count, () => {}), onFed: (n) => (fed += n) }, program);
   }
   if (kind === 'gzip') {
     // Room for a few inflated chunks (`ahead`), so zlib keeps inflating while the writer is busy.
@@ -123,13 +123,17 @@ export function decompressed(input: Readable, kind: Compression, counter: Compre
 
 /**
  * `<cmd> -dc` as a stream; a missing xz is UNSUPPORTED, a failing program BUNDLE_INVALID with
- * what it said (igzip's "does not contain a complete gzip file" is a truncated one).
+ * what it said (igzip's "does not contain a complete gzip file" is a truncated one). Its input is
+ * `source`, fed through a pipe, or an open file it reads itself (`fd`, which the caller closes).
  */
-function programStream(source: Readable, p: { cmd: string; what: 'gzip' | 'xz'; missing: string }, onFed: (n: number) => void): Readable {
-  const child = spawn(p.cmd, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+function programStream(input: { source: Readable; onFed: (n: number) => void } | { fd: number }, p: { cmd: string; what: 'gzip' | 'xz'; missing: string }): Readable {
+  const child = spawn(p.cmd, ['-dc'], { stdio: ['source' in input ? 'pipe' : input.fd, 'pipe', 'pipe'] });
+  // Both are pipes, as asked (the type cannot tell with stdin chosen at run time).
+  const stdout = child.stdout!;
+  const childErr = child.stderr!;
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
+  childErr.on('data', (d: Buffer) => {
     if (stderr.length < 2000) stderr += d.toString();
   });
   child.on('error', (err: NodeJS.ErrnoException) => {
@@ -142,19 +146,86 @@ function programStream(source: Readable, p: { cmd: string; what: 'gzip' | 'xz'; 
     if (status === 0) out.end();
     else out.destroy(new ImgportError('BUNDLE_INVALID', `${p.what}: ${programError(stderr, status)}`));
   });
-  child.stdout.pipe(out, { end: false });
+  stdout.pipe(out, { end: false });
   // The source's own failure (a cut download, a limit) is the one to report, not the truncated
   // data the program then sees.
-  feed(source, child.stdin, onFed).catch((err: unknown) => out.destroy(err as Error));
+  if ('source' in input) feed(input.source, child.stdin!, input.onFed).catch((err: unknown) => out.destroy(err as Error));
   // Ended early (an error downstream, a cancel, a failed source): the program, its pipes and the
   // source go too, at once, whatever they were waiting for, so nothing keeps the process alive.
   out.on('close', () => {
     if (child.exitCode === null && child.signalCode === null) child.kill();
-    child.stdout.destroy();
-    child.stderr.destroy();
-    source.destroy();
+    stdout.destroy();
+    childErr.destroy();
+    if ('source' in input) input.source.destroy();
   });
   return out;
+}
+
+/** A compressed file opened for a program to read itself, and how far it has read. */
+export interface CompressedFile {
+  stream: Readable;
+  compression: Compression;
+  /** Bytes of the file the program has read so far. */
+  read: () => number;
+  /** What it has inflated, at least: `read` less what it may hold unused (for the ratio limit). */
+  consumed: () => number;
+}
+
+/**
+ * A local gzip (through igzip) or xz file decompressed by the program reading the file itself:
+ * none of its compressed bytes pass through this process, and the program never waits on it for
+ * input (a pipe fed from here made igzip stall on each 1 MiB it reads, with this thread busy
+ * elsewhere). How far it has read comes from the kernel (/proc/self/fdinfo: the descriptor's
+ * offset, shared with the program), a lower bound once what it may hold is taken off.
+ * Undefined when this does not apply (another compression, no igzip, no /proc): read the file
+ * as a stream instead. `maxBytes` is checked against the file's size up front.
+ */
+export function programFile(path: string, maxBytes: number, what: string): CompressedFile | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > maxBytes) throw new ImgportError('LIMIT_EXCEEDED', `${what} is larger than the limit of ${maxBytes} bytes`);
+    const head = Buffer.alloc(6);
+    const compression = detectCompression(head.subarray(0, readSync(fd, head, 0, 6, 0)));
+    const fast = compression === 'gzip' ? igzip() : undefined;
+    const offset = fdOffset(fd);
+    if ((compression !== 'xz' && !fast) || offset === undefined) {
+      closeSync(fd);
+      return undefined;
+    }
+    let at = 0;
+    let checked = 0;
+    const read = (): number => {
+      // The kernel is asked at most once a millisecond (this is asked for every chunk); the
+      // answer only grows, so an older one is a lower bound too.
+      const now = performance.now();
+      if (now - checked >= 1) {
+        checked = now;
+        at = Math.max(at, fdOffset(fd) ?? at);
+      }
+      return at;
+    };
+    const program = fast ? { cmd: fast, what: 'gzip' as const, missing: 'igzip' } : { cmd: 'xz', what: 'xz' as const, missing: 'xz' };
+    const stream = programStream({ fd }, program);
+    stream.on('close', () => {
+      at = Math.max(at, fdOffset(fd) ?? at);
+      closeSync(fd);
+    });
+    return { stream, compression, read, consumed: () => Math.max(0, read() - PROGRAM_AHEAD) };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/** The file offset of one of this process's descriptors, from /proc (Linux); undefined without it. */
+function fdOffset(fd: number): number | undefined {
+  try {
+    const m = /^pos:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

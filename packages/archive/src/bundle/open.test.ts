@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,6 +8,7 @@ import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { ImgportError, type ErrorCode } from '@imgport/runtime';
 import { openBundle } from './open.js';
+import { igzip } from '../decompress.js';
 import { bundleOf, netbootFiles, smallRootImage, sumsOf, tarOf } from '../../test/support/bundles.js';
 
 const base = mkdtempSync(join(tmpdir(), 'imgport-open-'));
@@ -207,4 +208,48 @@ test('staged files keep their permission bits, less setuid and group/other write
   const b = await openBundle(Readable.from([gzipSync(await tarOf(members))]), staging());
   const mode = (name: string) => statSync(b.files.get(name)!.path).mode & 0o7777;
   assert.deepEqual([mode('extra/setup'), mode('kernel'), mode('manifest.cfg')], [0o755, 0o644, 0o600]);
+});
+
+/** The files in a directory, packed as administrators do: GNU `tar czf b.tgz -C dir .`. */
+function stockTgz(files: Record<string, Buffer | string>): string {
+  const dir = join(base, `tree${n++}`);
+  execFileSync('mkdir', ['-p', dir]);
+  for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, name), data);
+  const out = join(base, `b${n++}.tgz`);
+  execFileSync('tar', ['czf', out, '-C', dir, '.']);
+  return out;
+}
+
+test('a local bundle file is read by its inflating program itself: the same members, hashes and tree as from the stream', { skip: igzip() ? false : 'igzip is not installed' }, async () => {
+  const path = stockTgz(netbootFiles());
+  // The stream is not read at all when the program reads the file.
+  const unread = new Readable({ read: () => unread.destroy(new Error('the stream was read')) });
+  const fromFile = await openBundle(unread, staging(), { file: path });
+  const fromStream = await openBundle(Readable.from([readFileSync(path)]), staging());
+  assert.equal(fromFile.compression, 'gzip');
+  const digest = (b: typeof fromFile) => [...b.files].map(([name, f]) => `${name} ${f.sha256 ?? ''} ${f.size}`).sort();
+  assert.deepEqual(digest(fromFile), digest(fromStream));
+  assert.equal(fromFile.checksums, 'verified');
+  assert.equal(readFileSync(join(fromFile.rootimg!.dir, 'etc/hostname'), 'utf8'), 'node01\n');
+  assert.equal(fromFile.bytesIn, statSync(path).size);
+});
+
+test('a local bundle file that is truncated, corrupt or a compression bomb is refused and leaves no staging', async () => {
+  const good = readFileSync(stockTgz(netbootFiles()));
+  const cut = join(base, `cut${n++}.tgz`);
+  writeFileSync(cut, good.subarray(0, good.length - 300));
+  const flipped = Buffer.from(good);
+  for (let i = 40; i < 80; i++) flipped[i] = flipped[i]! ^ 0xff;
+  const corrupt = join(base, `corrupt${n++}.tgz`);
+  writeFileSync(corrupt, flipped);
+  const bomb = stockTgz({ ...netbootFiles(), zeros: Buffer.alloc(80 << 20) });
+  for (const [path, code, pattern] of [
+    [cut, 'BUNDLE_INVALID', /truncated|unexpected end/i],
+    [corrupt, 'BUNDLE_INVALID', /gzip|tar/i],
+    [bomb, 'LIMIT_EXCEEDED', /maxRatio/],
+  ] as const) {
+    const dir = staging();
+    await assert.rejects(openBundle(createReadStream(path), dir, { file: path }), (err: unknown) => err instanceof ImgportError && err.code === code && pattern.test(err.message));
+    assert.equal(existsSync(dir), false, `${path}: a rejected bundle leaves no staging directory`);
+  }
 });

@@ -8,7 +8,7 @@ import { ImgportError } from '@imgport/runtime';
 import { ExpandBudget } from '../expand-meter.js';
 import { expandRootImage, rootImageKind } from '../rootimg.js';
 import { DEFAULT_LIMITS, type ExpandReport, type Limits, type ProgressFn } from '../types.js';
-import type { Compression } from '../decompress.js';
+import { programFile, type Compression } from '../decompress.js';
 import { ByteCounter, openDecompressed } from './sniff.js';
 import { HeadCollector, type HeadGate } from './head.js';
 import { chunksPassed } from '../scavenge.js';
@@ -43,6 +43,11 @@ export interface StageOptions {
    * written (see head.ts); without it the head is staged like any other member.
    */
   headGate?: HeadGate;
+  /**
+   * The bundle's path when `input` reads a local file: a gzip (with igzip) or xz bundle is then
+   * decompressed by the program reading the file itself, and `input` is not read (programFile).
+   */
+  file?: string;
 }
 
 const EXCL = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -66,6 +71,18 @@ export async function stageBundle(input: Readable, stagingDir: string, opts: Sta
 }
 
 async function stage(input: Readable, stagingDir: string, limits: Limits, opts: StageOptions, at: { member?: string | undefined }): Promise<StagedBundle> {
+  const fromFile = opts.file === undefined ? undefined : programFile(opts.file, limits.maxBundleBytes, 'the bundle');
+  if (fromFile) {
+    input.destroy();
+    const tar = tarExtract();
+    fromFile.stream.on('error', (err) => tar.destroy(err));
+    fromFile.stream.pipe(tar);
+    try {
+      return await stageEntries(tar, stagingDir, limits, opts, at, fromFile.read, fromFile.compression, fromFile.consumed);
+    } finally {
+      fromFile.stream.destroy();
+    }
+  }
   const counter = new ByteCounter(limits.maxBundleBytes, 'the bundle');
   input.on('error', (err) => counter.destroy(err));
   input.pipe(counter);
@@ -74,7 +91,7 @@ async function stage(input: Readable, stagingDir: string, limits: Limits, opts: 
   stream.on('error', (err) => extractor.destroy(err));
   stream.pipe(extractor);
   try {
-    return await stageEntries(extractor, stagingDir, limits, opts, at, counter, compression, consumed);
+    return await stageEntries(extractor, stagingDir, limits, opts, at, () => counter.bytes, compression, consumed);
   } finally {
     // Done or failed: nothing more is read from the inflate.
     stream.destroy();
@@ -87,7 +104,7 @@ async function stageEntries(
   limits: Limits,
   opts: StageOptions,
   at: { member?: string | undefined },
-  counter: ByteCounter,
+  bytesIn: () => number,
   compression: Compression,
   consumed: () => number,
 ): Promise<StagedBundle> {
@@ -101,7 +118,7 @@ async function stageEntries(
   let bytesOut = 0;
   // One budget for every member and the root image expanded from one of them (SPEC §9).
   const budget = new ExpandBudget(limits, consumed);
-  const progress = () => opts.onProgress?.({ bytesIn: counter.bytes, bytesOut, entries: members.length });
+  const progress = () => opts.onProgress?.({ bytesIn: bytesIn(), bytesOut, entries: members.length });
   const head = opts.headGate ? new HeadCollector(opts.headGate) : undefined;
   const flushHead = async () => {
     for (const h of (await head?.close()) ?? []) {
@@ -144,7 +161,7 @@ async function stageEntries(
     const guess = opts.expandOnTheFly !== false && !result.expanded ? rootImageGuess(name) : undefined;
     const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), ...guess } : undefined;
     const meta = { name, mode: entry.header.mode ?? 0o644, mtime: entry.header.mtime };
-    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, meta, expandInto, limits, opts, counter, budget);
+    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, meta, expandInto, limits, opts, bytesIn, budget);
     bytesOut += size;
     members.push({ stored: name, type: 'file', size, sha256, path });
     if (expandInto && report) result.expanded = { stored: name, dir: expandInto.dir, report };
@@ -152,7 +169,7 @@ async function stageEntries(
     at.member = undefined;
   }
   await flushHead();
-  result.bytesIn = counter.bytes;
+  result.bytesIn = bytesIn();
   if (members.length === 0) throw new ImgportError('BUNDLE_INVALID', 'the bundle is empty: no tar members found');
   return result;
 }
@@ -233,7 +250,7 @@ async function copyMember(
   expandInto: { dir: string; stripPrefix?: string } | undefined,
   limits: Limits,
   opts: StageOptions,
-  counter: ByteCounter,
+  bytesIn: () => number,
   budget: ExpandBudget,
 ): Promise<{ size: number; sha256: string; report?: ExpandReport }> {
   const hash = createHash('sha256');
@@ -251,7 +268,7 @@ async function copyMember(
       budget,
       ...(expandInto.stripPrefix ? { stripPrefix: expandInto.stripPrefix } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.onProgress ? { onProgress: (p) => opts.onProgress?.({ ...p, bytesIn: counter.bytes }) } : {}),
+      ...(opts.onProgress ? { onProgress: (p) => opts.onProgress?.({ ...p, bytesIn: bytesIn() }) } : {}),
     });
     // Surface an expansion failure at once, even while we wait on the feed.
     expansion.catch(() => entry.destroy());

@@ -71,6 +71,8 @@ export interface ImportDeps extends EngineDeps {
 interface Run {
   started: number;
   stream: Readable;
+  /** The bundle's path when it is a local file. */
+  file?: string;
   report: (phase: JobProgress['phase'], done: number, pct?: number) => void;
   id: string;
   txDir: string;
@@ -209,7 +211,7 @@ export class ImportService {
     const txDir = createStaging(this.work, id, opts.jobId);
     // An earlier run of this job that another worker left (it died staging): this one replaces it.
     if (opts.jobId) cleanStaging(this.work, this.log, { jobId: opts.jobId, except: id });
-    return { started, stream: input.stream, report, id, txDir };
+    return { started, stream: input.stream, ...('file' in input && input.file ? { file: input.file } : {}), report, id, txDir };
   }
 
   /** Open: the bundle streamed into staging, its signature checked at its head. */
@@ -220,6 +222,7 @@ export class ImportService {
       ...(this.deps.trust ? { headGate: signatureGate(this.deps.trust, (r) => (signature = r)) } : {}),
       ...(this.deps.limits ? { limits: this.deps.limits } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(run.file ? { file: run.file } : {}),
       onProgress: (p) => run.report('stage', p.bytesIn),
     }).finally(() => writeback.stop());
     failpoint('import:staged');

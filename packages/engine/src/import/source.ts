@@ -27,6 +27,8 @@ export interface OpenedSource {
   stream: Readable;
   size?: number;
   label: string;
+  /** The path, when the source is a local file (its decompressing program may read it itself). */
+  file?: string;
 }
 
 /** Opens `source` when it is of its kind, else answers undefined. */
@@ -54,7 +56,7 @@ export async function openSource(
     if (err instanceof ImgportError) throw err;
     throw new ImgportError('NOT_FOUND', `cannot read bundle ${source}: ${(err as Error).message}`, { cause: err });
   }
-  return { stream: createReadStream(source, { highWaterMark: READ_CHUNK }), size, label: source };
+  return { stream: createReadStream(source, { highWaterMark: READ_CHUNK }), size, label: source, file: source };
 }
 
 /**
