@@ -4,6 +4,7 @@
  * compiled dist/ modules.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,4 +34,24 @@ test('the bins run the start-up bundle, and an import through it lands files and
   assert.equal(json(r).name, 'bundled');
   assertImageFiles(w, b);
   assert.equal((await rows(w, 'bundled')).osimage?.provmethod, 'netboot');
+});
+
+test('every bin, run as an admin runs it (its #! line), starts node under the flags the code cache was made with, so V8 takes it', async (t) => {
+  const w = world();
+  t.after(w.cleanup);
+  // Commands that log their configuration and then fail or list nothing.
+  for (const [bin, args] of [
+    ['xcatimport', [join(scratch, 'missing.tgz'), '-v']],
+    ['xcatexport', ['no-such-image', join(scratch, 'out.tgz'), '-v']],
+    ['imgport', ['images', '-v']],
+  ] as const) {
+    const r = await new Promise<{ stderr: string }>((resolve, reject) => {
+      const child = spawn(join(ROOT, 'packages/cli/bin', `${bin}.js`), [...args], { env: w.env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', () => resolve({ stderr }));
+    });
+    assert.match(r.stderr, /"codeCache":"accepted"/, `${bin}: ${r.stderr.split('\n').find((l) => l.includes('configuration')) ?? r.stderr}`);
+  }
 });

@@ -43,6 +43,9 @@ export function loadBundle(entry) {
     ...(cachedData ? { cachedData } : {}),
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
+  // What became of the cache, for the commands' debug line (a bin started under other flags than
+  // the cache was made with finds it refused).
+  globalThis[Symbol.for('imgport.codeCache')] = cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'none';
   const module = { exports: {}, filename: file, id: file, loaded: false };
   script.runInThisContext().call(module.exports, module.exports, require, module, file, fileURLToPath(new URL('.', entry)));
   const saveCache = () => {

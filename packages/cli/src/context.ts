@@ -41,7 +41,7 @@ export async function withServices<T>(opts: ContextOptions, fn: (s: Services) =>
   try {
     const tables = await openTableStore(config.xcatDb, { create: true });
     // `code`: which build runs (the start-up bundle or dist/, bin/launch.js).
-    log.debug({ installRoot: resolve(config.installRoot), db: tables.description, dataDir: resolve(config.dataDir), code: fileURLToPath(import.meta.url) }, 'configuration');
+    log.debug({ installRoot: resolve(config.installRoot), db: tables.description, dataDir: resolve(config.dataDir), code: fileURLToPath(import.meta.url), codeCache: (globalThis as Record<symbol, unknown>)[Symbol.for('imgport.codeCache')] ?? 'none' }, 'configuration');
     const services = build(config, log, tables);
     try {
       return await fn(services);
