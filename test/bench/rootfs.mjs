@@ -19,8 +19,11 @@
 // Export: `xcatexport` of the imported image vs xCAT's `tar czf` of the same files.
 // Also: the time `xcatimport --help` takes (median of 15).
 //
-// Outputs are moved aside and deleted at the end: deleting a large tree right before a run makes
-// ext4 slow to create files for a while, for both sides alike. Nothing goes through a shell.
+// Outputs are moved aside and deleted only at the end: deleting a large tree right before a run
+// makes ext4 slow to create files for a minute or more (without a journal its inode allocator
+// skips recently deleted inodes one by one), for both sides alike. A fixture built in this run
+// (its replicated tree deleted) is followed by a sync and a pause for the same reason.
+// Nothing goes through a shell.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -132,6 +135,7 @@ async function bundle(copies) {
   ]);
   fs.renameSync(`${out}.tmp`, out);
   for (const f of ['kernel', 'initrd-stateless.gz', 'manifest.cfg']) fs.rmSync(path.join(dir, f));
+  if (copies > 1) await settle();
   const listing = path.join(dir, 'entries');
   await pipeline([['gzip', '-dc', rootimg], ['cpio', '-it', '--quiet']], { output: listing });
   const entries = fs.readFileSync(listing, 'utf8').split('\n').length - 1;
@@ -156,6 +160,12 @@ function removeTree(dir) {
 }
 function syncAll() {
   spawnSync('sync');
+}
+/** After deleting a large tree: sync, then wait out ext4's window for recently deleted inodes. */
+async function settle() {
+  syncAll();
+  console.log('  (a tree was deleted: waiting 65 s before measuring, see the top of this file)');
+  await new Promise((r) => setTimeout(r, 65_000));
 }
 async function timed(fn) {
   const t0 = performance.now();
@@ -275,14 +285,28 @@ async function benchExport(imported, n) {
 
 async function helpTime() {
   const times = [];
-  for (let i = 0; i < 15; i++) times.push(await timed(() => run(bin('xcatimport'), ['--help'], { stdout: 'ignore' })));
+  // The same environment as the imports: a shell's NODE_EXTRA_CA_CERTS, say, costs every node
+  // process ~50 ms at start reading certificates (seen on these machines).
+  const e = { PATH: process.env.PATH, HOME: process.env.HOME ?? '/root' };
+  for (let i = 0; i < 15; i++) times.push(await timed(() => run(bin('xcatimport'), ['--help'], { stdout: 'ignore', env: e })));
   console.log(`xcatimport --help: median ${sec(median(times))} s over ${times.length} runs (min ${sec(Math.min(...times))} s)`);
 }
 
 need('cpio', 'cpio');
+{
+  // The bins run the start-up bundle only while it is newer than every package's build.
+  const { entryFor } = await import('../../packages/cli/bin/launch.js');
+  if (!entryFor(new URL('../../packages/cli/', import.meta.url)).pathname.endsWith('/bundle/main.cjs')) {
+    throw new Error('the commands would run from dist/, not their start-up bundle: run `npm run build` first');
+  }
+}
 if (!fs.existsSync(TIME)) throw new Error('the benchmark needs GNU time for peak RSS: apt-get install time');
 console.log(`machine: ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine makes figures noisy)`);
-removeTree(work);
+if (fs.existsSync(work)) {
+  // Left by an interrupted run.
+  removeTree(work);
+  await settle();
+}
 fs.mkdirSync(work, { recursive: true });
 try {
   await helpTime();
@@ -293,8 +317,6 @@ try {
     if (only && only !== (copies === 1 ? 'small' : 'large')) continue;
     const { dir } = await benchImport(copies, n);
     if (!args.includes('--no-export')) await benchExport(dir, n);
-    removeTree(work);
-    fs.mkdirSync(work, { recursive: true });
   }
 } finally {
   removeTree(work);
