@@ -107,8 +107,7 @@ export function decompressed(input: Readable, kind: Compression, counter: Compre
   if (kind === 'xz' || fast) {
     let fed = 0;
     counter.consumed = () => Math.max(0, fed - PROGRAM_AHEAD);
-    const program = fast ? { cmd: fast, what: 'gzip' as const, missing: 'igzip' } : { cmd: 'xz', what: 'xz' as const, missing: 'xz' };
-    return programStream({ source: pipeline(input, count, () => {}), onFed: (n) => (fed += n) }, program);
+    return programStream({ source: pipeline(input, count, () => {}), onFed: (n) => (fed += n) }, programFor(fast));
   }
   if (kind === 'gzip') {
     // Room for a few inflated chunks (`ahead`), so zlib keeps inflating while the writer is busy.
@@ -119,6 +118,11 @@ export function decompressed(input: Readable, kind: Compression, counter: Compre
     return pipeline(input, count, gunzip, () => {});
   }
   throw new ImgportError('INTERNAL', `no decompressor for ${kind}`);
+}
+
+/** igzip for gzip when it is there (its path), else xz. */
+function programFor(igzipPath: string | undefined): { cmd: string; what: 'gzip' | 'xz'; missing: string } {
+  return igzipPath ? { cmd: igzipPath, what: 'gzip', missing: 'igzip' } : { cmd: 'xz', what: 'xz', missing: 'xz' };
 }
 
 /**
@@ -205,8 +209,7 @@ export function programFile(path: string, maxBytes: number, what: string): Compr
       }
       return at;
     };
-    const program = fast ? { cmd: fast, what: 'gzip' as const, missing: 'igzip' } : { cmd: 'xz', what: 'xz' as const, missing: 'xz' };
-    const stream = programStream({ fd }, program);
+    const stream = programStream({ fd }, programFor(fast));
     stream.on('close', () => {
       at = Math.max(at, fdOffset(fd) ?? at);
       closeSync(fd);

@@ -72,29 +72,24 @@ export async function stageBundle(input: Readable, stagingDir: string, opts: Sta
 
 async function stage(input: Readable, stagingDir: string, limits: Limits, opts: StageOptions, at: { member?: string | undefined }): Promise<StagedBundle> {
   const fromFile = opts.file === undefined ? undefined : programFile(opts.file, limits.maxBundleBytes, 'the bundle');
+  let source: { stream: Readable; compression: Compression; consumed: () => number; bytesIn: () => number };
   if (fromFile) {
     input.destroy();
-    const tar = tarExtract();
-    fromFile.stream.on('error', (err) => tar.destroy(err));
-    fromFile.stream.pipe(tar);
-    try {
-      return await stageEntries(tar, stagingDir, limits, opts, at, fromFile.read, fromFile.compression, fromFile.consumed);
-    } finally {
-      fromFile.stream.destroy();
-    }
+    source = { ...fromFile, bytesIn: fromFile.read };
+  } else {
+    const counter = new ByteCounter(limits.maxBundleBytes, 'the bundle');
+    input.on('error', (err) => counter.destroy(err));
+    input.pipe(counter);
+    source = { ...(await openDecompressed(counter)), bytesIn: () => counter.bytes };
   }
-  const counter = new ByteCounter(limits.maxBundleBytes, 'the bundle');
-  input.on('error', (err) => counter.destroy(err));
-  input.pipe(counter);
-  const { stream, compression, consumed } = await openDecompressed(counter);
   const extractor = tarExtract();
-  stream.on('error', (err) => extractor.destroy(err));
-  stream.pipe(extractor);
+  source.stream.on('error', (err) => extractor.destroy(err));
+  source.stream.pipe(extractor);
   try {
-    return await stageEntries(extractor, stagingDir, limits, opts, at, () => counter.bytes, compression, consumed);
+    return await stageEntries(extractor, stagingDir, limits, opts, at, source.bytesIn, source.compression, source.consumed);
   } finally {
     // Done or failed: nothing more is read from the inflate.
-    stream.destroy();
+    source.stream.destroy();
   }
 }
 
