@@ -98,6 +98,10 @@ test('a local gzip or xz file is inflated by the program reading it, its progres
 test('a local file: plain tar, IMGPORT_IGZIP=0 and an oversized file are not for the program; damage is BUNDLE_INVALID', { skip: igzip() ? false : 'igzip is not installed' }, async (t) => {
   process.env.IMGPORT_IGZIP = '1';
   assert.equal(programFile(fileOf(t, 'plain.tar', text), 1 << 30, 'the bundle'), undefined);
+  // A FIFO where a file was expected: refused at once, not waited on for a writer.
+  const fifo = `${fileOf(t, 'x', Buffer.alloc(0))}.fifo`;
+  spawnSync('mkfifo', [fifo]);
+  assert.equal(programFile(fifo, 1 << 30, 'the bundle'), undefined);
   const gz = gzipSync(noise);
   process.env.IMGPORT_IGZIP = '0';
   assert.equal(programFile(fileOf(t, 'zlib.tgz', gz), 1 << 30, 'the bundle'), undefined);

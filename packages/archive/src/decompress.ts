@@ -185,9 +185,16 @@ export interface CompressedFile {
  * as a stream instead. `maxBytes` is checked against the file's size up front.
  */
 export function programFile(path: string, maxBytes: number, what: string): CompressedFile | undefined {
-  const fd = openSync(path, 'r');
+  // Non-blocking: a FIFO put where the file was checked must not hang this open; it is then read
+  // as a stream like any other source.
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
   try {
-    const size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      closeSync(fd);
+      return undefined;
+    }
+    const size = st.size;
     if (size > maxBytes) throw new ImgportError('LIMIT_EXCEEDED', `${what} is larger than the limit of ${maxBytes} bytes`);
     const head = Buffer.alloc(6);
     const compression = detectCompression(head.subarray(0, readSync(fd, head, 0, 6, 0)));
