@@ -1,23 +1,26 @@
 /**
  * The worker thread of tree-ops.ts: decodes each batch and does its filesystem calls in order,
  * synchronously (only device nodes and FIFOs, made by one xargs(1) running mknod(1) per batch, are
- * made beside it until something needs them), then gives the batch back. It decides nothing (TreeWriter did); it imports only
- * Node's own modules and tree-fs, so it starts fast and small. The first failing call stops it:
- * the error goes back with the path, and later batches are not touched.
+ * made beside it until something needs them), then gives the batch back. Regular files of 64 KiB
+ * and more are written past the page cache (new-file.ts), the others the ordinary way. It decides
+ * nothing (TreeWriter did); it imports only Node's own modules, tree-fs and new-file, so it starts
+ * fast and small. The first failing call stops it: the error goes back with the path, and later
+ * batches are not touched.
  */
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Meta, Op, Shared } from './tree-ops-codes.js';
 import type { WorkerSetup } from './tree-ops.js';
 import { NodeBatch } from './tree-fs.js';
+import { NewFile } from './new-file.js';
 
 const port = parentPort!;
 const setup = workerData as WorkerSetup;
 const counters = new Int32Array(setup.shared);
-const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 const KINDS = ['c', 'b', 'p'] as const;
 
-let fd = -1;
+/** The regular file being written. */
+let file: NewFile | undefined;
 let failed = false;
 /** The path being worked on, for the error. */
 let current = '';
@@ -89,13 +92,14 @@ function run(buf: ArrayBuffer, start: number, length: number): number {
       }
       case Op.Open: {
         current = str();
-        fd = fs.openSync(current, O_NEW, u32());
+        const mode = u32();
+        // One tree per worker: a filesystem that refuses direct writes is asked once.
+        file = NewFile.create(current, mode, { size: f64(), where: 0 });
         break;
       }
       case Op.Data: {
         const n = u32();
-        let off = 0;
-        while (off < n) off += fs.writeSync(fd, bytes, at + off, n - off);
+        file!.write(bytes, at, n);
         at += n;
         break;
       }
@@ -105,15 +109,17 @@ function run(buf: ArrayBuffer, start: number, length: number): number {
         const gid = u32();
         const mode = u32();
         const mtime = f64();
-        const f = fd;
-        fd = -1;
+        const done = file!;
+        file = undefined;
         try {
+          done.endSync();
+          const f = done.fd;
           // chown clears setuid/setgid and security.capability, so it comes first.
           if (flags & Meta.Chown) fs.fchownSync(f, uid, gid);
           if (flags & Meta.Chmod) fs.fchmodSync(f, mode);
           fs.futimesSync(f, mtime, mtime);
         } finally {
-          fs.closeSync(f);
+          done.closeSync();
         }
         break;
       }
@@ -208,7 +214,8 @@ async function handle(m: Message): Promise<void> {
     port.postMessage({ type: 'batch', buf: m.buf }, [m.buf]);
   } catch (err) {
     failed = true;
-    if (fd >= 0) fs.closeSync(fd);
+    file?.closeSync();
+    file = undefined;
     await nodes.settle().catch(() => undefined);
     pending = [];
     const e = err as NodeJS.ErrnoException;

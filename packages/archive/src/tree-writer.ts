@@ -206,8 +206,8 @@ export class TreeWriter {
   private beginFile(rel: string, full: string, entry: TreeEntry): void {
     this.meter.bytesFor(entry.size, rel, false); // the declared size alone can exceed the limit
     this.create(rel, 'file');
-    this.ops.begin(16 + full.length * 3);
-    this.ops.op(Op.Open).str(full).u32(entry.mode & 0o777);
+    this.ops.begin(24 + full.length * 3);
+    this.ops.op(Op.Open).str(full).u32(entry.mode & 0o777).f64(entry.size);
     this.cur = { q: this.ops, rel, entry, written: 0 };
     this.report.files++;
   }

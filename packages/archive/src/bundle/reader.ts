@@ -12,6 +12,7 @@ import { programFile, type Compression } from '../decompress.js';
 import { ByteCounter, openDecompressed } from './sniff.js';
 import { HeadCollector, type HeadGate } from './head.js';
 import { chunksPassed } from '../scavenge.js';
+import { NewFile } from '../new-file.js';
 
 /** One regular file or directory of the outer bundle, as staged on disk. */
 export interface StagedMember {
@@ -155,7 +156,7 @@ async function stageEntries(
     mkdirSync(dirname(path), { recursive: true });
     const guess = opts.expandOnTheFly !== false && !result.expanded ? rootImageGuess(name) : undefined;
     const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), ...guess } : undefined;
-    const meta = { name, mode: entry.header.mode ?? 0o644, mtime: entry.header.mtime };
+    const meta = { name, mode: entry.header.mode ?? 0o644, mtime: entry.header.mtime, size: entry.header.size ?? 0 };
     const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, meta, expandInto, limits, opts, bytesIn, budget);
     bytesOut += size;
     members.push({ stored: name, type: 'file', size, sha256, path });
@@ -241,7 +242,7 @@ function rootImageGuess(name: string): { stripPrefix?: string } | undefined {
 async function copyMember(
   entry: Readable,
   path: string,
-  meta: { name: string; mode: number; mtime?: Date },
+  meta: { name: string; mode: number; mtime?: Date; size: number },
   expandInto: { dir: string; stripPrefix?: string } | undefined,
   limits: Limits,
   opts: StageOptions,
@@ -251,8 +252,8 @@ async function copyMember(
   const hash = createHash('sha256');
   // The member's permission bits, less setuid/setgid/sticky and group/other write: boot files
   // must stay readable for the web server, postscripts executable.
-  const fd = openSync(path, EXCL, meta.mode & 0o755);
-  fchmodSync(fd, meta.mode & 0o755); // whatever the umask
+  // Queued: the main thread feeds the root image's inflate while the blocks land.
+  const file = NewFile.create(path, meta.mode & 0o755, { size: meta.size, where: dirname(path), queued: true });
   let size = 0;
   let feed: PassThrough | undefined;
   let expansion: Promise<ExpandReport> | undefined;
@@ -274,12 +275,15 @@ async function copyMember(
       size += buf.length;
       budget.charge(buf.length, meta.name);
       hash.update(buf);
-      writeAll(fd, buf);
+      const landing = file.write(buf);
+      if (landing) await landing;
       chunksPassed(buf.length);
       if (feed && !feed.write(buf)) await Promise.race([onceDrain(feed), expansion]);
     }
+    await file.end();
+    fchmodSync(file.fd, meta.mode & 0o755); // whatever the umask
     // The bundle's mtime, so an image moved between nodes keeps its files' times.
-    if (meta.mtime) futimesSync(fd, meta.mtime, meta.mtime);
+    if (meta.mtime) futimesSync(file.fd, meta.mtime, meta.mtime);
   } catch (err) {
     if (expansion) {
       feed?.destroy();
@@ -292,7 +296,7 @@ async function copyMember(
     }
     throw err;
   } finally {
-    closeSync(fd);
+    await file.close();
   }
   feed?.end();
   const report = expansion ? await expansion : undefined;

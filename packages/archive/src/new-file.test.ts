@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { DIRECT_MIN, NewFile, seams } from './new-file.js';
+
+const dir = fs.mkdtempSync(join(tmpdir(), 'imgport-newfile-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const isRoot = process.getuid?.() === 0;
+let n = 0;
+
+/** Bytes of `path` in the page cache, as fincore(1) counts them (util-linux). */
+function cached(path: string): number {
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return Number(r.stdout.trim());
+}
+
+/** Writes `data` in chunks of the given sizes (cycled), the way the callers do. */
+async function writeFile(path: string, data: Buffer, chunks: number[], queued: boolean, where: string | number = dir): Promise<NewFile> {
+  const f = NewFile.create(path, 0o640, { size: data.length, where, queued });
+  for (let off = 0, i = 0; off < data.length; i++) {
+    const len = Math.min(chunks[i % chunks.length]!, data.length - off);
+    const landing = f.write(data, off, len);
+    if (landing) await landing;
+    off += len;
+  }
+  if (queued) await f.end();
+  else f.endSync();
+  return f;
+}
+
+const SIZES = [0, 1, 4095, 4096, 4097, DIRECT_MIN - 1, DIRECT_MIN, DIRECT_MIN + 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 12345];
+
+for (const queued of [false, true]) {
+  test(`${queued ? 'queued' : 'synchronous'}: every size around the block, the threshold and the buffer is written exactly`, async () => {
+    for (const size of SIZES) {
+      const data = randomBytes(size);
+      const path = join(dir, `f${n++}`);
+      const f = await writeFile(path, data, [65536, 7, 300000, 4096], queued);
+      assert.equal(f.direct, size >= DIRECT_MIN, `direct for ${size} bytes`);
+      if (queued) await f.close();
+      else f.closeSync();
+      assert.ok(fs.readFileSync(path).equals(data), `contents of ${size} bytes`);
+      assert.equal(fs.statSync(path).mode & 0o777, 0o640 & ~process.umask());
+    }
+  });
+}
+
+test('a large file goes past the page cache: only its last partial block is cached', async () => {
+  const data = randomBytes(4 * (1 << 20) + 100);
+  const path = join(dir, `f${n++}`);
+  const f = await writeFile(path, data, [65536], true);
+  await f.close();
+  assert.ok(cached(path) <= 4096, `cached ${cached(path)} bytes`);
+  // The same bytes written the ordinary way stay in the cache.
+  const plain = join(dir, `f${n++}`);
+  fs.writeFileSync(plain, data);
+  assert.ok(cached(plain) >= data.length - 4096);
+});
+
+test('the path must be new and is never followed', () => {
+  const path = join(dir, `f${n++}`);
+  fs.writeFileSync(path, 'old');
+  assert.throws(() => NewFile.create(path, 0o644, { size: 1 << 20, where: dir }), { code: 'EEXIST' });
+  const target = join(dir, `f${n++}`);
+  const link = join(dir, `f${n++}`);
+  fs.symlinkSync(target, link);
+  assert.throws(() => NewFile.create(link, 0o644, { size: 1 << 20, where: dir }), { code: 'EEXIST' });
+  assert.equal(fs.existsSync(target), false);
+  assert.equal(fs.readFileSync(path, 'utf8'), 'old');
+});
+
+test('abandoned with a queued write in flight: close waits for it, the descriptor is not closed under it', async () => {
+  const path = join(dir, `f${n++}`);
+  const data = randomBytes(5 << 20);
+  const f = NewFile.create(path, 0o644, { size: data.length, where: dir, queued: true });
+  for (let off = 0; off < 3 << 20; off += 65536) {
+    const landing = f.write(data, off, 65536);
+    if (landing) await landing;
+  }
+  await f.close();
+  // The blocks that were handed over landed whole; nothing was written after close.
+  const got = fs.readFileSync(path);
+  assert.ok(got.length >= 1 << 20 && got.length <= 3 << 20, `${got.length} bytes`);
+  assert.ok(got.equals(data.subarray(0, got.length)));
+  assert.throws(() => fs.fstatSync(f.fd), { code: 'EBADF' });
+});
+
+for (const queued of [false, true]) {
+  test(`${queued ? 'queued' : 'synchronous'}: direct writes refused after the open (misaligned memory) go on the ordinary way`, async () => {
+    seams.misalign = 512 + 8;
+    try {
+      for (const size of [DIRECT_MIN, (1 << 20) + 5, 3 << 20]) {
+        const data = randomBytes(size);
+        const path = join(dir, `f${n++}`);
+        const where = `misaligned-${n}`;
+        const f = await writeFile(path, data, [65536, 1000], queued, where);
+        assert.equal(f.direct, false);
+        if (queued) await f.close();
+        else f.closeSync();
+        assert.ok(fs.readFileSync(path).equals(data), `contents of ${size} bytes`);
+        // Remembered: the next large file there does not try.
+        const next = NewFile.create(join(dir, `f${n++}`), 0o644, { size, where });
+        assert.equal(next.direct, false);
+        next.closeSync();
+      }
+    } finally {
+      seams.misalign = 0;
+    }
+  });
+}
+
+test('a filesystem that refuses O_DIRECT (ramfs) gets ordinary writes', { skip: !isRoot && 'mounting ramfs needs root' }, async (t) => {
+  const mnt = fs.mkdtempSync(join(dir, 'ramfs-'));
+  const m = spawnSync('mount', ['-t', 'ramfs', 'none', mnt], { encoding: 'utf8' });
+  if (m.status !== 0) return t.skip(`cannot mount ramfs here: ${m.stderr.trim()}`);
+  try {
+    const data = randomBytes(2 << 20);
+    for (let i = 0; i < 2; i++) {
+      const path = join(mnt, `f${i}`);
+      const f = await writeFile(path, data, [65536], true, mnt);
+      assert.equal(f.direct, false);
+      await f.close();
+      assert.ok(fs.readFileSync(path).equals(data));
+    }
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+});
