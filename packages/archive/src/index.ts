@@ -10,3 +10,5 @@ export * from './bundle/writer.js';
 export * from './bundle/head.js';
 export * from './bundle/scan.js';
 export * from './off-thread-hash.js';
+export * from './new-file.js';
+export * from './direct-read.js';

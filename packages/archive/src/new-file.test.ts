@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { DIRECT_MIN, NewFile, seams } from './new-file.js';
+import { seams } from './direct-io.js';
+import { DIRECT_MIN, NewFile } from './new-file.js';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'imgport-newfile-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -1,55 +1,23 @@
 /**
- * A new file written once, front to back, that skips the page cache when it is large.
+ * A new file written once, front to back, past the page cache when it is large (direct-io.ts).
  *
- * An import writes every byte once and reads none of it back, yet buffered writes put all of it
- * in the page cache: a fresh page per 4 KiB, filled by a copy, and written back later by the
- * kernel or the commit's sync. On the management nodes we measured, filling fresh pages cost
- * about 2.5 ms per MiB, while O_DIRECT writes of 1 MiB ran at 1.5 GB/s and kept the CPU free;
- * a 1.4 GB import also stops pushing the node's own cached files out of memory.
- *
- * Direct writes need the memory, the file offset and the length aligned to the device's block:
- * bytes go through a 1 MiB bounce buffer whose memory is a WebAssembly.Memory (page-aligned,
- * unlike Node's buffers), are written whole blocks at a time, and the last block is padded with
- * the last partial block goes through a second, ordinary descriptor. Small files, and
- * filesystems that refuse O_DIRECT (EINVAL at open or at a write), are written the ordinary way.
- * Durability is unchanged: the commit's sync covers both kinds of write.
+ * Bytes collect in a bounce buffer and go out whole blocks at a time; the last partial block
+ * goes through a second, ordinary descriptor (a padded direct write would need the file cut
+ * back, and cutting reads that block back from the device). Small files are written the
+ * ordinary way. Durability is unchanged: the commit's sync covers both kinds of write.
  *
  * A direct write waits for the device. The writer threads may wait; the main thread hands its
  * blocks to libuv's pool instead (`queued`), filling a second buffer meanwhile, so its event
- * loop goes on feeding the root image's inflate.
+ * loop goes on (feeding the root image's inflate, say).
  */
 import fs from 'node:fs';
+import { BLOCK, BOUNCE, bounce, giveBack, O_DIRECT, refused } from './direct-io.js';
 
 /** Files this large or larger are written directly (smaller ones cost a device round trip each). */
 export const DIRECT_MIN = 64 * 1024;
 
-const BLOCK = 4096;
-const BOUNCE = 1024 * 1024;
-const WASM_PAGE = 64 * 1024;
 const C = fs.constants;
 const O_NEW = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
-const O_DIRECT = C.O_DIRECT ?? 0;
-
-/** The one WebAssembly API used here (the project's TypeScript libs do not declare it). */
-declare const WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } };
-
-/** Filesystems (as the callers name them) of this thread that refused O_DIRECT: later files do not try. */
-const refused = new Set<string | number>();
-const spare: Buffer[] = [];
-
-/** Tests only: bounce buffers this many bytes off alignment, so that direct writes are refused. */
-export const seams = { misalign: 0 };
-
-function bounce(): Buffer {
-  const reused = spare.pop();
-  if (reused && reused.byteOffset === seams.misalign) return reused;
-  const pages = Math.ceil((BOUNCE + seams.misalign) / WASM_PAGE);
-  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, seams.misalign, BOUNCE);
-}
-
-function giveBack(b: Buffer | undefined): void {
-  if (b && spare.length < 3) spare.push(b);
-}
 
 export interface NewFileOptions {
   /** What will be written: direct or buffered is chosen by it. */
@@ -142,8 +110,7 @@ export class NewFile {
       }
     }
     if (tail > 0) {
-      // The last partial block: a direct write would have to be padded and the file cut back,
-      // and cutting reads that block back from the device. An ordinary descriptor writes it.
+      // The last partial block, through an ordinary descriptor.
       const ino = fs.fstatSync(this.fd).ino;
       const fd = reopen(this.path, (st) => st.ino === ino);
       try {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline as pipelineCb, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +7,8 @@ import { pack as tarPack, type Pack } from 'tar-stream';
 import { formatSha256Sums } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import { OffThreadSha256 } from '../off-thread-hash.js';
+import { directReadStream } from '../direct-read.js';
+import { chunksPassed } from '../scavenge.js';
 
 /** One member of a bundle to write. Directories are listed as their own entries. */
 export interface BundleEntry {
@@ -85,12 +86,14 @@ export async function writeBundle(out: Writable, entries: BundleEntry[], opts: W
         transform(c: Buffer, _enc, cb) {
           bytesIn += c.length;
           opts.onProgress?.(bytesIn);
+          // Each chunk read, and each the outer gzip makes of it, is a fresh buffer freed at a scavenge.
+          chunksPassed(2 * c.length);
           const ready = hash.update(c);
           if (ready) ready.then(() => cb(null, c), cb);
           else cb(null, c);
         },
       });
-      const body = pipelineCb(createReadStream(e.source.file, { highWaterMark: 1024 * 1024 }), hashing, () => undefined);
+      const body = pipelineCb(directReadStream(e.source.file), hashing, () => undefined);
       try {
         await addEntry(pack, { name, size: st.size, mode: e.mode ?? st.mode & 0o7777, mtime: e.mtime ?? st.mtime }, body);
       } catch (err) {
@@ -125,7 +128,7 @@ async function signedHead(entries: BundleEntry[], sign: (sums: Buffer) => Promis
     if ('dir' in e.source) continue;
     const hash = createHash('sha256');
     if ('data' in e.source) hash.update(Buffer.from(e.source.data));
-    else for await (const c of createReadStream(e.source.file, { highWaterMark: 1024 * 1024 })) hash.update(c as Buffer);
+    else for await (const c of directReadStream(e.source.file)) hash.update(c as Buffer);
     sums.set(e.name, hash.digest('hex'));
   }
   const text = Buffer.from(formatSha256Sums([...sums]));

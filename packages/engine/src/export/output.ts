@@ -4,10 +4,12 @@
  * filesystem), hashed and counted on the way, and the temp file is removed on any failure.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { fsync } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { OffThreadSha256 } from '@imgport/archive';
+import { NewFile, OffThreadSha256 } from '@imgport/archive';
 import { ImgportError } from '@imgport/runtime';
 
 export interface Destination {
@@ -54,7 +56,8 @@ export async function resolveDestination(image: string, destination?: string): P
 }
 
 /**
- * A file sink that hashes and counts what it writes and makes it durable before 'finish'.
+ * A file sink that hashes and counts what it writes and makes it durable before 'finish'. The
+ * bundle goes past the page cache (NewFile): it is read again only by whoever fetches it.
  * It never emits 'error': the first failure (a write error, or the abort signal) is recorded,
  * `failed` rejects with it, and later data is dropped. A writer whose sink errors can be left
  * waiting mid-member with a source file open; one fed a sink that keeps accepting runs to its
@@ -69,7 +72,7 @@ export class HashedFile extends Writable {
   private readonly onAbort = () => this.fail(abortReason(this.signal!));
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly file: NewFile,
     private readonly signal?: AbortSignal,
   ) {
     super({ highWaterMark: 1024 * 1024 });
@@ -84,7 +87,14 @@ export class HashedFile extends Writable {
     // Hashed on the hashing thread while this chunk is written (both wait for the slower).
     const hashed = this.hash.update(chunk);
     this.bytes += chunk.length;
-    Promise.all([this.fh.write(chunk), hashed]).then(
+    let landing: Promise<void> | undefined;
+    try {
+      landing = this.file.write(chunk);
+    } catch (err) {
+      this.fail(err as Error);
+      return cb();
+    }
+    Promise.all([landing, hashed]).then(
       () => cb(),
       (err: Error) => {
         this.fail(err);
@@ -96,7 +106,10 @@ export class HashedFile extends Writable {
   override _final(cb: (err?: Error | null) => void): void {
     this.signal?.removeEventListener('abort', this.onAbort);
     if (this.failure) return cb();
-    this.fh.sync().then(
+    this.file
+      .end()
+      .then(() => fsyncP(this.file.fd))
+      .then(
       () => cb(),
       (err: Error) => {
         this.fail(err);
@@ -116,6 +129,8 @@ export class HashedFile extends Writable {
     this.reject(err);
   }
 }
+
+const fsyncP = promisify(fsync);
 
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
@@ -137,8 +152,8 @@ export async function writeAtomically<T>(
   signal?: AbortSignal,
 ): Promise<Written<T>> {
   const temp = tempName(dest, 'part');
-  const fh = await open(temp, 'wx', 0o644);
-  const out = new HashedFile(fh, signal);
+  const file = NewFile.create(temp, 0o644, { size: Infinity, where: dest.dir, queued: true });
+  const out = new HashedFile(file, signal);
   try {
     const produced = produce(out);
     // Once `failed` has won the race, a late rejection of the writer is of no interest.
@@ -146,14 +161,14 @@ export async function writeAtomically<T>(
     const value = await Promise.race([produced, out.failed]);
     if (out.failure) throw out.failure;
     if (!out.writableFinished) throw new ImgportError('INTERNAL', `bundle writer returned before finishing ${dest.path}`);
-    await fh.close();
+    await file.close();
     await rename(temp, dest.path);
     return { value, bytes: out.bytes, sha256: await out.hash.digest() };
   } catch (err) {
     // A writer still running drains into a sink that now drops everything; the file can close.
     out.abandon(err instanceof Error ? err : new Error(String(err)));
     out.hash.drop();
-    await fh.close().catch(() => undefined);
+    await file.close().catch(() => undefined);
     await rm(temp, { force: true });
     throw err;
   }
