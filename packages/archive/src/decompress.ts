@@ -135,7 +135,8 @@ function programStream(input: { source: Readable; onFed: (n: number) => void } |
   // Both are pipes, as asked (the type cannot tell with stdin chosen at run time).
   const stdout = child.stdout!;
   const childErr = child.stderr!;
-  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  // One pipe read of room: chunks that wait longer outlive scavenges (see copyMember in reader.ts).
+  const out = new PassThrough({ highWaterMark: 64 * 1024 });
   let stderr = '';
   childErr.on('data', (d: Buffer) => {
     if (stderr.length < 2000) stderr += d.toString();

@@ -5,11 +5,11 @@
  * yet buffered I/O puts all of it in the page cache: a fresh page per 4 KiB, filled by a copy,
  * and for writes a later writeback by the kernel or the commit's sync. On the management nodes
  * we measured, filling fresh pages cost about 2.5 ms per MiB of CPU, while direct transfers of
- * 1 MiB ran at 1.5 GB/s and left the CPU free; a 1.4 GB import also stops pushing the node's
+ * 512 KiB to 1 MiB ran at 1.5 GB/s and left the CPU free; a 1.4 GB import also stops pushing the node's
  * own cached files out of memory.
  *
  * Direct transfers need the memory, the file offset and the length aligned to the device's
- * block. Bytes go through 1 MiB bounce buffers whose memory is a WebAssembly.Memory (page
+ * block. Bytes go through 512 KiB bounce buffers whose memory is a WebAssembly.Memory (page
  * aligned, unlike Node's buffers), whole blocks at a time. A filesystem that refuses O_DIRECT
  * (EINVAL at the open or at a transfer) is remembered, per thread, under the name the caller
  * gives it, and gets ordinary I/O.
@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 
 export const BLOCK = 4096;
-export const BOUNCE = 1024 * 1024;
+export const BOUNCE = 512 * 1024;
 const WASM_PAGE = 64 * 1024;
 export const O_DIRECT = fs.constants.O_DIRECT ?? 0;
 

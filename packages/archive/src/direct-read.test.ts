@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { seams } from './direct-io.js';
+import { BOUNCE, seams } from './direct-io.js';
 import { directReadStream } from './direct-read.js';
 import { DIRECT_MIN, NewFile } from './new-file.js';
 
@@ -36,7 +36,7 @@ async function readAll(path: string, where?: string): Promise<Buffer> {
 }
 
 test('every size around the block, the threshold and the buffer reads back exactly', async () => {
-  for (const size of [0, 1, 4095, 4096, DIRECT_MIN - 1, DIRECT_MIN, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 777]) {
+  for (const size of [0, 1, 4095, 4096, DIRECT_MIN - 1, DIRECT_MIN, BOUNCE - 1, BOUNCE, BOUNCE + 1, 6 * BOUNCE + 777]) {
     const data = randomBytes(size);
     assert.ok((await readAll(uncached(data))).equals(data), `${size} bytes`);
   }

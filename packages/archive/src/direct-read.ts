@@ -1,7 +1,7 @@
 /**
  * A file read once, front to back, past the page cache when it is large (direct-io.ts): what an
  * export does with a root image that the import wrote past the cache, or that the node has not
- * read since. Chunks of up to 1 MiB, each a buffer of its own (the bounce buffer is reused).
+ * read since. Chunks of up to 512 KiB, each a buffer of its own (the bounce buffer is reused).
  */
 import fs from 'node:fs';
 import { dirname } from 'node:path';
@@ -14,7 +14,7 @@ export interface DirectReadOptions {
   where?: string | number;
 }
 
-/** Like fs.createReadStream(path) with 1 MiB chunks; it opens the file at once (errors are thrown). */
+/** Like fs.createReadStream(path) with 512 KiB chunks; it opens the file at once (errors are thrown). */
 export function directReadStream(path: string, opts: DirectReadOptions = {}): Readable {
   return new DirectReader(path, opts.where ?? dirname(path));
 }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { seams } from './direct-io.js';
+import { BOUNCE, seams } from './direct-io.js';
 import { DIRECT_MIN, NewFile } from './new-file.js';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'imgport-newfile-'));
@@ -34,7 +34,7 @@ async function writeFile(path: string, data: Buffer, chunks: number[], queued: b
   return f;
 }
 
-const SIZES = [0, 1, 4095, 4096, 4097, DIRECT_MIN - 1, DIRECT_MIN, DIRECT_MIN + 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 12345];
+const SIZES = [0, 1, 4095, 4096, 4097, DIRECT_MIN - 1, DIRECT_MIN, DIRECT_MIN + 1, BOUNCE - 1, BOUNCE, BOUNCE + 1, 2 * BOUNCE + 4096, 6 * BOUNCE + 12345];
 
 for (const queued of [false, true]) {
   test(`${queued ? 'queued' : 'synchronous'}: every size around the block, the threshold and the buffer is written exactly`, async () => {
