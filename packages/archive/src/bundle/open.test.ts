@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,5 +252,36 @@ test('a local bundle file that is truncated, corrupt or a compression bomb is re
     const dir = staging();
     await assert.rejects(openBundle(createReadStream(path), dir, { file: path }), (err: unknown) => err instanceof ImgportError && err.code === code && pattern.test(err.message));
     assert.equal(existsSync(dir), false, `${path}: a rejected bundle leaves no staging directory`);
+  }
+});
+
+test('large files of a GNU-made bundle (tar czf of a cpio | gzip root image) land byte for byte, past the page cache', async () => {
+  // A tree with files on both sides of the direct-write threshold and the bounce buffer's size,
+  // packed as packimage does (find | cpio -H newc -o | gzip) and bundled with GNU tar.
+  const tree = join(base, `root${n++}`);
+  const sizes = [10, 4096, 65535, 65536, 65537, 524287, 524288, 524289, 3 * 524288 + 4097];
+  execFileSync('mkdir', ['-p', join(tree, 'usr/lib')]);
+  const want = new Map<string, Buffer>();
+  for (const [i, size] of sizes.entries()) {
+    const data = randomBytes(size);
+    want.set(`usr/lib/f${i}`, data);
+    writeFileSync(join(tree, `usr/lib/f${i}`), data);
+  }
+  const cpio = execFileSync('sh', ['-c', 'find . | cpio -H newc -o --quiet | gzip -c'], { cwd: tree, maxBuffer: 64 << 20 });
+  const kernel = randomBytes(3 << 20);
+  const path = stockTgz(netbootFiles({ kernel, 'rootimg.cpio.gz': cpio }));
+  for (const file of [path, undefined]) {
+    const b = await openBundle(file ? Readable.from([]) : createReadStream(path), staging(), file ? { file } : {});
+    for (const [name, data] of want) {
+      const got = join(b.rootimg!.dir, name);
+      assert.ok(readFileSync(got).equals(data), `${name} (${data.length} bytes)`);
+    }
+    assert.ok(readFileSync(b.files.get('kernel')!.path).equals(kernel));
+    assert.ok(readFileSync(b.files.get('rootimg.cpio.gz')!.path).equals(cpio));
+    // Read back above, so check the cache on a fresh open of the same bundle's biggest file.
+    const again = await openBundle(createReadStream(path), staging());
+    const big = join(again.rootimg!.dir, `usr/lib/f${sizes.length - 1}`);
+    const res = execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', big], { encoding: 'utf8' });
+    assert.ok(Number(res.trim()) <= 4096, `${big}: ${res.trim()} bytes in the page cache`);
   }
 });
