@@ -132,3 +132,61 @@ test('a filesystem that refuses O_DIRECT (ramfs) gets ordinary writes', { skip: 
     spawnSync('umount', [mnt]);
   }
 });
+
+/** Runs `script` (an ES module, TypeScript through tsx) as nobody when we are root, else as we are. */
+function notRoot(script: string): string {
+  const tsx = ['--import', 'tsx', '--input-type=module', '-e', script];
+  const r =
+    process.getuid?.() === 0
+      ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...tsx], { encoding: 'utf8' })
+      : spawnSync(process.execPath, tsx, { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+test('not root: a large file whose mode forbids writing (0444) is written whole, direct or not, also where O_DIRECT is refused', async () => {
+  // The last partial block cannot go through a second descriptor then, nor can a refusal of
+  // O_DIRECT at the open be answered by reopening the file.
+  const work = fs.mkdtempSync(join(tmpdir(), 'imgport-nobody-'));
+  fs.chmodSync(work, 0o777);
+  const dirs = [work];
+  let ramfs: string | undefined;
+  if (process.getuid?.() === 0) {
+    ramfs = fs.mkdtempSync(join(tmpdir(), 'imgport-nobody-ramfs-'));
+    if (spawnSync('mount', ['-t', 'ramfs', 'none', ramfs]).status === 0) {
+      fs.chmodSync(ramfs, 0o777);
+      dirs.push(ramfs);
+    }
+  }
+  try {
+    const sizes = [DIRECT_MIN + 5, 3 * BOUNCE + 100, 2 * BOUNCE];
+    for (const at of dirs) {
+      const script = `
+        import fs from 'node:fs';
+        import { NewFile } from ${JSON.stringify(new URL('./new-file.ts', import.meta.url).href)};
+        const out = [];
+        for (const [i, size] of ${JSON.stringify(sizes)}.entries()) {
+          const data = Buffer.alloc(size, i + 1);
+          const path = ${JSON.stringify(at)} + '/f' + i;
+          const f = NewFile.create(path, 0o444, { size, where: 'w' + i, queued: i === 1 });
+          const landing = f.write(data);
+          if (landing) await landing;
+          if (i === 1) { await f.end(); await f.close(); } else { f.endSync(); f.closeSync(); }
+          out.push([fs.readFileSync(path).equals(data), fs.statSync(path).mode & 0o777]);
+        }
+        console.log(JSON.stringify({ uid: process.getuid(), out }));`;
+      const got = JSON.parse(notRoot(script)) as { uid: number; out: Array<[boolean, number]> };
+      assert.notEqual(got.uid, 0);
+      for (const [i, [same, mode]] of got.out.entries()) {
+        assert.ok(same, `${at} file ${i}: contents`);
+        assert.equal(mode & 0o222, 0, `${at} file ${i}: mode ${mode.toString(8)}`);
+      }
+    }
+  } finally {
+    if (ramfs) {
+      spawnSync('umount', [ramfs]);
+      fs.rmSync(ramfs, { recursive: true, force: true });
+    }
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});

@@ -58,8 +58,11 @@ export class NewFile {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
       refused.add(opts.where);
-      // Linux refuses O_DIRECT after O_CREAT has made the file: open the empty file just made.
-      return new NewFile(path, opts, reopen(path, (st) => st.size === 0), false);
+      // Linux refuses O_DIRECT after O_CREAT has made the file: the empty file just made goes,
+      // and an ordinary one takes its place (reopening it could fail on its mode, as non-root).
+      const st = fs.lstatSync(path, { throwIfNoEntry: false });
+      if (st?.isFile() && st.size === 0 && st.nlink === 1) fs.unlinkSync(path);
+      return new NewFile(path, opts, fs.openSync(path, O_NEW, mode), false);
     }
   }
 
@@ -110,9 +113,22 @@ export class NewFile {
       }
     }
     if (tail > 0) {
-      // The last partial block, through an ordinary descriptor.
+      // The last partial block, through an ordinary descriptor; where the file's mode keeps us
+      // from opening another one (not root, no write permission), padded and cut back.
       const ino = fs.fstatSync(this.fd).ino;
-      const fd = reopen(this.path, (st) => st.ino === ino);
+      let fd: number;
+      try {
+        fd = reopen(this.path, (st) => st.ino === ino);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EACCES' && code !== 'EPERM') throw err;
+        buf.copyWithin(0, whole, whole + tail);
+        buf.fill(0, tail, BLOCK);
+        this.fill = tail;
+        this.flush(BLOCK);
+        fs.ftruncateSync(this.fd, this.pos - BLOCK + tail);
+        return;
+      }
       try {
         for (let done = 0; done < tail; ) done += fs.writeSync(fd, buf, whole + done, tail - done, this.pos + done);
       } finally {
