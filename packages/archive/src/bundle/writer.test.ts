@@ -45,6 +45,9 @@ test('a prefix puts every member, SHA256SUMS included, in one directory; none wr
   assert.deepEqual(execFileSync('tar', ['tf', out], { encoding: 'utf8' }).trim().split('\n'), ['img/manifest.xml', 'img/SHA256SUMS']);
 });
 
-test('a missing source file fails the write', async () => {
-  await assert.rejects(write('e.tgz', [{ name: 'gone', source: { file: join(dir, 'nope') } }]), /ENOENT/);
+test('a missing source file fails the write, and the output is let go when it does', async () => {
+  const sink = createWriteStream(join(dir, 'e.tgz'));
+  await assert.rejects(writeBundle(sink, [{ name: 'x', source: { data: 'x' } }, { name: 'gone', source: { file: join(dir, 'nope') } }]), /ENOENT/);
+  // Nothing is still writing there (an open sink once raced the test's cleanup of the directory).
+  assert.equal(sink.destroyed, true);
 });

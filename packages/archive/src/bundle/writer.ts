@@ -52,6 +52,17 @@ export async function writeBundle(out: Writable, entries: BundleEntry[], opts: W
   const prefix = opts.prefix ?? '';
   const pack = tarPack();
   const piped = pipeSink(pack, out, opts.compression === 'none' ? undefined : gzipLevel(entries, opts.level));
+  try {
+    return await packEntries(pack, piped, entries, prefix, opts);
+  } catch (err) {
+    // Nothing more goes to `out`, and the pipeline has let go of it when this rejects.
+    (pack as unknown as Readable).destroy(err as Error);
+    await piped.catch(() => undefined);
+    throw err;
+  }
+}
+
+async function packEntries(pack: Pack, piped: Promise<void>, entries: BundleEntry[], prefix: string, opts: WriteBundleOptions): Promise<WrittenBundle> {
   const sums: Array<[string, string]> = [];
   let bytesIn = 0;
   const signed = opts.sign ? await signedHead(entries, opts.sign, opts.signal) : undefined;
