@@ -8,6 +8,7 @@ import { after, test } from 'node:test';
 import { BOUNCE, seams } from './direct-io.js';
 import { directReadStream } from './direct-read.js';
 import { DIRECT_MIN, NewFile } from './new-file.js';
+import { cachedBytes } from '../test/support/helpers.js';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'imgport-directread-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -21,12 +22,6 @@ function uncached(data: Buffer, at = dir): string {
   f.endSync();
   f.closeSync();
   return path;
-}
-
-function cached(path: string): number {
-  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return Number(r.stdout.trim());
 }
 
 async function readAll(path: string, where?: string): Promise<Buffer> {
@@ -45,11 +40,11 @@ test('every size around the block, the threshold and the buffer reads back exact
 test('a large file is read past the page cache, and chunks stay valid after the next read', async () => {
   const data = randomBytes(5 * (1 << 20) + 3);
   const path = uncached(data);
-  const before = cached(path);
+  const before = cachedBytes(path);
   // Chunks are kept, not copied: each must be a buffer of its own, not a view of the bounce buffer.
   const got = await readAll(path);
   assert.ok(got.equals(data));
-  assert.ok(cached(path) <= before, `${cached(path)} bytes cached after the read, ${before} before`);
+  assert.ok(cachedBytes(path) <= before, `${cachedBytes(path)} bytes cached after the read, ${before} before`);
 });
 
 test('a missing file throws at once; destroying mid-file closes the descriptor after the read in flight', async () => {

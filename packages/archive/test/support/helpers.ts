@@ -1,5 +1,6 @@
 /** Helpers for this package's tests: temp dirs, archives built in memory, expansion outcomes. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,3 +68,10 @@ export function listDir(dir: string): string[] {
 export const dir = (name: string, mode = 0o755): CpioSpec => ({ name, type: 'dir', mode });
 export const file = (name: string, data: string | Buffer = '', mode = 0o644): CpioSpec => ({ name, type: 'file', mode, data });
 export const symlink = (name: string, target: string): CpioSpec => ({ name, type: 'symlink', mode: 0o777, linkname: target });
+
+/** Bytes of `file` in the page cache, as fincore(1) (util-linux) counts them. */
+export function cachedBytes(file: string): number {
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return Number(r.stdout.trim());
+}

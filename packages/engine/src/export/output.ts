@@ -110,12 +110,12 @@ export class HashedFile extends Writable {
       .end()
       .then(() => fsyncP(this.file.fd))
       .then(
-      () => cb(),
-      (err: Error) => {
-        this.fail(err);
-        cb();
-      },
-    );
+        () => cb(),
+        (err: Error) => {
+          this.fail(err);
+          cb();
+        },
+      );
   }
 
   /** Stops writing: later data is dropped. */
