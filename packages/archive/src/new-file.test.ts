@@ -7,18 +7,12 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { BOUNCE, seams } from './direct-io.js';
 import { DIRECT_MIN, NewFile } from './new-file.js';
+import { cachedBytes } from '../test/support/helpers.js';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'imgport-newfile-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const isRoot = process.getuid?.() === 0;
 let n = 0;
-
-/** Bytes of `path` in the page cache, as fincore(1) counts them (util-linux). */
-function cached(path: string): number {
-  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return Number(r.stdout.trim());
-}
 
 /** Writes `data` in chunks of the given sizes (cycled), the way the callers do. */
 async function writeFile(path: string, data: Buffer, chunks: number[], queued: boolean, where: string | number = dir): Promise<NewFile> {
@@ -56,11 +50,11 @@ test('a large file goes past the page cache: only its last partial block is cach
   const path = join(dir, `f${n++}`);
   const f = await writeFile(path, data, [65536], true);
   await f.close();
-  assert.ok(cached(path) <= 4096, `cached ${cached(path)} bytes`);
+  assert.ok(cachedBytes(path) <= 4096, `cached ${cachedBytes(path)} bytes`);
   // The same bytes written the ordinary way stay in the cache.
   const plain = join(dir, `f${n++}`);
   fs.writeFileSync(plain, data);
-  assert.ok(cached(plain) >= data.length - 4096);
+  assert.ok(cachedBytes(plain) >= data.length - 4096);
 });
 
 test('the path must be new and is never followed', () => {
@@ -188,5 +182,57 @@ test('not root: a large file whose mode forbids writing (0444) is written whole,
       fs.rmSync(ramfs, { recursive: true, force: true });
     }
     fs.rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('after close nothing more is written, not even to the file that now has its descriptor number', () => {
+  const path = join(dir, `f${n++}`);
+  const f = NewFile.create(path, 0o644, { size: 1 << 20, where: dir });
+  f.write(randomBytes(5000));
+  f.closeSync();
+  const other = join(dir, `f${n++}`);
+  fs.writeFileSync(other, 'other');
+  const fd = fs.openSync(other, 'r+');
+  try {
+    assert.throws(() => f.write(randomBytes(BOUNCE + 1)), { code: 'EBADF' });
+    assert.throws(() => f.endSync(), { code: 'EBADF' });
+    f.closeSync();
+    assert.equal(fs.readFileSync(other, 'utf8'), 'other');
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
+test('a full disk fails direct writes with ENOSPC, queued or not, and the file still closes', { skip: process.getuid?.() !== 0 && 'a loop mount needs root' }, async (t) => {
+  const img = join(dir, `small${n++}.ext4`);
+  const mnt = fs.mkdtempSync(join(dir, 'full-'));
+  const ok = [
+    ['truncate', ['-s', '8M', img]],
+    ['mkfs.ext4', ['-q', '-F', img]],
+    ['mount', ['-o', 'loop', img, mnt]],
+  ].every(([cmd, args]) => spawnSync(cmd as string, args as string[]).status === 0);
+  if (!ok) return t.skip('no loop-mounted filesystem here');
+  try {
+    const data = randomBytes(16 << 20);
+    for (const queued of [false, true]) {
+      const f = NewFile.create(join(mnt, `f${queued}`), 0o644, { size: data.length, where: mnt, queued });
+      assert.equal(f.direct, true);
+      await assert.rejects(
+        (async () => {
+          for (let off = 0; off < data.length; off += 65536) {
+            const landing = f.write(data, off, 65536);
+            if (landing) await landing;
+          }
+          if (queued) await f.end();
+          else f.endSync();
+        })(),
+        { code: 'ENOSPC' },
+      );
+      if (queued) await f.close();
+      else f.closeSync();
+      fs.rmSync(join(mnt, `f${queued}`));
+    }
+  } finally {
+    spawnSync('umount', [mnt]);
   }
 });

@@ -39,6 +39,7 @@ export class NewFile {
   private inFlight: Promise<void> | undefined;
   private flying: Buffer | undefined;
   private failure: unknown;
+  private closed = false;
 
   private constructor(
     private readonly path: string,
@@ -72,6 +73,7 @@ export class NewFile {
 
   /** Writes src[off, off + len); a queued file may return a promise: wait for it before the next call. */
   write(src: Uint8Array, off = 0, len = src.length - off): Promise<void> | undefined {
+    this.open();
     while (this.buf && len > 0) {
       if (this.fill === BOUNCE) {
         // Full: hand it over before taking more.
@@ -100,6 +102,7 @@ export class NewFile {
 
   /** end() for a file that is not queued. */
   endSync(): void {
+    this.open();
     const buf = this.buf;
     if (!buf) return;
     const whole = this.fill - (this.fill % BLOCK);
@@ -144,11 +147,18 @@ export class NewFile {
     this.closeSync();
   }
 
-  /** close() for a file that is not queued. */
+  /** close() for a file that is not queued. Later calls do nothing: the number may name another file by then. */
   closeSync(): void {
+    if (this.closed) return;
+    this.closed = true;
     giveBack(this.buf);
     this.buf = undefined;
     fs.closeSync(this.fd);
+  }
+
+  /** A write after close (a writer racing its own abandonment) must not reach whatever has the number now. */
+  private open(): void {
+    if (this.closed) throw Object.assign(new Error(`${this.path} was closed while it was being written`), { code: 'EBADF', syscall: 'write', path: this.path });
   }
 
   private buffered(src: Uint8Array, off: number, len: number): void {
