@@ -17,14 +17,17 @@ const PROGRESS_BYTES = 8 * 1024 * 1024;
  */
 export class ExpandBudget {
   bytes = 0;
+  private readonly read: LowerBound;
 
   constructor(
     private readonly limits: Pick<Limits, 'maxExpandedBytes' | 'maxRatio'>,
     /** Bytes read from the outer input so far. */
-    private readonly inputBytes: () => number,
+    inputBytes: () => number,
     /** What the input is, for messages: 'the bundle'. */
     private readonly what = 'the bundle',
-  ) {}
+  ) {
+    this.read = new LowerBound(inputBytes);
+  }
 
   /** Counts `n` more bytes written for `name`; throws LIMIT_EXCEEDED before they reach the disk. */
   charge(n: number, name: string): void {
@@ -36,8 +39,9 @@ export class ExpandBudget {
         { where: name },
       );
     }
-    if (bytes > RATIO_GRACE) {
-      const read = Math.max(1, this.inputBytes());
+    if (bytes > RATIO_GRACE && bytes / this.read.known > this.limits.maxRatio) {
+      // Asked only when the last answer would fail the check (see LowerBound).
+      const read = this.read.refresh();
       const ratio = bytes / read;
       if (ratio > this.limits.maxRatio) {
         throw new ImgportError(
@@ -55,17 +59,20 @@ export class ExpandMeter {
   entries = 0;
   bytes = 0;
   private last = { entries: 0, bytes: 0 };
+  private readonly compressed: LowerBound | undefined;
 
   constructor(
     private readonly limits: Limits,
     /** Compressed bytes inflated so far (a lower bound), for maxRatio. */
-    private readonly compressedBytes?: () => number,
+    compressedBytes?: () => number,
     private readonly onProgress?: ProgressFn,
     /** The budget of the whole input this expansion is part of (the bundle), if any. */
     private readonly budget?: ExpandBudget,
     /** Compressed bytes read so far, for progress (compressedBytes when absent). */
     private readonly readBytes = compressedBytes,
-  ) {}
+  ) {
+    this.compressed = compressedBytes ? new LowerBound(compressedBytes) : undefined;
+  }
 
   /** One more entry (named for the error). */
   entry(name: string): void {
@@ -81,8 +88,8 @@ export class ExpandMeter {
       throw new ImgportError('LIMIT_EXCEEDED', `maxExpandedBytes: expanding "${name}" would exceed ${this.limits.maxExpandedBytes} bytes`, { where: name });
     }
     if (!commit) return;
-    if (bytes > RATIO_GRACE && this.compressedBytes) {
-      const ratio = bytes / Math.max(1, this.compressedBytes());
+    if (bytes > RATIO_GRACE && this.compressed && bytes / this.compressed.known > this.limits.maxRatio) {
+      const ratio = bytes / this.compressed.refresh();
       if (ratio > this.limits.maxRatio) {
         throw new ImgportError('LIMIT_EXCEEDED', `maxRatio: expansion ratio ${ratio.toFixed(0)} exceeds ${this.limits.maxRatio} (at "${name}")`, { where: name });
       }
@@ -100,5 +107,24 @@ export class ExpandMeter {
   emit(): void {
     this.last = { entries: this.entries, bytes: this.bytes };
     this.onProgress?.({ bytesIn: this.readBytes?.() ?? 0, bytesOut: this.bytes, entries: this.entries });
+  }
+}
+
+/**
+ * A count that only grows (bytes read or inflated so far), asked again only when the caller
+ * needs a fresher answer. Dividing by an older answer gives a larger ratio, so a check that
+ * passes with it passes with the current one too; only a failing check asks (for a program's
+ * input the answer comes from /proc, and asking it for every chunk took a twentieth of the
+ * main thread's time).
+ */
+class LowerBound {
+  /** The last answer (at least 1, a divisor). */
+  known = 1;
+
+  constructor(private readonly ask: () => number) {}
+
+  refresh(): number {
+    this.known = Math.max(this.known, this.ask());
+    return this.known;
   }
 }
