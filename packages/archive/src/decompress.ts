@@ -166,6 +166,18 @@ function programStream(input: { source: Readable; onFed: (n: number) => void } |
   return out;
 }
 
+/**
+ * `<igzip|xz> -dc` reading its input from `fd` itself (the read end of a PipeFeed, say), with
+ * what it may hold unused taken off `fed` for the ratio limit. The caller closes `fd` once this
+ * returns (the program has its own copy): a program that goes away must leave no reader behind,
+ * so that whoever writes the pipe gets EPIPE. Undefined for gzip without igzip.
+ */
+export function programReading(fd: number, kind: Compression, fed: () => number): { stream: Readable; consumed: () => number } | undefined {
+  const fast = kind === 'gzip' ? igzip() : undefined;
+  if (kind !== 'xz' && !fast) return undefined;
+  return { stream: programStream({ fd }, programFor(fast)), consumed: () => Math.max(0, fed() - PROGRAM_AHEAD) };
+}
+
 /** A compressed file opened for a program to read itself, and how far it has read. */
 export interface CompressedFile {
   stream: Readable;

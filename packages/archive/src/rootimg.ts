@@ -47,35 +47,47 @@ export interface ExpandOptions {
 }
 
 /**
- * Expands `input` into `destDir`, which must not exist or be empty. On any failure what was
- * written is removed (destDir is left as it was) and the error is rethrown as ImgportError.
+ * A root image a program is inflating already, reading it from a pipe (reader.ts feeds one from
+ * the bundle): its output, and the compressed bytes handed to it so far.
  */
-export async function expandRootImage(input: Readable, destDir: string, opts: ExpandOptions = {}): Promise<ExpandReport> {
+export interface Inflating {
+  stream: Readable;
+  fed: () => number;
+  consumed: () => number;
+}
+
+/**
+ * Expands `input` (the root image, or its inflated bytes) into `destDir`, which must not exist
+ * or be empty. On any failure what was written is removed (destDir is left as it was) and the
+ * error is rethrown as ImgportError.
+ */
+export async function expandRootImage(input: Readable | Inflating, destDir: string, opts: ExpandOptions = {}): Promise<ExpandReport> {
   const dest = path.resolve(destDir);
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   checkAborted(opts.signal);
   const created = prepareDestination(dest);
-  const counter: CompressedCounter = { bytesIn: 0 };
+  const inflating = 'fed' in input ? input : undefined;
+  const counter: CompressedCounter = inflating ? { bytesIn: 0, consumed: inflating.consumed } : { bytesIn: 0 };
   const writer = new TreeWriter(dest, {
     limits,
     stripPrefix: opts.stripPrefix,
     isRoot: opts.isRoot,
     xattr: await loadXattr(),
     compressedBytes: () => counter.consumed?.() ?? counter.bytesIn,
-    readBytes: () => counter.bytesIn,
+    readBytes: () => inflating?.fed() ?? counter.bytesIn,
     onProgress: opts.onProgress,
     budget: opts.budget,
   });
+  const source = inflating ? inflating.stream : (input as Readable);
   let stream: Readable | undefined;
   const onAbort = (): void => {
     const err = cancelled();
     if (stream) stream.destroy(err);
-    else input.destroy(err);
+    else source.destroy(err);
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const head = await peek(input, 6);
-    stream = decompressed(input, detectCompression(head), counter, 512 * 1024, { igzip: true });
+    stream = inflating ? source : decompressed(source, detectCompression(await peek(source, 6)), counter, 512 * 1024, { igzip: true });
     const chunks = chunksOf(stream);
     const sniffed = await sniffContainer(chunks);
     if (sniffed.kind === 'cpio') await expandCpio(sniffed.chunks, writer, limits, opts.signal);
@@ -85,7 +97,7 @@ export async function expandRootImage(input: Readable, destDir: string, opts: Ex
   } catch (err) {
     await writer.abort();
     stream?.destroy();
-    input.destroy();
+    source.destroy();
     removeWritten(dest, created);
     throw opts.signal?.aborted ? cancelled() : toImgportError(decompressError(err));
   } finally {

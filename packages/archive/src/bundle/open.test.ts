@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -284,4 +284,51 @@ test('large files of a GNU-made bundle (tar czf of a cpio | gzip root image) lan
     const big = join(again.rootimg!.dir, `usr/lib/f${sizes.length - 1}`);
     assert.ok(cachedBytes(big) <= 4096, `${big}: ${cachedBytes(big)} bytes in the page cache`);
   }
+});
+
+test('a root image cut short or corrupt inside a sound bundle fails with what its inflater found, through igzip and through zlib, and leaves nothing', async () => {
+  // Several MiB of compressible files, packed as packimage does: the failure comes mid-stream,
+  // with the pipe to igzip (or the stream to zlib) still full behind it.
+  const tree = join(base, `root${n++}`);
+  execFileSync('mkdir', ['-p', join(tree, 'usr/share')]);
+  for (let i = 0; i < 12; i++) writeFileSync(join(tree, `usr/share/f${i}`), randomBytes(600_000).toString('base64'));
+  const cpio = execFileSync('sh', ['-c', 'find . | cpio -H newc -o --quiet | gzip -c'], { cwd: tree, maxBuffer: 64 << 20 });
+  // A download cut off in the middle of the root image member: igzip is still reading then.
+  const whole = await bundleOf(netbootFiles({ 'rootimg.cpio.gz': cpio }), { gzip: false });
+  await rejects(gzipSync(whole.subarray(0, whole.length >> 1)), 'BUNDLE_INVALID', /truncated|unexpected end/i);
+  // Killed by then; given a moment to be reaped, a leaked one would still be there.
+  for (let i = 0; i < 40 && inflatersOf(process.pid).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(inflatersOf(process.pid), [], 'no inflating program is left running');
+  const cut = cpio.subarray(0, cpio.length >> 1);
+  const flipped = Buffer.from(cpio);
+  for (let i = cpio.length >> 1; i < (cpio.length >> 1) + 64; i++) flipped[i] = flipped[i]! ^ 0x5a;
+  const saved = process.env.IMGPORT_IGZIP;
+  try {
+    for (const inflater of igzip() ? ['igzip', 'zlib'] : ['zlib']) {
+      if (inflater === 'zlib') process.env.IMGPORT_IGZIP = '0';
+      for (const [image, pattern] of [
+        [cut, /truncated|unexpected end/i],
+        // Garbage may inflate and be caught by the cpio parser instead: either is a clear error.
+        [flipped, /gzip|corrupt|invalid|check|cpio/i],
+      ] as const) {
+        // SHA256SUMS matches the broken member: the expansion, not the checksum, must catch it.
+        await rejects(await bundleOf(netbootFiles({ 'rootimg.cpio.gz': image })), 'BUNDLE_INVALID', pattern);
+      }
+    }
+  } finally {
+    if (saved === undefined) delete process.env.IMGPORT_IGZIP;
+    else process.env.IMGPORT_IGZIP = saved;
+  }
+});
+
+/** The inflating programs this process started that are still running (ps). */
+function inflatersOf(pid: number): string[] {
+  const names = execFileSync('ps', ['-o', 'comm=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n');
+  return names.filter((c) => c === 'igzip' || c === 'xz');
+}
+
+test('staging leaves no pipe behind: only the members and the expanded tree', async () => {
+  const dir = staging();
+  await openBundle(Readable.from([await bundleOf(netbootFiles())]), dir);
+  assert.deepEqual(readdirSync(dir).sort(), ['files', 'rootimg']);
 });

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, futimesSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { isRootMemberName, normalizeMemberName } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import { ExpandBudget } from '../expand-meter.js';
-import { expandRootImage, rootImageKind } from '../rootimg.js';
+import { rootImageKind, type ExpandOptions } from '../rootimg.js';
+import { startExpansion, type MemberExpansion } from './member-expansion.js';
 import { DEFAULT_LIMITS, type ExpandReport, type Limits, type ProgressFn } from '../types.js';
 import { programFile, type Compression } from '../decompress.js';
 import { ByteCounter, openDecompressed } from './sniff.js';
@@ -155,7 +156,7 @@ async function stageEntries(
     }
     mkdirSync(dirname(path), { recursive: true });
     const guess = opts.expandOnTheFly !== false && !result.expanded ? rootImageGuess(name) : undefined;
-    const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), ...guess } : undefined;
+    const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), scratch: stagingDir, ...guess } : undefined;
     const meta = { name, mode: entry.header.mode ?? 0o644, mtime: entry.header.mtime, size: entry.header.size ?? 0 };
     const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, meta, expandInto, limits, opts, bytesIn, budget);
     bytesOut += size;
@@ -243,7 +244,7 @@ async function copyMember(
   entry: Readable,
   path: string,
   meta: { name: string; mode: number; mtime?: Date; size: number },
-  expandInto: { dir: string; stripPrefix?: string } | undefined,
+  expandInto: { dir: string; scratch: string; stripPrefix?: string } | undefined,
   limits: Limits,
   opts: StageOptions,
   bytesIn: () => number,
@@ -255,23 +256,14 @@ async function copyMember(
   // Queued: the main thread feeds the root image's inflate while the blocks land.
   const file = NewFile.create(path, meta.mode & 0o755, { size: meta.size, where: dirname(path), queued: true });
   let size = 0;
-  let feed: PassThrough | undefined;
-  let expansion: Promise<ExpandReport> | undefined;
-  if (expandInto) {
-    // One chunk of room: a chunk that waits in a queue across two scavenges is promoted, and
-    // dead in the old generation it keeps its 64 KiB until a full collection (with 256 KiB
-    // queues here and in decompress.ts, ~35 MiB of them on the 628 MiB bench bundle).
-    feed = new PassThrough({ highWaterMark: 64 * 1024 });
-    expansion = expandRootImage(feed, expandInto.dir, {
-      limits,
-      budget,
-      ...(expandInto.stripPrefix ? { stripPrefix: expandInto.stripPrefix } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.onProgress ? { onProgress: (p) => opts.onProgress?.({ ...p, bytesIn: bytesIn() }) } : {}),
-    });
-    // Surface an expansion failure at once, even while we wait on the feed.
-    expansion.catch(() => entry.destroy());
-  }
+  let expansion: MemberExpansion | undefined;
+  const expandOpts: ExpandOptions = {
+    limits,
+    budget,
+    ...(expandInto?.stripPrefix ? { stripPrefix: expandInto.stripPrefix } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onProgress ? { onProgress: (p) => opts.onProgress?.({ ...p, bytesIn: bytesIn() }) } : {}),
+  };
   try {
     for await (const chunk of entry) {
       const buf = chunk as Buffer;
@@ -281,28 +273,30 @@ async function copyMember(
       const landing = file.write(buf);
       if (landing) await landing;
       chunksPassed(buf.length);
-      if (feed && !feed.write(buf)) await Promise.race([onceDrain(feed), expansion]);
+      if (expandInto && !expansion) {
+        // Started by the first chunk, which says how the root image is compressed.
+        expansion = await startExpansion(buf, expandInto.dir, expandInto.scratch, expandOpts);
+        // Surface an expansion failure at once, even while we wait on the member.
+        expansion.done.catch(() => entry.destroy());
+      }
+      const handed = expansion?.write(buf);
+      if (handed) await handed;
     }
     await file.end();
     fchmodSync(file.fd, meta.mode & 0o755); // whatever the umask
     // The bundle's mtime, so an image moved between nodes keeps its files' times.
     if (meta.mtime) futimesSync(file.fd, meta.mtime, meta.mtime);
   } catch (err) {
-    if (expansion) {
-      feed?.destroy();
-      // When the expansion failed first, its error says more than "stream destroyed".
-      const failure = await expansion.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      if (failure && !(err instanceof ImgportError)) throw failure;
-    }
+    // When the expansion failed first, its error says more than "stream destroyed" or EPIPE.
+    const failure = await expansion?.abandon();
+    if (failure && !(err instanceof ImgportError)) throw failure;
     throw err;
   } finally {
     await file.close();
   }
-  feed?.end();
-  const report = expansion ? await expansion : undefined;
+  // An empty member still expands (into nothing, or the error an empty archive deserves).
+  expansion ??= expandInto ? await startExpansion(Buffer.alloc(0), expandInto.dir, expandInto.scratch, expandOpts) : undefined;
+  const report = expansion ? await expansion.finish() : undefined;
   return { size, sha256: hash.digest('hex'), ...(report ? { report } : {}) };
 }
 
@@ -311,6 +305,3 @@ function writeAll(fd: number, buf: Buffer): void {
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
-function onceDrain(s: PassThrough): Promise<void> {
-  return new Promise((resolve) => s.once('drain', resolve));
-}
