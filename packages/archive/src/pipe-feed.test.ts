@@ -18,7 +18,7 @@ async function withReader(cmd: string, args: string[]): Promise<{ feed: PipeFeed
   const child = spawn(cmd, args, { stdio: [opened.readFd, 'pipe', 'inherit'] });
   fs.closeSync(opened.readFd);
   const parts: Buffer[] = [];
-  child.stdout.on('data', (d: Buffer) => parts.push(d));
+  child.stdout!.on('data', (d: Buffer) => parts.push(d));
   const output = new Promise<{ out: Buffer; code: number | null }>((resolve) => child.on('close', (code) => resolve({ out: Buffer.concat(parts), code })));
   return { feed: opened.feed, output };
 }
