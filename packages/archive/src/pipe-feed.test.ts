@@ -56,6 +56,8 @@ test('a program that stops reading makes the feed fail with EPIPE, and it still 
   const { feed, output } = await withReader('head', ['-c', '1000']);
   const data = randomBytes(8 * PIECE);
   await assert.rejects(feedAll(feed, data, [PIECE]), (err: NodeJS.ErrnoException) => err.code === 'EPIPE');
+  // After the failure a late write is refused (EPIPE again, or EBADF once end() has closed), not sent.
+  assert.throws(() => feed.write(Buffer.from('late')), (err: NodeJS.ErrnoException) => err.code === 'EBADF' || err.code === 'EPIPE');
   await feed.close();
   const { out } = await output;
   assert.equal(out.length, 1000);

@@ -78,13 +78,16 @@ export class PipeFeed {
     return undefined;
   }
 
-  /** Writes what is left and closes the write end: the program sees the end of its input. */
+  /** Writes what is left and closes the write end (also when a write fails): the program sees the end of its input. */
   async end(): Promise<void> {
-    while (this.fill > 0 || this.inFlight) {
-      if (this.inFlight) await this.landed();
-      else if (this.fill > 0) await this.send();
+    try {
+      while (this.fill > 0 || this.inFlight) {
+        if (this.inFlight) await this.landed();
+        else if (this.fill > 0) await this.send();
+      }
+    } finally {
+      await this.close();
     }
-    await this.close();
   }
 
   /** Closes the write end once no write can still reach it; what was not written is dropped. */
