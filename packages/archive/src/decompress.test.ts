@@ -51,6 +51,23 @@ for (const [name, env] of backends) {
     }
   });
 
+  if (name === 'igzip') {
+    test('igzip killed by someone else while it inflates is IO_ERROR (try again), not a broken bundle', async () => {
+      process.env.IMGPORT_IGZIP = env;
+      // The first part goes in, then the input waits: igzip is running when it is killed.
+      const input = new Readable({ read: () => undefined });
+      input.push(gzipSync(Buffer.concat([noise, noise])).subarray(0, 100_000));
+      const stream = decompressed(input, 'gzip', { bytesIn: 0 }, undefined, { igzip: true });
+      const read = (async () => {
+        for await (const chunk of stream) assert.ok((chunk as Buffer).length > 0);
+      })();
+      const pid = await childNamed('igzip');
+      process.kill(pid, 'SIGKILL');
+      await assert.rejects(read, (e: unknown) => e instanceof ImgportError && e.code === 'IO_ERROR' && /igzip was killed \(SIGKILL\)/.test(e.message));
+      input.destroy();
+    });
+  }
+
   test(`${name}: truncated or corrupt data is BUNDLE_INVALID saying which`, async () => {
     process.env.IMGPORT_IGZIP = env;
     const gz = gzipSync(noise);
@@ -144,4 +161,15 @@ function holders(path: string): string[] {
     }
   }
   return found;
+}
+
+/** The pid of this process's child running `comm`, once it is there. */
+async function childNamed(comm: string): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const out = spawnSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' }).stdout;
+    const line = out.split('\n').find((l) => l.trim().endsWith(` ${comm}`));
+    if (line) return Number(line.trim().split(/\s+/)[0]);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no ${comm} child appeared`);
 }

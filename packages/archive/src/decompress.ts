@@ -149,6 +149,9 @@ function programStream(input: { source: Readable; onFed: (n: number) => void } |
   child.on('close', (code, signal) => {
     const status = code ?? signal ?? -1;
     if (status === 0) out.end();
+    // Killed by someone else (we kill it only once `out` is closed): the kernel's OOM killer or
+    // an administrator, not the bundle. Nothing is kept; trying again may work.
+    else if (code === null && signal) out.destroy(new ImgportError('IO_ERROR', `${p.missing} was killed (${signal}) while inflating; the bundle is not at fault: try again`));
     else out.destroy(new ImgportError('BUNDLE_INVALID', `${p.what}: ${programError(stderr, status)}`));
   });
   stdout.pipe(out, { end: false });
