@@ -235,11 +235,12 @@ export class NewFile {
   }
 }
 
-function writeAll(fd: number, buf: Buffer, n: number, pos: number): Promise<void> {
+/** buf[0, n) written whole from libuv's pool, at `pos` (null: at the descriptor's own offset, for a pipe). */
+export function writeAll(fd: number, buf: Buffer, n: number, pos: number | null): Promise<void> {
   return new Promise((resolve, reject) => {
     const step = (done: number): void => {
       if (done >= n) return resolve();
-      fs.write(fd, buf, done, n - done, pos + done, (err, wrote) => (err ? reject(err) : step(done + wrote)));
+      fs.write(fd, buf, done, n - done, pos === null ? null : pos + done, (err, wrote) => (err ? reject(err) : step(done + wrote)));
     };
     step(0);
   });

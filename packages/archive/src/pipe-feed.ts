@@ -14,6 +14,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { writeAll } from './new-file.js';
 
 const PIECE = 512 * 1024;
 const C = fs.constants;
@@ -107,7 +108,7 @@ export class PipeFeed {
     this.buf = this.spare;
     this.spare = undefined;
     this.fill = 0;
-    this.inFlight = writeAll(this.fd, out, n).then(
+    this.inFlight = writeAll(this.fd, out, n, null).then(
       () => {
         this.fed += n;
         this.spare = out;
@@ -125,14 +126,4 @@ export class PipeFeed {
     this.inFlight = undefined;
     if (this.failure) throw this.failure;
   }
-}
-
-function writeAll(fd: number, buf: Buffer, n: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const step = (done: number): void => {
-      if (done >= n) return resolve();
-      fs.write(fd, buf, done, n - done, null, (err, wrote) => (err ? reject(err) : step(done + wrote)));
-    };
-    step(0);
-  });
 }
