@@ -1,6 +1,8 @@
 /** Small filesystem helpers for the tree writer: the things Node cannot do by itself. */
-import { spawn } from 'node:child_process';
+import type { spawn as Spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
 
 /** Sets one extended attribute on a path (not a symlink) synchronously. */
 export type XattrSetter = (path: string, name: string, value: Buffer) => void;
@@ -12,7 +14,7 @@ export type XattrSetter = (path: string, name: string, value: Buffer) => void;
 export async function loadXattr(): Promise<XattrSetter | undefined> {
   try {
     // A CommonJS addon: required, so the commands' bundle loads it without a dynamic import.
-    const mod = createRequire(import.meta.url)('fs-xattr') as { setAttributeSync: XattrSetter };
+    const mod = require('fs-xattr') as { setAttributeSync: XattrSetter };
     return (path, name, value) => mod.setAttributeSync(path, name, value);
   } catch {
     return undefined;
@@ -51,8 +53,15 @@ interface Maker {
   end(): Promise<Error | undefined>;
 }
 
+/**
+ * child_process, and net and dgram that it loads, on the first node only: most root images have
+ * a few nodes at most, and the writer threads (which import this module) start sooner without.
+ */
+let spawn: typeof Spawn | undefined;
+
 /** `xargs -0 -n <n> <cmd> -m`: each <n> arguments written make one node. */
 function maker(cmd: 'mknod' | 'mkfifo', n: number): Maker {
+  spawn ??= (require('node:child_process') as typeof import('node:child_process')).spawn;
   const child = spawn('xargs', ['-0', '-n', String(n), cmd, '-m'], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
