@@ -8,15 +8,16 @@
  * batches are not touched.
  */
 import fs from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { Meta, Op, Shared } from './tree-ops-codes.js';
 import type { WorkerSetup } from './tree-ops.js';
 import { NodeBatch } from './tree-fs.js';
 import { NewFile } from './new-file.js';
 
 const port = parentPort!;
-const setup = workerData as WorkerSetup;
-const counters = new Int32Array(setup.shared);
+/** Who this worker is: the first message (it may be started before its writer exists). */
+let setup: WorkerSetup;
+let counters: Int32Array;
 const KINDS = ['c', 'b', 'p'] as const;
 
 /** The regular file being written. */
@@ -198,9 +199,14 @@ async function runBatch(buf: ArrayBuffer, length: number): Promise<void> {
   await settleNodes();
 }
 
-type Message = { type: 'batch'; buf: ArrayBuffer; length: number } | { type: 'end' };
+type Message = WorkerSetup | { type: 'batch'; buf: ArrayBuffer; length: number } | { type: 'end' };
 
 async function handle(m: Message): Promise<void> {
+  if (m.type === 'setup') {
+    setup = m;
+    counters = new Int32Array(m.shared);
+    return;
+  }
   if (failed) return;
   if (m.type === 'end') {
     port.postMessage({ type: 'done' });

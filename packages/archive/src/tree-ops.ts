@@ -31,22 +31,64 @@ export interface WorkerFailure {
 
 type FromWorker = { type: 'batch'; buf: ArrayBuffer } | { type: 'error'; error: WorkerFailure } | { type: 'done' };
 
+/** The worker holds one batch at a time and a few path strings: a small heap is plenty. */
+const LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
+
 /**
  * The worker's module: tree-ops-worker.js next to this file in dist. From the TypeScript
  * sources (the tests, under tsx) the worker registers tsx itself first: loader hooks given with
  * --import do not reach worker threads on Node 20.
  */
-/** The worker holds one batch at a time and a few path strings: a small heap is plenty. */
-const LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
-
-function startWorker(workerData: WorkerSetup): Worker {
-  const opts = { resourceLimits: LIMITS, workerData };
+function startWorker(): Worker {
+  const opts = { resourceLimits: LIMITS };
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./tree-ops-worker.js', import.meta.url), opts);
   const entry = JSON.stringify(new URL('./tree-ops-worker.ts', import.meta.url).href);
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, { ...opts, eval: true });
 }
 
+/**
+ * A worker started ahead (prestartWriterThread) for the next queue to take. Starting one takes
+ * a new V8 isolate and Node's bootstrap, ~50 ms of a core on the machines measured, and the
+ * first entries of a root image waited for it; started when an import begins, it boots on the
+ * other core while the bundle is opened and staged.
+ */
+let spare: Worker | undefined;
+
+/**
+ * Starts a writer thread now for the next tree writer, unless one is waiting already. While it
+ * waits it does not keep the process alive, and if it fails it is dropped (the writer then
+ * starts its own).
+ */
+export function prestartWriterThread(): void {
+  if (spare) return;
+  const w = startWorker();
+  const drop = (): void => {
+    if (spare === w) spare = undefined;
+  };
+  w.once('error', drop);
+  w.once('exit', drop);
+  w.unref();
+  spare = w;
+}
+
+/**
+ * The waiting writer thread, or a new one. The queue's own listeners go on before this thread
+ * returns to the event loop, so they see anything that befell the spare since (events are
+ * emitted from the loop).
+ */
+function takeWorker(): Worker {
+  const w = spare;
+  if (!w) return startWorker();
+  spare = undefined;
+  w.removeAllListeners('error');
+  w.removeAllListeners('exit');
+  w.ref();
+  return w;
+}
+
+/** The first message a worker gets: who it is, before any batch. */
 export interface WorkerSetup {
+  type: 'setup';
   /** Which of the writer's workers this is (0 or 1): its slot in `shared`. */
   index: number;
   /** Shared counters (tree-ops-codes Shared): batches each worker has done, and a stop flag. */
@@ -83,7 +125,8 @@ export class OpQueue {
     shared: SharedArrayBuffer,
     private readonly onBatchDone: (seq: number) => void = () => {},
   ) {
-    this.worker = startWorker({ index, shared });
+    this.worker = takeWorker();
+    this.worker.postMessage({ type: 'setup', index, shared } satisfies WorkerSetup);
     this.counters = new Int32Array(shared);
     this.buf = new ArrayBuffer(BATCH);
     this.view = new DataView(this.buf);

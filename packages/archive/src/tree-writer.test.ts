@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -6,7 +7,7 @@ import { ImgportError } from '@imgport/runtime';
 import { checkEntryPath } from './entry-path.js';
 import { tempDir } from '../test/support/helpers.js';
 import { treeListing } from './tree-listing.js';
-import { TreeWriter } from './tree-writer.js';
+import { prestartWriterThread, TreeWriter } from './tree-writer.js';
 import type { TreeWriterOptions } from './tree-writer.js';
 import type { TreeEntry } from './types.js';
 
@@ -129,6 +130,44 @@ test('progress about every 256 entries', async (t) => {
   const seen: number[] = [];
   await run(dest, Array.from({ length: 600 }, (_, i) => f(`f${i}`)), { onProgress: (p) => seen.push(p.entries) });
   assert.deepEqual(seen, [256, 512, 600]);
+});
+
+/** Threads of this process beyond `base`, once the count has held still for 100 ms (threads start and end on their own time). */
+async function threadsSettled(base: number): Promise<number> {
+  const count = (): number => fs.readdirSync('/proc/self/task').length - base;
+  let last = count();
+  for (let still = 0, i = 0; still < 4 && i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    const now = count();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+test('a writer thread started ahead is the one the next writer takes (alone or as the first of two)', async (t) => {
+  const base = fs.readdirSync('/proc/self/task').length;
+  for (const threads of [1, 2] as const) {
+    prestartWriterThread();
+    prestartWriterThread(); // one waits at most
+    const waiting = await threadsSettled(base);
+    assert.ok(waiting > 0, 'a thread was started');
+    const dest = tempDir(t);
+    const r = await run(dest, [d('etc'), f('etc/hostname', 'node1\n'), f('etc/motd', 'hi')], { threads });
+    assert.equal(r.files, 2);
+    assert.equal(fs.readFileSync(path.join(dest, 'etc/hostname'), 'utf8'), 'node1\n');
+    // Taken and ended with its writer: none left waiting.
+    assert.equal(await threadsSettled(base), 0, `threads: ${threads}`);
+  }
+});
+
+test('a writer thread left waiting does not keep the process alive', () => {
+  const here = new URL('./tree-writer.ts', import.meta.url).href;
+  const code = `const m = await import(${JSON.stringify(here)}); m.prestartWriterThread(); setTimeout(() => console.log('end'), 300);`;
+  const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.signal, null, 'the process ended by itself');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'end');
 });
 
 test('two writer threads: deep and wide directories, hardlinks and replacements across them', async (t) => {

@@ -21,6 +21,8 @@ import { KnownDirs } from './known-dirs.js';
 import type { DirMeta } from './known-dirs.js';
 import { DropNotes } from './tree-fs.js';
 import { Meta, Op, OpQueue, sharedCounters } from './tree-ops.js';
+/** Starts the next tree writer's thread ahead, to boot while the caller does other work. */
+export { prestartWriterThread } from './tree-ops.js';
 import type { XattrSetter } from './tree-fs.js';
 import { DEFAULT_LIMITS } from './types.js';
 import type { ExpandReport, Limits, ProgressFn, TreeEntry } from './types.js';

@@ -44,6 +44,8 @@ export interface Modes {
   remote?: (r: Remote, ui: Ui) => Promise<Outcome>;
   /** Needs neither the database nor a server (key generate, verify): run as it is. */
   standalone?: (ui: Ui) => Promise<Outcome>;
+  /** Started before an inline run opens its services, to overlap with them (a thread to boot). */
+  warmUp?: () => Promise<void>;
 }
 
 /**
@@ -98,6 +100,7 @@ async function dispatch(cli: Cli, flags: CommonFlags, modes: Modes, ui: Ui, serv
   }
   const work = modes.inline;
   if (!work) throw new ImgportError('BAD_REQUEST', `${what} needs an imgport server: give --server URL or set IMGPORT_SERVER`);
+  await modes.warmUp?.();
   const { withServices } = await import('./context.js');
   return withServices(opts, (s) => work(s, ui));
 }

@@ -4,7 +4,7 @@ import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, rmdir
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { openBundle, type OpenedBundle } from '@imgport/archive';
+import { openBundle, prestartWriterThread, type OpenedBundle } from '@imgport/archive';
 import { parseLitefileCsv } from '@imgport/format';
 import { ImgportError, silentLogger, toImgportError, type Logger } from '@imgport/runtime';
 import type { ImageRecord, Row } from '@imgport/tables';
@@ -181,6 +181,8 @@ export class ImportService {
     if (!this.recovered) await this.recover();
     const done = opts.jobId && !opts.dryRun ? this.committedBefore(opts.jobId) : undefined;
     if (done) return done;
+    // A root image is written by a worker thread: it boots while the bundle is opened.
+    prestartWriterThread();
     const run = await this.start(source, opts);
     try {
       const opened = await this.open(run, opts);
