@@ -1,5 +1,4 @@
 #!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=4 --expose-gc
 // `imgport import` and `revert` import as xcatimport does: the same young generation and scavenges (see xcatimport.js).
-import { launch } from './launch.js';
-
-await launch('imgport');
+'use strict';
+require('./launch.js').launch('imgport');

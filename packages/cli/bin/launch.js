@@ -1,17 +1,20 @@
 // Shared by the bin scripts: runs the CLI's start-up bundle (scripts/bundle-cli.mjs) from V8's
 // code cache when the bundle is newer than every package's build, else the compiled dist/
 // modules, or says how to build it.
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
+// CommonJS (bin/package.json): started as an ES module, a bin paid ~20 ms for Node's ES module
+// loader and the ES facades of the builtins it imports before the bundle was even read.
+'use strict';
+const { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { fileURLToPath, pathToFileURL } = require('node:url');
+const vm = require('node:vm');
 
 /**
  * What the bins load from the CLI package at `cli` (a directory URL): bundle/main.cjs unless a
  * package under `cli`'s parent was compiled after the bundle was made (`tsc -b` alone, after an
  * edit), then dist/main.js, which is always current.
  */
-export function entryFor(cli) {
+function entryFor(cli) {
   const stamp = statSync(new URL('bundle/BUILT', cli), { throwIfNoEntry: false });
   const dist = new URL('dist/main.js', cli);
   if (!stamp) return dist;
@@ -28,7 +31,7 @@ export function entryFor(cli) {
  * against its version, flags and the source, and ignores when it does not match). `saveCache`
  * writes the cache of what has been compiled so far (the build does, scripts/warm-cli-cache.mjs).
  */
-export function loadBundle(entry) {
+function loadBundle(entry) {
   const file = fileURLToPath(entry);
   const cacheFile = `${file}.cache`;
   let cachedData;
@@ -37,8 +40,8 @@ export function loadBundle(entry) {
   } catch {
     // No cache: compiled as it loads.
   }
-  const require = createRequire(file);
-  const script = new vm.Script(require('node:module').wrap(readFileSync(file, 'utf8')), {
+  const requireHere = createRequire(file);
+  const script = new vm.Script(requireHere('node:module').wrap(readFileSync(file, 'utf8')), {
     filename: file,
     ...(cachedData ? { cachedData } : {}),
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
@@ -46,17 +49,17 @@ export function loadBundle(entry) {
   // What became of the cache, for the commands' debug line (a bin started under other flags than
   // the cache was made with finds it refused).
   globalThis[Symbol.for('imgport.codeCache')] = cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'none';
-  const module = { exports: {}, filename: file, id: file, loaded: false };
-  script.runInThisContext().call(module.exports, module.exports, require, module, file, fileURLToPath(new URL('.', entry)));
+  const bundle = { exports: {}, filename: file, id: file, loaded: false };
+  script.runInThisContext().call(bundle.exports, bundle.exports, requireHere, bundle, file, fileURLToPath(new URL('.', entry)));
   const saveCache = () => {
     writeFileSync(`${cacheFile}.tmp`, script.createCachedData());
     renameSync(`${cacheFile}.tmp`, cacheFile);
   };
-  return { mod: module.exports, saveCache };
+  return { mod: bundle.exports, saveCache };
 }
 
-export async function launch(name) {
-  const entry = entryFor(new URL('../', import.meta.url));
+async function launch(name) {
+  const entry = entryFor(pathToFileURL(`${__dirname}/../`));
   if (!existsSync(entry)) {
     process.stderr.write(`${name}: the CLI is not built yet; run \`npm run build\` in the repository root\n`);
     process.exitCode = 1;
@@ -77,3 +80,5 @@ export async function launch(name) {
   }
   process.exitCode = await mod[name](process.argv.slice(2));
 }
+
+module.exports = { entryFor, loadBundle, launch };

@@ -13,6 +13,5 @@
 // peak RSS the same (101–103 MiB; 127 MiB on the 628 MiB one).
 // The other bins start node with the same flags: V8 takes the start-up bundle's code cache only
 // under the flags it was made with (scripts/bundle-cli.mjs).
-import { launch } from './launch.js';
-
-await launch('xcatimport');
+'use strict';
+require('./launch.js').launch('xcatimport');
