@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../test/support/helpers.js';
 import { OffThreadSha256 } from './off-thread-hash.js';
 
 /** Chunks of awkward sizes: empty, tiny, exactly a piece, larger than the ring. */
@@ -62,4 +66,27 @@ test('a dropped hash does not disturb another, and a new hash after it starts em
   assert.equal(await keep.digest(), createHash('sha256').update('kept').digest('hex'));
   const fresh = new OffThreadSha256();
   assert.equal(await fresh.digest(), createHash('sha256').digest('hex'));
+});
+
+test('a hashing thread started ahead serves the hashes, and idle it keeps no process alive', (t) => {
+  // In processes of their own: whether the thread keeps them alive is the point.
+  const here = JSON.stringify(new URL('./off-thread-hash.ts', import.meta.url).href);
+  const run = (code: string[]): string => {
+    // A file, not -e: --input-type=module would reach the hashing thread's own (CommonJS) code.
+    const file = join(tempDir(t), 'run.mjs');
+    writeFileSync(file, [`const m = await import(${here});`, ...code].join('\n'));
+    const r = spawnSync(process.execPath, [...process.execArgv, file], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.signal, null, 'the process ended by itself');
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  // Started and never used.
+  assert.equal(run(['m.prestartHashThread();', "console.log('end');"]), 'end');
+  // Started, used, then idle.
+  const digest = run([
+    'm.prestartHashThread(); m.prestartHashThread();',
+    "const h = new m.OffThreadSha256(); await h.update(Buffer.from('node image')); console.log(await h.digest());",
+    'm.prestartHashThread();',
+  ]);
+  assert.equal(digest, createHash('sha256').update('node image').digest('hex'));
 });

@@ -155,6 +155,20 @@ class HashThread {
 
 let thread: HashThread | undefined;
 
+function hashThread(): HashThread {
+  if (!thread || thread.failure) thread = new HashThread();
+  return thread;
+}
+
+/**
+ * Starts the hashing thread now, if it is not running: its boot (~35 ms of a core) then overlaps
+ * with what the caller does before the first bytes, which otherwise waited for it with the ring
+ * full. Idle, it does not keep the process alive.
+ */
+export function prestartHashThread(): void {
+  hashThread();
+}
+
 /** One SHA-256 computed on the hashing thread; `digest` ends it, `drop` abandons it. */
 export class OffThreadSha256 {
   private readonly thread: HashThread;
@@ -163,9 +177,8 @@ export class OffThreadSha256 {
   private dropped = false;
 
   constructor() {
-    if (!thread || thread.failure) thread = new HashThread();
-    this.thread = thread;
-    this.id = thread.start();
+    this.thread = hashThread();
+    this.id = this.thread.start();
   }
 
   /**

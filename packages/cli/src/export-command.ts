@@ -38,6 +38,9 @@ export function defineExport(cmd: Command, cli: Cli): Command {
         });
         return { doc: result, human: exportSummary(result) };
       },
+      // The hashing thread boots on another core while the tables are opened (~35 ms that the
+      // first bytes waited for).
+      warmUp: async () => (await import('@imgport/archive')).prestartHashThread(),
       remote: async (r, ui) => (await import('./remote-export.js')).exportRemote(r, ui, image, destination, flags),
     });
   });

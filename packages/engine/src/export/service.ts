@@ -3,7 +3,7 @@
  * write to a temp name → rename. The image itself is only read.
  */
 import { rename, stat, writeFile } from 'node:fs/promises';
-import { writeBundle, type BundleEntry } from '@imgport/archive';
+import { prestartHashThread, writeBundle, type BundleEntry } from '@imgport/archive';
 import { LIST_KINDS, validateImageName, type ListKind } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import type { ImageRows } from '@imgport/tables';
@@ -29,6 +29,8 @@ export class ExportService {
 
   async run(image: string, opts: ExportOptions = {}): Promise<ExportResult> {
     validateImageName(image, 'image', 'BAD_REQUEST');
+    // Every byte is hashed on a thread of its own: it boots while the rows and files are gathered.
+    prestartHashThread();
     const run: Run = { image, format: checkFormat(opts.format), opts, report: throttled(opts.onProgress), started: Date.now() };
     try {
       return await this.export(run);
