@@ -15,6 +15,7 @@ import { createGunzip } from 'node:zlib';
 import type { ZlibOptions } from 'node:zlib';
 import { ImgportError } from '@imgport/runtime';
 import { chunksPassed } from './scavenge.js';
+import type { LentPipe } from './lent-pipe.js';
 
 export type Compression = 'gzip' | 'xz' | 'none';
 
@@ -130,13 +131,18 @@ function programFor(igzipPath: string | undefined): { cmd: string; what: 'gzip' 
  * what it said (igzip's "does not contain a complete gzip file" is a truncated one). Its input is
  * `source`, fed through a pipe, or an open file it reads itself (`fd`, which the caller closes).
  */
-function programStream(input: { source: Readable; onFed: (n: number) => void } | { fd: number }, p: { cmd: string; what: 'gzip' | 'xz'; missing: string }): Readable {
-  const child = spawn(p.cmd, ['-dc'], { stdio: ['source' in input ? 'pipe' : input.fd, 'pipe', 'pipe'] });
-  // Both are pipes, as asked (the type cannot tell with stdin chosen at run time).
-  const stdout = child.stdout!;
+function programStream(input: { source: Readable; onFed: (n: number) => void } | { fd: number }, p: { cmd: string; what: 'gzip' | 'xz'; missing: string }, lent?: LentPipe): Readable {
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(p.cmd, ['-dc'], { stdio: ['source' in input ? 'pipe' : input.fd, lent ? lent.out : 'pipe', 'pipe'] });
+  } finally {
+    lent?.started();
+  }
+  // Pipes, as asked (the type cannot tell with stdio chosen at run time).
+  const stdout = lent ? undefined : child.stdout!;
   const childErr = child.stderr!;
   // One pipe read of room: chunks that wait longer outlive scavenges (see copyMember in reader.ts).
-  const out = new PassThrough({ highWaterMark: 64 * 1024 });
+  const out = lent ? lent.stream : new PassThrough({ highWaterMark: 64 * 1024 });
   let stderr = '';
   childErr.on('data', (d: Buffer) => {
     if (stderr.length < 2000) stderr += d.toString();
@@ -148,13 +154,16 @@ function programStream(input: { source: Readable; onFed: (n: number) => void } |
   // 'close' comes after the program's output has all been handed to `out`: its status decides.
   child.on('close', (code, signal) => {
     const status = code ?? signal ?? -1;
-    if (status === 0) out.end();
+    if (status === 0) {
+      if (lent) lent.end();
+      else (out as PassThrough).end();
+    }
     // Killed by someone else (we kill it only once `out` is closed): the kernel's OOM killer or
     // an administrator, not the bundle. Nothing is kept; trying again may work.
     else if (code === null && signal) out.destroy(new ImgportError('IO_ERROR', `${p.missing} was killed (${signal}) while inflating; the bundle is not at fault: try again`));
     else out.destroy(new ImgportError('BUNDLE_INVALID', `${p.what}: ${programError(stderr, status)}`));
   });
-  stdout.pipe(out, { end: false });
+  stdout?.pipe(out as PassThrough, { end: false });
   // The source's own failure (a cut download, a limit) is the one to report, not the truncated
   // data the program then sees.
   if ('source' in input) feed(input.source, child.stdin!, input.onFed).catch((err: unknown) => out.destroy(err as Error));
@@ -162,7 +171,7 @@ function programStream(input: { source: Readable; onFed: (n: number) => void } |
   // source go too, at once, whatever they were waiting for, so nothing keeps the process alive.
   out.on('close', () => {
     if (child.exitCode === null && child.signalCode === null) child.kill();
-    stdout.destroy();
+    stdout?.destroy();
     childErr.destroy();
     if ('source' in input) input.source.destroy();
   });
@@ -175,10 +184,10 @@ function programStream(input: { source: Readable; onFed: (n: number) => void } |
  * returns (the program has its own copy): a program that goes away must leave no reader behind,
  * so that whoever writes the pipe gets EPIPE. Undefined for gzip without igzip.
  */
-export function programReading(fd: number, kind: Compression, fed: () => number): { stream: Readable; consumed: () => number } | undefined {
+export function programReading(fd: number, kind: Compression, fed: () => number, lent?: LentPipe): { stream: Readable; consumed: () => number } | undefined {
   const fast = kind === 'gzip' ? igzip() : undefined;
   if (kind !== 'xz' && !fast) return undefined;
-  return { stream: programStream({ fd }, programFor(fast)), consumed: () => Math.max(0, fed() - PROGRAM_AHEAD) };
+  return { stream: programStream({ fd }, programFor(fast), lent), consumed: () => Math.max(0, fed() - PROGRAM_AHEAD) };
 }
 
 /** A compressed file opened for a program to read itself, and how far it has read. */
@@ -309,7 +318,7 @@ export function decompressError(err: unknown): unknown {
  * bytes per step). Flowing mode, paused while a chunk waits, hands them over as they are.
  * Ending the iteration early destroys the stream.
  */
-export async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
+export async function* chunksOf(stream: Readable, give?: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   let ended = false;
   let failure: unknown;
@@ -343,8 +352,13 @@ export async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
       if (c !== undefined) {
         // Inflate the next chunk while this one is written.
         if (queue.length === 0 && !ended) stream.resume();
-        chunksPassed(c.length);
-        yield c;
+        if (give) {
+          yield c;
+          give(c);
+        } else {
+          chunksPassed(c.length);
+          yield c;
+        }
         continue;
       }
       if (failure !== undefined) throw failure;

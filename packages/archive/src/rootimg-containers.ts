@@ -17,7 +17,10 @@ export interface Sniffed {
   chunks: AsyncIterable<Buffer>;
 }
 
-/** Reads enough to see a cpio magic (offset 0) or the ustar magic (offset 257). */
+/**
+ * Reads enough to see a cpio magic (offset 0) or the ustar magic (offset 257). The chunks may
+ * be lent (valid until the next is asked for): the head is made of copies.
+ */
 export async function sniffContainer(it: AsyncIterator<Buffer>): Promise<Sniffed> {
   const parts: Buffer[] = [];
   let len = 0;
@@ -26,7 +29,7 @@ export async function sniffContainer(it: AsyncIterator<Buffer>): Promise<Sniffed
     const r = await it.next();
     if (r.done) done = true;
     else {
-      parts.push(r.value);
+      parts.push(Buffer.from(r.value));
       len += r.value.length;
     }
   }

@@ -195,3 +195,26 @@ test('a destination that is not empty is refused and left alone', async (t) => {
   await rejectsWith(expandRootImage(streamOf(cpioGz([dir('.')])), d), 'BAD_REQUEST', /not empty/);
   assert.deepEqual(fs.readdirSync(d), ['keep']);
 });
+
+test('lent chunks: what the parsers keep of a chunk outlives its return, in cpio and in tar alike', async (t) => {
+  // A lender that scribbles over every chunk given back, at once: whatever a parser still held
+  // of it (tar-stream keeps chunks; the cpio parser must copy headers split across chunks) would
+  // then land as garbage. Odd chunk sizes split headers, names and data everywhere.
+  const src = tempDir(t);
+  fs.mkdirSync(path.join(src, 'usr/lib'), { recursive: true });
+  for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(src, `usr/lib/f${i}-${'n'.repeat(i * 7)}`), Buffer.alloc(1 + i * 3001, `data ${i} `));
+  fs.symlinkSync('usr/lib', path.join(src, 'lib'));
+  const cpio = execFileSync('sh', ['-c', 'find . | cpio -H newc -o --quiet'], { cwd: src, maxBuffer: 64 << 20 });
+  const tar = execFileSync('tar', ['cf', '-', '-C', src, '.'], { maxBuffer: 64 << 20 });
+  for (const [kind, bytes] of [['cpio', cpio], ['tar', tar]] as const) {
+    const pieces: Buffer[] = [];
+    for (let off = 0, i = 0; off < bytes.length; i++) {
+      const n = [1, 77, 509, 4096, 10_007][i % 5]!;
+      pieces.push(Buffer.from(bytes.subarray(off, off + n)));
+      off += n;
+    }
+    const dest = path.join(tempDir(t), 'root');
+    await expandRootImage({ stream: Readable.from(pieces), fed: () => 0, consumed: () => 0, give: (c) => c.fill(0x5a) }, dest, { isRoot: false });
+    assert.deepEqual(treeListing(dest, { root: false, dirMtimes: false }), treeListing(src, { root: false, dirMtimes: false }), kind);
+  }
+});

@@ -54,6 +54,11 @@ export interface Inflating {
   stream: Readable;
   fed: () => number;
   consumed: () => number;
+  /**
+   * Set when the stream's chunks are lent (lent-pipe.ts): each is handed back here once the
+   * parser is done with it, and what outlives that is copied.
+   */
+  give?: (chunk: Buffer) => void;
 }
 
 /**
@@ -88,10 +93,11 @@ export async function expandRootImage(input: Readable | Inflating, destDir: stri
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     stream = inflating ? source : decompressed(source, detectCompression(await peek(source, 6)), counter, 512 * 1024, { igzip: true });
-    const chunks = chunksOf(stream);
-    const sniffed = await sniffContainer(chunks);
+    const give = inflating?.give;
+    const sniffed = await sniffContainer(chunksOf(stream, give));
+    // The cpio parser copies what it keeps; tar-stream keeps the chunks themselves.
     if (sniffed.kind === 'cpio') await expandCpio(sniffed.chunks, writer, limits, opts.signal);
-    else await expandTar(sniffed.chunks, writer, opts.signal);
+    else await expandTar(give ? copies(sniffed.chunks) : sniffed.chunks, writer, opts.signal);
     checkAborted(opts.signal);
     return await writer.finish();
   } catch (err) {
@@ -103,6 +109,10 @@ export async function expandRootImage(input: Readable | Inflating, destDir: stri
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+async function* copies(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  for await (const c of chunks) yield Buffer.from(c);
 }
 
 /** Creates destDir (and missing parents) or checks it is empty; returns the first dir created. */

@@ -8,6 +8,7 @@ import { closeSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { detectCompression, igzip, programReading } from '../decompress.js';
 import { PipeFeed } from '../pipe-feed.js';
+import { LentPipe } from '../lent-pipe.js';
 import { expandRootImage, type ExpandOptions } from '../rootimg.js';
 import type { ExpandReport } from '../types.js';
 
@@ -61,9 +62,10 @@ async function piped(first: Buffer, dir: string, scratch: string, opts: ExpandOp
   const opened = await PipeFeed.open(scratch);
   if (!opened) return undefined;
   const { feed, readFd } = opened;
+  const lent = await LentPipe.open();
   let program: ReturnType<typeof programReading>;
   try {
-    program = programReading(readFd, 'gzip', () => feed.fed);
+    program = programReading(readFd, 'gzip', () => feed.fed, lent);
   } finally {
     closeSync(readFd);
   }
@@ -72,7 +74,7 @@ async function piped(first: Buffer, dir: string, scratch: string, opts: ExpandOp
     return undefined;
   }
   const { stream } = program;
-  const { done, failedYet } = watched(expandRootImage({ stream, fed: () => feed.fed, consumed: program.consumed }, dir, opts));
+  const { done, failedYet } = watched(expandRootImage({ stream, fed: () => feed.fed, consumed: program.consumed, ...(lent ? { give: (c: Buffer) => lent.give(c) } : {}) }, dir, opts));
   // EPIPE: the program stopped reading. Its exit status says why, as the expansion's failure;
   // if it succeeded all the same (it needed no more), the rest of the member is not fed.
   let gone = false;
