@@ -77,7 +77,7 @@ export async function expandRootImage(input: Readable | Inflating, destDir: stri
     limits,
     stripPrefix: opts.stripPrefix,
     isRoot: opts.isRoot,
-    xattr: await loadXattr(),
+    xattr: loadXattr,
     compressedBytes: () => counter.consumed?.() ?? counter.bytesIn,
     readBytes: () => inflating?.fed() ?? counter.bytesIn,
     onProgress: opts.onProgress,

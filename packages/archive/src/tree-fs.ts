@@ -7,18 +7,23 @@ const require = createRequire(import.meta.url);
 /** Sets one extended attribute on a path (not a symlink) synchronously. */
 export type XattrSetter = (path: string, name: string, value: Buffer) => void;
 
+let xattrSetter: XattrSetter | null | undefined;
+
 /**
  * fs-xattr is an optional native module: when it is missing or does not load, xattrs are
- * reported as dropped instead of failing the expansion.
+ * reported as dropped instead of failing the expansion. Loaded once, when first asked: it is
+ * an ES module (required as one), whose load brings in Node's ES module loader.
  */
-export async function loadXattr(): Promise<XattrSetter | undefined> {
-  try {
-    // A CommonJS addon: required, so the commands' bundle loads it without a dynamic import.
-    const mod = require('fs-xattr') as { setAttributeSync: XattrSetter };
-    return (path, name, value) => mod.setAttributeSync(path, name, value);
-  } catch {
-    return undefined;
+export function loadXattr(): XattrSetter | undefined {
+  if (xattrSetter === undefined) {
+    try {
+      const mod = require('fs-xattr') as { setAttributeSync: XattrSetter };
+      xattrSetter = (path, name, value) => mod.setAttributeSync(path, name, value);
+    } catch {
+      xattrSetter = null;
+    }
   }
+  return xattrSetter ?? undefined;
 }
 
 /**

@@ -110,7 +110,7 @@ test('xattrs are set through the injected setter; without one they are reported'
   const dest = tempDir(t);
   const seen: string[] = [];
   const xattrs = { 'user.a': Buffer.from('1'), 'security.capability': Buffer.from([1, 0, 0, 2, 0x80]) };
-  await run(dest, [f('x', 'data', { xattrs })], { xattr: (p, n, v) => seen.push(`${path.basename(p)} ${n} ${v.toString('hex')}`) });
+  await run(dest, [f('x', 'data', { xattrs })], { xattr: () => (p, n, v) => seen.push(`${path.basename(p)} ${n} ${v.toString('hex')}`) });
   assert.deepEqual(seen, ['x user.a 31', 'x security.capability 0100000280']);
   const r = await run(tempDir(t), [f('x', 'data', { xattrs })]);
   assert.deepEqual(r.dropped, ['xattrs dropped: fs-xattr is not available (2 entries)']);

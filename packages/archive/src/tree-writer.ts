@@ -33,8 +33,12 @@ export interface TreeWriterOptions {
   stripPrefix?: string;
   /** Whether ownership, devices are kept; defaults to "running as uid 0". Tests inject false. */
   isRoot?: boolean;
-  /** From loadXattr(); without it xattrs are reported as dropped. */
-  xattr?: XattrSetter;
+  /**
+   * Gives the setter (loadXattr), asked when the first entry with xattrs comes: most root images
+   * have none, and loading fs-xattr costs an ES module's load. Without one, or when it gives
+   * none, xattrs are reported as dropped.
+   */
+  xattr?: () => XattrSetter | undefined;
   /** Compressed bytes inflated so far (a lower bound), for the maxRatio check. */
   compressedBytes?: () => number;
   /** Compressed bytes read so far, for progress (compressedBytes when absent). */
@@ -368,9 +372,15 @@ export class TreeWriter {
     return false;
   }
 
+  private xattrSetter: XattrSetter | undefined | null = null;
+  private setter(): XattrSetter | undefined {
+    if (this.xattrSetter === null) this.xattrSetter = this.opts.xattr?.();
+    return this.xattrSetter;
+  }
+
   /** The xattrs are set here once the batch that made the file is done (xattrsUpTo). */
   private queueXattrs(full: string, rel: string, e: TreeEntry, place = this.ops.index + 2 * this.ops.seq): void {
-    if (!this.opts.xattr) {
+    if (!this.setter()) {
       this.notes.add('xattrs dropped: fs-xattr is not available', Object.keys(e.xattrs ?? {}).length);
       return;
     }
@@ -389,7 +399,7 @@ export class TreeWriter {
   private setXattrs(full: string, e: TreeEntry): void {
     for (const [name, value] of Object.entries(e.xattrs ?? {})) {
       try {
-        this.opts.xattr!(full, name, value);
+        this.setter()!(full, name, value);
       } catch (err) {
         this.notes.add(`xattr ${name} not kept: ${(err as Error).message.split('\n')[0]}`);
       }

@@ -3,9 +3,19 @@
  * bodies as Buffers (resendable after an auth challenge) or streams, and a retry helper with
  * exponential backoff for what a flaky network or a restarting server does.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import { ImgportError } from '@imgport/runtime';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * node:http or node:https's request, loaded when first asked for: the commands load this package
+ * for every import, and node:https with tls cost each local one ~10 ms at start.
+ */
+export function requestFor(url: URL): typeof import('node:http').request {
+  return (require(url.protocol === 'https:' ? 'node:https' : 'node:http') as typeof import('node:http')).request;
+}
 
 export interface HttpOptions {
   /** From the request to an open connection. Default 30 s. */
@@ -32,7 +42,7 @@ export function send(url: URL, o: SendOptions = {}): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { 'user-agent': 'imgport', ...o.headers };
     if (o.body) headers['content-length'] = String(o.body.length);
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: o.method ?? 'GET', headers, ...(o.signal ? { signal: o.signal } : {}) });
+    const req = requestFor(url)(url, { method: o.method ?? 'GET', headers, ...(o.signal ? { signal: o.signal } : {}) });
     let timer = setTimeout(() => fail(`no connection to ${url.host} within ${connectMs / 1000} s`), connectMs);
     function fail(message: string, cause?: unknown): void {
       clearTimeout(timer);

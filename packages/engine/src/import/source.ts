@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { requestFor } from '@imgport/catalog';
 import { ImgportError, urlAllowed } from '@imgport/runtime';
 
 /** How a bundle is downloaded: timeouts, redirects, and (for the services) allowed URL prefixes. */
@@ -134,7 +134,7 @@ function get(url: URL, source: string, signal: AbortSignal | undefined, o: Resol
       req.destroy();
       reject(new ImgportError('IO_ERROR', `cannot download ${source}: ${message}`, { cause }));
     };
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'GET', headers: { 'user-agent': 'imgport' }, ...(signal ? { signal } : {}) });
+    const req = requestFor(url)(url, { method: 'GET', headers: { 'user-agent': 'imgport' }, ...(signal ? { signal } : {}) });
     let connected = false;
     let timer = setTimeout(() => fail(`no connection to ${url.host} within ${o.connectMs / 1000} s`), Math.min(o.connectMs, deadline - Date.now()));
     req.on('socket', (sock) => {
