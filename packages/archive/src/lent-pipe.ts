@@ -67,19 +67,24 @@ export class LentPipe {
   static async open(): Promise<LentPipe | undefined> {
     let dir: string | undefined;
     let server: net.Server | undefined;
+    let lent: LentPipe | undefined;
+    let peer: net.Socket | undefined;
     try {
       dir = fs.mkdtempSync(join(os.tmpdir(), 'imgport-'));
       const path = join(dir, randomBytes(4).toString('hex'));
       const listening = net.createServer({ pauseOnConnect: true });
       server = listening;
       await new Promise<void>((resolve, reject) => listening.once('error', reject).listen(path, resolve));
-      const accepted = new Promise<net.Socket>((resolve, reject) => listening.once('connection', resolve).once('error', reject));
-      const lent = new LentPipe(path);
-      const connected = new Promise<void>((resolve, reject) => lent.socket.once('connect', resolve).once('error', reject));
-      const [peer] = await Promise.all([accepted, connected]);
-      lent.peer = peer;
-      return lent;
+      const accepted = new Promise<net.Socket>((resolve, reject) => listening.once('connection', resolve).once('error', reject)).then((s) => (peer = s));
+      const made = new LentPipe(path);
+      lent = made;
+      await Promise.all([accepted, new Promise<void>((resolve, reject) => made.socket.once('connect', resolve).once('error', reject))]);
+      made.peer = peer;
+      return made;
     } catch {
+      // Neither end may be left open: an open socket would keep the process alive.
+      peer?.destroy();
+      lent?.close();
       return undefined;
     } finally {
       server?.close();
@@ -115,6 +120,7 @@ export class LentPipe {
     }
   }
 
+  /** Lets go of both ends (also when the program never started). */
   close(): void {
     if (this.closed) return;
     this.closed = true;

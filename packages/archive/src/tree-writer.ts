@@ -372,6 +372,7 @@ export class TreeWriter {
     return false;
   }
 
+  /** opts.xattr's answer, once asked (null: not yet). */
   private xattrSetter: XattrSetter | undefined | null = null;
   private setter(): XattrSetter | undefined {
     if (this.xattrSetter === null) this.xattrSetter = this.opts.xattr?.();

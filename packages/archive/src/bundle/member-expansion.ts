@@ -66,10 +66,15 @@ async function piped(first: Buffer, dir: string, scratch: string, opts: ExpandOp
   let program: ReturnType<typeof programReading>;
   try {
     program = programReading(readFd, 'gzip', () => feed.fed, lent);
+  } catch (err) {
+    lent?.close();
+    await feed.close();
+    throw err;
   } finally {
     closeSync(readFd);
   }
   if (!program) {
+    lent?.close();
     await feed.close();
     return undefined;
   }
