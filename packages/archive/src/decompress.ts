@@ -151,7 +151,8 @@ function programStream(input: { source: Readable; onFed: (n: number) => void } |
     if (err.code !== 'ENOENT') return out.destroy(err);
     out.destroy(new ImgportError('UNSUPPORTED', `root image is ${p.what}-compressed but the ${p.missing} program is not installed (install ${p.missing === 'xz' ? 'xz-utils' : 'isal'})`, { cause: err }));
   });
-  // 'close' comes after the program's output has all been handed to `out`: its status decides.
+  // 'close' comes after the program's output has all been handed to `out` (from a pipe; a lent
+  // pipe's data may still be arriving, and it ends once it has, lent-pipe.ts): its status decides.
   child.on('close', (code, signal) => {
     const status = code ?? signal ?? -1;
     if (status === 0) {
