@@ -26,13 +26,69 @@ export interface MemberExpansion {
   readonly done: Promise<ExpandReport>;
 }
 
+/** The two pipes of a gzip root image's inflate: the FIFO igzip reads, the socket it writes. */
+interface Pipes {
+  feed: PipeFeed;
+  /** The FIFO's read end, for igzip's stdin. */
+  readFd: number;
+  lent: LentPipe | undefined;
+}
+
+/**
+ * The pipes made before the root image's member arrives, while the members before it stage:
+ * making them takes a program (mkfifo) and a socket's two ends, 10-20 ms in which the member's
+ * bytes waited. Made only where they can serve (igzip installed); `dispose` closes them if no
+ * expansion took them (no root image, or one not in gzip).
+ */
+export class PipesAhead {
+  private made: Promise<Pipes | undefined> | undefined;
+
+  private constructor(scratch: string) {
+    this.made = openPipes(scratch).catch(() => undefined);
+  }
+
+  /** Starts making them in `scratch` (a private directory); undefined where igzip is not used. */
+  static start(scratch: string): PipesAhead | undefined {
+    return igzip() === undefined ? undefined : new PipesAhead(scratch);
+  }
+
+  /** The pipes, once: a second taker (or one after dispose) gets undefined and makes its own. */
+  take(): Promise<Pipes | undefined> {
+    const made = this.made ?? Promise.resolve(undefined);
+    this.made = undefined;
+    return made;
+  }
+
+  /** Closes the pipes unless an expansion took them. */
+  async dispose(): Promise<void> {
+    const left = await this.take();
+    if (!left) return;
+    closePipes(left);
+    await left.feed.close();
+  }
+}
+
+async function openPipes(scratch: string): Promise<Pipes | undefined> {
+  const [opened, lent] = await Promise.all([PipeFeed.open(scratch).catch(() => undefined), LentPipe.open()]);
+  if (!opened) {
+    lent?.close();
+    return undefined;
+  }
+  return { ...opened, lent };
+}
+
+function closePipes(p: Pipes): void {
+  closeSync(p.readFd);
+  p.lent?.close();
+}
+
 /**
  * Starts expanding into `dir`, by the member's `first` chunk; `scratch` is a private directory
- * for the pipe (the staging directory).
+ * for the pipe (the staging directory), and `ahead` the pipes made there already, if any.
  */
-export async function startExpansion(first: Buffer, dir: string, scratch: string, opts: ExpandOptions): Promise<MemberExpansion> {
+export async function startExpansion(first: Buffer, dir: string, scratch: string, opts: ExpandOptions, ahead?: PipesAhead): Promise<MemberExpansion> {
   // A FIFO that cannot be made or opened there: the stream way still works.
-  return (await piped(first, dir, scratch, opts).catch(() => undefined)) ?? streamed(dir, opts);
+  return (await piped(first, dir, scratch, opts, ahead).catch(() => undefined)) ?? streamed(dir, opts);
 }
 
 function streamed(dir: string, opts: ExpandOptions): MemberExpansion {
@@ -57,22 +113,22 @@ function streamed(dir: string, opts: ExpandOptions): MemberExpansion {
   };
 }
 
-async function piped(first: Buffer, dir: string, scratch: string, opts: ExpandOptions): Promise<MemberExpansion | undefined> {
+async function piped(first: Buffer, dir: string, scratch: string, opts: ExpandOptions, ahead: PipesAhead | undefined): Promise<MemberExpansion | undefined> {
   if (detectCompression(first) !== 'gzip' || igzip() === undefined) return undefined;
-  const opened = await PipeFeed.open(scratch);
-  if (!opened) return undefined;
-  const { feed, readFd } = opened;
-  const lent = await LentPipe.open();
+  const pipes = (await ahead?.take()) ?? (await openPipes(scratch));
+  if (!pipes) return undefined;
+  const { feed, readFd, lent } = pipes;
   let program: ReturnType<typeof programReading>;
   try {
     program = programReading(readFd, 'gzip', () => feed.fed, lent);
   } catch (err) {
-    lent?.close();
+    closePipes(pipes);
     await feed.close();
     throw err;
-  } finally {
-    closeSync(readFd);
   }
+  // The program has its own copy of the read end: none is left here, so that the feed gets
+  // EPIPE if the program goes away.
+  closeSync(readFd);
   if (!program) {
     lent?.close();
     await feed.close();

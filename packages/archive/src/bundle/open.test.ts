@@ -395,3 +395,34 @@ test('staging leaves no pipe behind: only the members and the expanded tree', as
   await openBundle(Readable.from([await bundleOf(netbootFiles())]), dir);
   assert.deepEqual(readdirSync(dir).sort(), ['files', 'rootimg']);
 });
+
+test("the root image's pipes, made while the first members stage, are let go when no gzip root image takes them (xz, plain cpio, a bundle refused before its root image)", { skip: igzip() ? false : 'igzip is not installed' }, async () => {
+  const pipes = (): string[] =>
+    readdirSync('/proc/self/fd')
+      .map((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      })
+      .filter((l) => l.startsWith('socket:') || l.startsWith('pipe:') || l.includes('.feed-'))
+      .sort();
+  const before = pipes();
+  const cpio = execFileSync('sh', ['-c', 'gzip -dc'], { input: smallRootImage() });
+  for (const [member, image] of [
+    ['rootimg.cpio.xz', execFileSync('xz', ['-c'], { input: cpio })],
+    ['rootimg.cpio', cpio],
+  ] as const) {
+    const { 'rootimg.cpio.gz': _gz, SHA256SUMS: _s, ...rest } = netbootFiles({ 'manifest.cfg': NETBOOT_CFG.replace('rootimg.cpio.gz', member), [member]: image });
+    const b = await openBundle(Readable.from([await bundleOf({ ...rest, SHA256SUMS: sumsOf(rest) })]), staging());
+    assert.equal(readFileSync(join(b.rootimg!.dir, 'etc/hostname'), 'utf8'), 'node01\n', member);
+    assert.deepEqual(pipes(), before, `no pipe or socket is left open after a ${member} root image`);
+  }
+  // Refused at its second member, the pipes made for the root image still being opened.
+  await rejects(await tarOf([{ name: 'manifest.cfg', data: NETBOOT_CFG }, { name: 'manifest.cfg', data: NETBOOT_CFG }]), 'BUNDLE_INVALID', /appears twice/);
+  assert.deepEqual(pipes(), before, 'no pipe or socket is left open after a refused bundle');
+  // And taken by a gzip root image, they go with its expansion.
+  await openBundle(Readable.from([await bundleOf(netbootFiles())]), staging());
+  assert.deepEqual(pipes(), before, 'no pipe or socket is left open after a gzip root image');
+});

@@ -7,7 +7,7 @@ import { isRootMemberName, normalizeMemberName } from '@imgport/format';
 import { ImgportError } from '@imgport/runtime';
 import { ExpandBudget } from '../expand-meter.js';
 import { rootImageKind, type ExpandOptions } from '../rootimg.js';
-import { startExpansion, type MemberExpansion } from './member-expansion.js';
+import { PipesAhead, startExpansion, type MemberExpansion } from './member-expansion.js';
 import { DEFAULT_LIMITS, type ExpandReport, type Limits, type ProgressFn } from '../types.js';
 import { programFile, type Compression } from '../decompress.js';
 import { ByteCounter, openDecompressed } from './sniff.js';
@@ -131,39 +131,45 @@ async function stageEntries(
     }
   };
 
-  for await (const entry of extractor) {
-    opts.signal?.throwIfAborted();
-    if (entry.header.type === 'directory' && isRootMemberName(entry.header.name)) {
-      // "./" from `tar -C dir .`: the bundle's own top directory, nothing to stage.
-      entry.resume();
-      continue;
-    }
-    const isHead = head ? head.before(entry.header.name, entry.header.type === 'directory' ? 'dir' : 'file') : false;
-    if (head && !isHead && entry.header.type !== 'directory') await flushHead();
-    const name = checkMember(entry.header, seen, kinds, members.length + (head?.pending.length ?? 0), limits);
-    at.member = name;
-    if (isHead) {
-      await head!.take(name, entry as unknown as AsyncIterable<Buffer>);
+  // The root image's pipes are made while the members before it stage.
+  const ahead = opts.expandOnTheFly !== false ? PipesAhead.start(stagingDir) : undefined;
+  try {
+    for await (const entry of extractor) {
+      opts.signal?.throwIfAborted();
+      if (entry.header.type === 'directory' && isRootMemberName(entry.header.name)) {
+        // "./" from `tar -C dir .`: the bundle's own top directory, nothing to stage.
+        entry.resume();
+        continue;
+      }
+      const isHead = head ? head.before(entry.header.name, entry.header.type === 'directory' ? 'dir' : 'file') : false;
+      if (head && !isHead && entry.header.type !== 'directory') await flushHead();
+      const name = checkMember(entry.header, seen, kinds, members.length + (head?.pending.length ?? 0), limits);
+      at.member = name;
+      if (isHead) {
+        await head!.take(name, entry as unknown as AsyncIterable<Buffer>);
+        at.member = undefined;
+        continue;
+      }
+      const path = join(filesDir, name);
+      if (entry.header.type === 'directory') {
+        mkdirSync(path, { recursive: true });
+        members.push({ stored: name, type: 'dir', size: 0, path });
+        entry.resume();
+        continue;
+      }
+      mkdirSync(dirname(path), { recursive: true });
+      const guess = opts.expandOnTheFly !== false && !result.expanded ? rootImageGuess(name) : undefined;
+      const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), scratch: stagingDir, ...(ahead ? { ahead } : {}), ...guess } : undefined;
+      const meta = { name, mode: entry.header.mode ?? 0o644, mtime: entry.header.mtime, size: entry.header.size ?? 0 };
+      const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, meta, expandInto, limits, opts, bytesIn, budget);
+      bytesOut += size;
+      members.push({ stored: name, type: 'file', size, sha256, path });
+      if (expandInto && report) result.expanded = { stored: name, dir: expandInto.dir, report };
+      progress();
       at.member = undefined;
-      continue;
     }
-    const path = join(filesDir, name);
-    if (entry.header.type === 'directory') {
-      mkdirSync(path, { recursive: true });
-      members.push({ stored: name, type: 'dir', size: 0, path });
-      entry.resume();
-      continue;
-    }
-    mkdirSync(dirname(path), { recursive: true });
-    const guess = opts.expandOnTheFly !== false && !result.expanded ? rootImageGuess(name) : undefined;
-    const expandInto = guess ? { dir: join(stagingDir, 'rootimg'), scratch: stagingDir, ...guess } : undefined;
-    const meta = { name, mode: entry.header.mode ?? 0o644, mtime: entry.header.mtime, size: entry.header.size ?? 0 };
-    const { size, sha256, report } = await copyMember(entry as unknown as Readable, path, meta, expandInto, limits, opts, bytesIn, budget);
-    bytesOut += size;
-    members.push({ stored: name, type: 'file', size, sha256, path });
-    if (expandInto && report) result.expanded = { stored: name, dir: expandInto.dir, report };
-    progress();
-    at.member = undefined;
+  } finally {
+    await ahead?.dispose();
   }
   await flushHead();
   result.bytesIn = bytesIn();
@@ -244,7 +250,7 @@ async function copyMember(
   entry: Readable,
   path: string,
   meta: { name: string; mode: number; mtime?: Date; size: number },
-  expandInto: { dir: string; scratch: string; stripPrefix?: string } | undefined,
+  expandInto: { dir: string; scratch: string; ahead?: PipesAhead; stripPrefix?: string } | undefined,
   limits: Limits,
   opts: StageOptions,
   bytesIn: () => number,
@@ -275,7 +281,7 @@ async function copyMember(
       chunksPassed(buf.length);
       if (expandInto && !expansion) {
         // Started by the first chunk, which says how the root image is compressed.
-        expansion = await startExpansion(buf, expandInto.dir, expandInto.scratch, expandOpts);
+        expansion = await startExpansion(buf, expandInto.dir, expandInto.scratch, expandOpts, expandInto.ahead);
         // Surface an expansion failure at once, even while we wait on the member.
         expansion.done.catch(() => entry.destroy());
       }
@@ -295,7 +301,7 @@ async function copyMember(
     await file.close();
   }
   // An empty member still expands (into nothing, or the error an empty archive deserves).
-  expansion ??= expandInto ? await startExpansion(Buffer.alloc(0), expandInto.dir, expandInto.scratch, expandOpts) : undefined;
+  expansion ??= expandInto ? await startExpansion(Buffer.alloc(0), expandInto.dir, expandInto.scratch, expandOpts, expandInto.ahead) : undefined;
   const report = expansion ? await expansion.finish() : undefined;
   return { size, sha256: hash.digest('hex'), ...(report ? { report } : {}) };
 }
