@@ -8,6 +8,7 @@ const { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSy
 const { createRequire } = require('node:module');
 const { fileURLToPath, pathToFileURL } = require('node:url');
 const vm = require('node:vm');
+const { isAscii } = require('node:buffer');
 
 /**
  * What the bins load from the CLI package at `cli` (a directory URL): bundle/main.cjs unless a
@@ -41,7 +42,11 @@ function loadBundle(entry) {
     // No cache: compiled as it loads.
   }
   const requireHere = createRequire(file);
-  const script = new vm.Script(requireHere('node:module').wrap(readFileSync(file, 'utf8')), {
+  // The build makes the bundle ASCII (scripts/bundle-cli.mjs): then it is read as one-byte
+  // text, without decoding UTF-8 (8-11 ms of a 2 MB file at every start).
+  const bytes = readFileSync(file);
+  const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+  const script = new vm.Script(requireHere('node:module').wrap(source), {
     filename: file,
     ...(cachedData ? { cachedData } : {}),
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
