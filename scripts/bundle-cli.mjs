@@ -48,7 +48,7 @@ await build({
 // stops here still leaves a bundle that runs (compiled as it loads).
 writeFileSync(join(out, 'BUILT'), `${new Date().toISOString()}\n`);
 // The flags of the bins' #! line: V8 accepts a cache only under the flags it was made with.
-const warm = spawnSync(process.execPath, ['--max-semi-space-size=4', '--expose-gc', join(repo, 'scripts/warm-cli-cache.mjs')], { stdio: ['ignore', 'inherit', 'inherit'] });
+const warm = spawnSync(process.execPath, ['--max-semi-space-size=4', '--expose-gc', '--max-inlined-bytecode-size-cumulative=200', join(repo, 'scripts/warm-cli-cache.mjs')], { stdio: ['ignore', 'inherit', 'inherit'] });
 if (warm.status !== 0 || !existsSync(join(out, 'main.cjs.cache'))) {
   process.stderr.write(`bundle-cli: making the code cache failed (status ${warm.status}); the commands run without it\n`);
 }

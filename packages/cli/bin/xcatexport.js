@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --expose-gc
+#!/usr/bin/env -S node --max-semi-space-size=4 --expose-gc --max-inlined-bytecode-size-cumulative=200
 // The node flags of xcatimport.js: under other flags V8 refuses the start-up bundle's code cache.
 // Not its fixed MALLOC_MMAP_THRESHOLD_: an export copies each 512 KiB read of a root image into
 // a buffer of its own (direct-read.ts), and with the threshold fixed at 128 KiB every such buffer
