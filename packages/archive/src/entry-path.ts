@@ -19,27 +19,46 @@ export interface PathPolicy {
  * prefix.
  */
 export function checkEntryPath(raw: string, policy: PathPolicy): string {
-  const shown = JSON.stringify(raw.length > 200 ? `${raw.slice(0, 200)}...` : raw);
-  if (raw.includes('\0')) throw unsafe(`member ${shown} contains a NUL byte`, raw);
+  if (raw.includes('\0')) throw unsafe(`member ${shown(raw)} contains a NUL byte`, raw);
   // UTF-16 length bounds the UTF-8 length from below and 3× from above: count bytes rarely.
   if (raw.length > policy.maxPathLength || (raw.length * 3 > policy.maxPathLength && Buffer.byteLength(raw) > policy.maxPathLength)) {
-    throw new ImgportError('LIMIT_EXCEEDED', `maxPathLength: member ${shown} is longer than ${policy.maxPathLength} bytes`, { where: raw.slice(0, 200) });
+    throw new ImgportError('LIMIT_EXCEEDED', `maxPathLength: member ${shown(raw)} is longer than ${policy.maxPathLength} bytes`, { where: raw.slice(0, 200) });
   }
   // The parsers decode names as UTF-8; bytes that are not come out as U+FFFD, and two such
   // names would collapse into one file. Refused rather than merged (SPEC §9).
-  if (raw.includes('\uFFFD')) throw notUtf8(`member ${shown}`, raw);
-  if (raw.startsWith('/')) throw unsafe(`member ${shown} is an absolute path`, raw);
+  if (raw.includes('\uFFFD')) throw notUtf8(`member ${shown(raw)}`, raw);
+  if (raw.startsWith('/')) throw unsafe(`member ${shown(raw)} is an absolute path`, raw);
+  if (policy.stripPrefix === undefined) {
+    // As `find .` names them ('./usr/bin/sh'): already normal past the leading './', no split.
+    const rest = raw.startsWith('./') ? raw.slice(2) : raw;
+    if (isNormal(rest)) return rest;
+  }
   let parts = raw.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) throw unsafe(`member ${shown} has a '..' component`, raw);
-  if (policy.stripPrefix !== undefined) parts = stripLeading(parts, policy.stripPrefix, shown);
+  if (parts.includes('..')) throw unsafe(`member ${shown(raw)} has a '..' component`, raw);
+  if (policy.stripPrefix !== undefined) parts = stripLeading(parts, policy.stripPrefix, shown(raw));
   return parts.join('/');
 }
 
-function stripLeading(parts: string[], prefix: string, shown: string): string[] {
+/**
+ * True when `p` is its own normal form: it has components, none empty (no leading, trailing or
+ * doubled '/'), none '.' or '..'. Splitting, dropping '' and '.', and joining would give it back.
+ */
+export function isNormal(p: string): boolean {
+  return p !== '' && p[0] !== '/' && p[p.length - 1] !== '/' && !p.includes('//') && !DOT_PART.test(p);
+}
+
+const DOT_PART = /(?:^|\/)\.\.?(?:\/|$)/;
+
+/** The member's name for messages, quoted and cut short. */
+function shown(raw: string): string {
+  return JSON.stringify(raw.length > 200 ? `${raw.slice(0, 200)}...` : raw);
+}
+
+function stripLeading(parts: string[], prefix: string, quoted: string): string[] {
   const want = prefix.split('/').filter((p) => p !== '' && p !== '.');
   for (let i = 0; i < want.length; i++) {
     if (parts[i] !== want[i]) {
-      throw new ImgportError('BUNDLE_INVALID', `member ${shown} is not under ${want.join('/')}/`, { where: shown });
+      throw new ImgportError('BUNDLE_INVALID', `member ${quoted} is not under ${want.join('/')}/`, { where: quoted });
     }
   }
   return parts.slice(want.length);
