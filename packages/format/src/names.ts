@@ -3,7 +3,7 @@
  * One character rule for all of them: 1–128 of [A-Za-z0-9._+-], never "." or "..", so a value
  * can be used as a single path segment and as an xCAT key without escaping.
  */
-import { isValidImageName, MAX_NAME_LENGTH } from '@imgport/contract';
+import { isValidImageName, MAX_NAME_LENGTH } from '@imgport/contract/names';
 import { ImgportError, type ErrorCode } from '@imgport/runtime';
 import { quote } from './util.js';
 
