@@ -10,7 +10,8 @@ import { backgroundWriteback } from './durable.js';
 function recordingSync(t: { after(fn: () => void): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'writeback-'));
   const log = join(dir, 'calls');
-  writeFileSync(join(dir, 'sync'), `#!/bin/sh\necho "$@" >> '${log}'\n`);
+  // It records each run, and fails for a path with "broken" in it (as sync does for a missing one).
+  writeFileSync(join(dir, 'sync'), `#!/bin/sh\necho "$@" >> '${log}'\ncase "$*" in *broken*) exit 1;; esac\n`);
   chmodSync(join(dir, 'sync'), 0o755);
   const path = process.env.PATH;
   process.env.PATH = `${dir}:${path}`;
@@ -45,4 +46,32 @@ test('stop is prompt between runs, and IMGPORT_NO_SYNC=1 turns the writeback off
   await sleep(50);
   await off.stop();
   assert.deepEqual(calls(), []);
+});
+
+test("the commit's sync goes through the writeback's own program, after the background ones, and is done when it resolves", async (t) => {
+  const calls = recordingSync(t);
+  const wb = backgroundWriteback('/staging/area', 20);
+  await sleep(70);
+  wb.pause();
+  const paused = calls().length;
+  await sleep(60);
+  assert.equal(calls().length, paused, 'no background sync once paused');
+  await wb.syncNow(['/staging/area', '/other/fs', '/staging/area']);
+  const seen = calls();
+  assert.deepEqual(seen.slice(-2), ['-f -- /staging/area', '-f -- /other/fs'], 'each filesystem once, at the end, before syncNow resolved');
+  assert.equal(seen.length, paused + 2);
+  await wb.stop();
+});
+
+test('a failing sync at the commit fails it; a writeback program that is gone leaves the commit a sync of its own', async (t) => {
+  const calls = recordingSync(t);
+  const wb = backgroundWriteback('/staging/area', 10_000);
+  await assert.rejects(wb.syncNow(['/staging/broken']), 'the failure of the last sync is the commit\'s');
+  // Run twice: by the writeback's program, then once more on its own, which fails again.
+  assert.deepEqual(calls(), ['-f -- /staging/broken', '-f -- /staging/broken']);
+  await wb.stop();
+  const gone = backgroundWriteback('/staging/area', 10_000);
+  await gone.stop();
+  await gone.syncNow(['/staging/area']);
+  assert.equal(calls().at(-1), '-f -- /staging/area', 'synced all the same');
 });

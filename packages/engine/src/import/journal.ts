@@ -103,6 +103,8 @@ export interface CommitContext {
   log?: Logger;
   /** IMGPORT_ALLOW directories the moves may lie under besides the install root. */
   allow?: string[];
+  /** How the staged data is synced before the journal (default syncFilesystems: a `sync -f`). */
+  sync?: (paths: string[]) => Promise<void>;
 }
 
 export function journalDir(work: string): string {
@@ -300,7 +302,7 @@ function touchedDirs(j: Journal): string[] {
 export async function commit(ctx: CommitContext, j: Journal): Promise<void> {
   const log = ctx.log ?? silentLogger;
   // The staged bytes must be on disk before a journal says they can be renamed into place.
-  await syncFilesystems([j.txDir, ...j.outside.map((p) => dirname(p))]);
+  await (ctx.sync ?? syncFilesystems)([j.txDir, ...j.outside.map((p) => dirname(p))]);
   writeJournal(ctx.work, j);
   try {
     await pausepoint('commit:before-renames');

@@ -11,7 +11,7 @@ import type { ImageRecord, Row } from '@imgport/tables';
 import { workDir } from '../layout.js';
 import type { EngineDeps, ImportOptions, ImportResult, JobProgress, SnapshotInfo } from '../types.js';
 import { checkPlan } from './check.js';
-import { backgroundWriteback } from './durable.js';
+import { backgroundWriteback, type Writeback } from './durable.js';
 import {
   cleanStaging,
   commit,
@@ -76,6 +76,8 @@ interface Run {
   report: (phase: JobProgress['phase'], done: number, pct?: number) => void;
   id: string;
   txDir: string;
+  /** Syncs the staging area in the background while it fills, and at the commit. */
+  writeback?: Writeback;
 }
 
 interface Opened {
@@ -196,6 +198,7 @@ export class ImportService {
     } catch (err) {
       throw classify(err, run.txDir);
     } finally {
+      await run.writeback?.stop();
       this.finish(run);
       await emptyTrash(this.work);
       removeIfEmpty(join(this.work, 'tx'), join(this.work, 'locks'), join(this.work, 'journal'), join(this.work, 'trash'), this.work);
@@ -220,13 +223,14 @@ export class ImportService {
   private async open(run: Run, opts: ImportOptions): Promise<Opened> {
     let signature: SignatureReport | undefined;
     const writeback = backgroundWriteback(run.txDir);
+    run.writeback = writeback;
     const bundle = await openBundle(run.stream, join(run.txDir, 'bundle'), {
       ...(this.deps.trust ? { headGate: signatureGate(this.deps.trust, (r) => (signature = r)) } : {}),
       ...(this.deps.limits ? { limits: this.deps.limits } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(run.file ? { file: run.file } : {}),
       onProgress: (p) => run.report('stage', p.bytesIn),
-    }).finally(() => writeback.stop());
+    }).finally(() => writeback.pause());
     failpoint('import:staged');
     run.report('plan', bundle.bytesIn, 96);
     return { bundle, ...(signature ? { signature } : {}) };
@@ -262,7 +266,8 @@ export class ImportService {
       opts.signal?.throwIfAborted();
       run.report('commit', opened.bundle.bytesIn, 98);
       const res = this.result(run, opened, plan, false, journal.moves.map((m) => m.to), snapshot);
-      await commit({ work: this.work, tables: this.deps.tables, log: this.log, allow: this.deps.allow ?? [] }, { ...journal, result: res });
+      const writeback = run.writeback;
+      await commit({ work: this.work, tables: this.deps.tables, log: this.log, allow: this.deps.allow ?? [], ...(writeback ? { sync: (paths: string[]) => writeback.syncNow(paths) } : {}) }, { ...journal, result: res });
       if (opened.signature) this.recordSigner(plan.name, opened.signature, res.warnings);
       run.report('done', opened.bundle.bytesIn, 100);
       this.log.info({ image: plan.name, method: plan.method, signer: opened.signature?.signer }, 'image imported');
