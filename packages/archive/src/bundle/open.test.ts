@@ -426,3 +426,20 @@ test("the root image's pipes, made while the first members stage, are let go whe
   await openBundle(Readable.from([await bundleOf(netbootFiles())]), staging());
   assert.deepEqual(pipes(), before, 'no pipe or socket is left open after a gzip root image');
 });
+
+test('without mkfifo the root image is expanded the stream way, and the pipes made ahead leave nothing open', { skip: igzip() ? false : 'igzip is not installed' }, async () => {
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const saved = process.env.PATH;
+  try {
+    // igzip was found already (its path is kept); mkfifo, looked up now, is not on this PATH.
+    process.env.PATH = join(base, 'no-such-bin');
+    const dir = staging();
+    const b = await openBundle(Readable.from([await bundleOf(netbootFiles())]), dir);
+    assert.equal(readFileSync(join(b.rootimg!.dir, 'etc/hostname'), 'utf8'), 'node01\n');
+    assert.deepEqual(readdirSync(dir).sort(), ['files', 'rootimg']);
+  } finally {
+    process.env.PATH = saved;
+  }
+  assert.equal(fds(), before, 'no descriptor is left open');
+});
