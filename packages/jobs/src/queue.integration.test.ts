@@ -9,6 +9,7 @@ import { importJobId } from './catalog.js';
 import { JobQueue } from './queue.js';
 import { openJobRecords, type JobRecords } from './records.js';
 import { createRedis } from './redis.js';
+import { liveOf } from './status.js';
 import { cleanupPrefix, testPrefix, testRedis } from '../test/support/servers.js';
 import { QUEUE_NAME, type ImportPayload } from './types.js';
 
@@ -133,6 +134,33 @@ describe('JobQueue', () => {
     } finally {
       await worker.close();
       await watcher.close();
+      workerConn.disconnect();
+    }
+  });
+
+  test('a job read just before it finished is read again for its result or failure: a succeeded export keeps its bundle', async () => {
+    const workerConn = testRedis();
+    const worker = new Worker(QUEUE_NAME, null, { connection: workerConn, prefix, autorun: false });
+    try {
+      for (const outcome of ['succeeded', 'failed'] as const) {
+        const { id } = await jobs.submit('export', { image: `img-${outcome}` });
+        await drain(jobs, id);
+        const job = await worker.getNextJob('tok');
+        assert.equal(job?.id, id);
+        // What a status request read while the job still ran, before the worker ended it.
+        const read = (await jobs.queue.getJob(id))!;
+        if (outcome === 'succeeded') await job!.moveToCompleted({ image: 'img-succeeded', bundle: '/data/exports/x.tgz' }, 'tok', false);
+        else {
+          job!.discard(); // no retry: this failure is the last
+          await job!.moveToFailed(new Error('IO_ERROR: disk gone'), 'tok', false);
+        }
+        const live = await liveOf(read, () => jobs.queue.getJob(id));
+        assert.equal(live?.state, outcome);
+        if (outcome === 'succeeded') assert.deepEqual(live?.result, { image: 'img-succeeded', bundle: '/data/exports/x.tgz' });
+        else assert.deepEqual(live?.error, { code: 'IO_ERROR', message: 'disk gone' });
+      }
+    } finally {
+      await worker.close();
       workerConn.disconnect();
     }
   });

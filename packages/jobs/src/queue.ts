@@ -227,7 +227,7 @@ export class JobQueue implements JobQueuePort {
   private async live(id: string): Promise<LiveJob | undefined> {
     const job = await this.job(id);
     try {
-      return job ? await liveOf(job) : undefined;
+      return job ? await liveOf(job, () => this.job(id)) : undefined;
     } catch (err) {
       throw toQueueError(err);
     }

@@ -48,9 +48,15 @@ function isProgress(p: unknown): p is JobProgress {
   return typeof p === 'object' && p !== null && typeof (p as JobProgress).percent === 'number';
 }
 
-export async function liveOf(job: Job): Promise<LiveJob | undefined> {
-  const state = fromBullState(await job.getState());
+/** The job as BullMQ has it; `again` reads it anew (the queue's getJob of its id). */
+export async function liveOf(read: Job, again: () => Promise<Job | undefined>): Promise<LiveJob | undefined> {
+  const state = fromBullState(await read.getState());
   if (!state) return undefined;
+  // `read` was read before its state: a job that finished in between has no result (or failure)
+  // in it. Taken as it was, a succeeded export lost its bundle: the records were reconciled to
+  // "succeeded" without a result, and its download was a 404 from then on. It is read again.
+  const stale = (state === 'succeeded' && read.returnvalue == null) || (state === 'failed' && !read.failedReason);
+  const job = stale ? ((await again()) ?? read) : read;
   const live: LiveJob = {
     state,
     type: job.name as JobType,
