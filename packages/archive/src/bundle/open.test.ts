@@ -409,7 +409,11 @@ test("the root image's pipes, made while the first members stage, are let go whe
       .filter((l) => l.startsWith('socket:') || l.startsWith('pipe:') || l.includes('.feed-'))
       .sort();
   const before = pipes();
-  const cpio = execFileSync('sh', ['-c', 'gzip -dc'], { input: smallRootImage() });
+  // Packed by GNU cpio, as packimage does.
+  const tree = join(base, `root${n++}`);
+  execFileSync('mkdir', ['-p', join(tree, 'etc')]);
+  writeFileSync(join(tree, 'etc/hostname'), 'node01\n');
+  const cpio = execFileSync('sh', ['-c', 'find . | cpio -H newc -o --quiet'], { cwd: tree });
   for (const [member, image] of [
     ['rootimg.cpio.xz', execFileSync('xz', ['-c'], { input: cpio })],
     ['rootimg.cpio', cpio],

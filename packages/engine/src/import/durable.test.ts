@@ -74,4 +74,15 @@ test('a failing sync at the commit fails it; a writeback program that is gone le
   await gone.stop();
   await gone.syncNow(['/staging/area']);
   assert.equal(calls().at(-1), '-f -- /staging/area', 'synced all the same');
+  // No xargs on the PATH at all (only the recording sync): the commit still gets its sync.
+  const path = process.env.PATH!;
+  process.env.PATH = path.split(':')[0]!;
+  try {
+    const none = backgroundWriteback('/staging/area', 10_000);
+    await none.syncNow(['/staging/none']);
+    await none.stop();
+  } finally {
+    process.env.PATH = path;
+  }
+  assert.equal(calls().at(-1), '-f -- /staging/none', 'synced without xargs');
 });
