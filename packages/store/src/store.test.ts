@@ -13,6 +13,7 @@ import { Scanner } from './scan.js';
 import { Store } from './store.js';
 import { comparePaths, readTree, TreeWriter } from './tree.js';
 import { toPrune } from './retention.js';
+import { currentOwner, processStart } from '@imgport/runtime';
 
 const base = mkdtempSync(join(tmpdir(), 'imgport-store-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -184,4 +185,21 @@ test('snapshots and prunes run concurrently for 100 rounds: no ref ever misses a
     assert.deepEqual(check.corrupt, [], `round ${round}`);
   }
   assert.deepEqual(readdirSync(join(store.root, 'leases')), [], 'every lease released');
+});
+
+test('the collection lock: a live collector holds it, one that is gone or a torn lock is taken over', async () => {
+  const store = new Store(join(base, 'data-gclock'));
+  mkdirSync(store.root, { recursive: true });
+  const lock = join(store.root, 'gc.lock');
+  const me = currentOwner();
+  // The parent process (the test runner) is alive: its collection is running.
+  const parent = { ...me, pid: process.ppid, start: processStart(process.ppid) ?? '' };
+  writeFileSync(lock, JSON.stringify({ owner: parent }));
+  await assert.rejects(store.gc({ graceMs: 0 }), (err: Error & { code?: string }) => err.code === 'LOCKED' && err.message.includes(`process ${process.ppid}`));
+  assert.equal(readFileSync(lock, 'utf8'), JSON.stringify({ owner: parent }), 'a live collector keeps its lock');
+  for (const left of [JSON.stringify({ owner: { ...me, pid: 2 ** 22 - 3, start: '1' } }), JSON.stringify({ host: me.host, pid: 2 ** 22 - 3 }), '']) {
+    writeFileSync(lock, left);
+    await store.gc({ graceMs: 0 });
+    assert.deepEqual(readdirSync(store.root).filter((n) => n.includes('lock')), [], `taken over and released: ${JSON.stringify(left)}`);
+  }
 });

@@ -13,11 +13,11 @@
  * file, taken with an exclusive create; a stale one of a dead process is taken over).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
-import { currentOwner, describeOwner, ImgportError, isOwner, ownerState, processAlive } from '@imgport/runtime';
+import { currentOwner, describeOwner, ImgportError, isOwner, ownerState, processAlive, takeLockFile, type LockVerdict, type Owner } from '@imgport/runtime';
 import { leasedDigests, takeLease, type Lease } from './lease.js';
 import { isDigest, ObjectStore, sha256 } from './objects.js';
 import { RefStore, type StoreRef } from './refs.js';
@@ -216,7 +216,7 @@ export class Store {
   async gc(opts: GcOptions = {}): Promise<GcResult> {
     const grace = opts.graceMs ?? 60 * 60 * 1000;
     const stale = opts.leaseStaleMs ?? 24 * 60 * 60 * 1000;
-    const unlock = this.gcLock();
+    const unlock = await this.gcLock();
     const run = join(this.root, 'trash', `${hostname()}~${process.pid}~${randomBytes(4).toString('hex')}`);
     const res: GcResult = { marked: 0, leases: 0, removed: 0, bytesFreed: 0, restored: 0 };
     try {
@@ -267,33 +267,18 @@ export class Store {
     }
   }
 
-  private gcLock(): () => void {
+  /**
+   * The collection lock (`gc.lock`): one collection at a time per store. A lock of a collector
+   * that is gone is broken by one process at a time (see `takeLockFile`); one that is no record
+   * at all (an earlier version wrote it in two steps and may have died between them) is removed.
+   */
+  private async gcLock(): Promise<() => void> {
     const file = join(this.root, 'gc.lock');
     mkdirSync(this.root, { recursive: true });
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(file, 'wx', 0o644);
-        writeFileSync(fd, JSON.stringify({ owner: currentOwner() }));
-        closeSync(fd);
-        return () => rmSync(file, { force: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        let holder: { owner?: unknown; host?: string; pid?: number } = {};
-        try {
-          holder = JSON.parse(readFileSync(file, 'utf8')) as typeof holder;
-        } catch {
-          // Being written: treat as held.
-        }
-        const owner = isOwner(holder.owner) ? holder.owner : undefined;
-        // A lock of an earlier version names only host and pid.
-        const dead = owner ? ownerState(owner) === 'dead' : holder.host === hostname() && typeof holder.pid === 'number' && !processAlive(holder.pid);
-        if (!dead) {
-          throw new ImgportError('LOCKED', `a store collection is running (${file}, ${owner ? describeOwner(owner) : 'owner unknown'}); try again when it ends`);
-        }
-        rmSync(file, { force: true });
-      }
-    }
-    throw new ImgportError('LOCKED', `could not take ${file}`);
+    const got = await takeLockFile(file, { text: JSON.stringify({ owner: currentOwner() }), judge: judgeGcLock });
+    if (got.taken) return got.release;
+    const owner = gcLockOwner(got.holder);
+    throw new ImgportError('LOCKED', `a store collection is running (${file}, ${owner ? describeOwner(owner) : 'owner unknown'}); try again when it ends`);
   }
 
   /** Re-hashes every object; checks every ref's objects are present. `repair` moves corrupt objects to `corrupt/`. */
@@ -330,4 +315,28 @@ export class Store {
     }
     return res;
   }
+}
+
+function gcLockOwner(text: string): Owner | undefined {
+  try {
+    const owner = (JSON.parse(text) as { owner?: unknown }).owner;
+    return isOwner(owner) ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A collector's lock is stale once its owner is gone; a lock of an earlier version names only host and pid. */
+function judgeGcLock(text: string): LockVerdict {
+  let holder: { owner?: unknown; host?: unknown; pid?: unknown };
+  try {
+    holder = JSON.parse(text) as typeof holder;
+  } catch {
+    return 'invalid';
+  }
+  if (typeof holder !== 'object' || holder === null) return 'invalid';
+  const owner = gcLockOwner(text);
+  if (owner) return ownerState(owner) === 'dead' ? 'stale' : 'held';
+  if (typeof holder.host === 'string' && typeof holder.pid === 'number') return holder.host === hostname() && !processAlive(holder.pid) ? 'stale' : 'held';
+  return 'invalid';
 }

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ImgportError, type Logger } from '@imgport/runtime';
-import { currentOwner, describeOwner, ownerState, sameOwner, type Owner } from './owner.js';
+import { ImgportError, takeLockFile, type Logger } from '@imgport/runtime';
+import { currentOwner, describeOwner, ownerState, type Owner } from './owner.js';
 import { ownerSchema, quarantine } from './journal.js';
 
 /**
@@ -11,10 +10,9 @@ import { ownerSchema, quarantine } from './journal.js';
  * `xcatimport` and a worker exclude each other. It holds its owner (host, boot id, pid, start
  * time) and, in service mode, the Redis lease (the image lock's token) it was taken under.
  *
- * Taking it is atomic: the record is written to a private file and hard-linked to the lock name
- * (`link` fails if the name exists). A stale lock is taken over by renaming it aside and checking
- * that the renamed inode is the one judged stale (a fresh lock moved by mistake is put back), never
- * by read → rm → create. A lock that is not a valid record is set aside with a message naming it.
+ * Taking it is atomic and a stale lock is removed by one process at a time, only while it still
+ * holds the record judged stale (see `takeLockFile`). A lock that is not a valid record is set
+ * aside into the quarantine with a message naming it.
  */
 export interface LockOptions {
   /** The Redis lease this lock is taken under (service mode). */
@@ -32,39 +30,30 @@ export function locksDir(work: string): string {
 }
 
 export async function lockImage(work: string, image: string, opts: LockOptions = {}): Promise<() => void> {
-  const dir = locksDir(work);
-  const path = join(dir, `${image}.lock`);
+  const path = join(locksDir(work), `${image}.lock`);
   const rec: LockRecord = { v: 1, image, owner: currentOwner(), ...(opts.lease ? { lease: opts.lease } : {}) };
-  for (let attempt = 0; attempt < 5; attempt++) {
-    mkdirSync(dir, { recursive: true });
-    const mine = join(dir, `.${image}.${randomBytes(6).toString('hex')}.tmp`);
-    writeFileSync(mine, JSON.stringify(rec), { mode: 0o600, flag: 'wx' });
-    try {
-      linkSync(mine, path);
-      const ino = statSync(path).ino;
-      return () => releaseLock(path, ino);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // The locks directory is removed when empty: recreate it if another run just did.
-      if (code === 'ENOENT') continue;
-      if (code !== 'EEXIST') throw err;
-    } finally {
-      rmSync(mine, { force: true });
-    }
-    const held = readLock(path);
-    if (held === 'gone') continue;
-    if (held.kind === 'invalid') {
-      const aside = quarantine(work, path, held.ino);
-      if (aside) opts.log?.warn({ lock: path, setAside: aside }, `image lock ${path} is not a valid imgport lock (${held.why}); set aside as ${aside}`);
-      continue;
-    }
-    if (await stale(held.rec, opts)) {
-      if (takeOver(path, held.ino)) opts.log?.warn({ image, holder: held.rec.owner }, `took over the lock of image ${image} left by ${describeOwner(held.rec.owner)}`);
-      continue;
-    }
-    throw new ImgportError('LOCKED', `image ${image} is being changed by ${describeOwner(held.rec.owner)}; try again when it is done`, { where: path });
-  }
-  throw new ImgportError('LOCKED', `image ${image} is locked (${path})`, { where: path });
+  const got = await takeLockFile(path, {
+    text: JSON.stringify(rec),
+    judge: async (text) => {
+      const held = parseLock(text);
+      if (!held.ok) return 'invalid';
+      return (await stale(held.rec, opts)) ? 'stale' : 'held';
+    },
+    remove: (file, verdict, text) => {
+      const held = parseLock(text);
+      if (!held.ok) {
+        const aside = quarantine(work, file);
+        if (aside) opts.log?.warn({ lock: file, setAside: aside }, `image lock ${file} is not a valid imgport lock (${held.why}); set aside as ${aside}`);
+        return;
+      }
+      rmSync(file, { force: true });
+      opts.log?.warn({ image, holder: held.rec.owner }, `took over the lock of image ${image} left by ${describeOwner(held.rec.owner)}`);
+    },
+  });
+  if (got.taken) return got.release;
+  const held = parseLock(got.holder);
+  const by = held.ok ? describeOwner(held.rec.owner) : 'another process';
+  throw new ImgportError('LOCKED', `image ${image} is being changed by ${by}; try again when it is done`, { where: path });
 }
 
 async function stale(rec: LockRecord, opts: LockOptions): Promise<boolean> {
@@ -77,60 +66,16 @@ async function stale(rec: LockRecord, opts: LockOptions): Promise<boolean> {
   return false;
 }
 
-function readLock(path: string): 'gone' | { kind: 'valid'; rec: LockRecord; ino: number } | { kind: 'invalid'; why: string; ino: number } {
-  let text: string;
-  let ino: number;
-  try {
-    ino = statSync(path).ino;
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
-    throw err;
-  }
+function parseLock(text: string): { ok: true; rec: LockRecord } | { ok: false; why: string } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return { kind: 'invalid', why: `not JSON: ${(err as Error).message}`, ino };
+    return { ok: false, why: `not JSON: ${(err as Error).message}` };
   }
   const parsed = lockSchema.safeParse(raw);
-  if (!parsed.success) return { kind: 'invalid', why: parsed.error.issues.map((i) => `${i.path.join('.') || 'record'}: ${i.message}`).join('; '), ino };
-  return { kind: 'valid', rec: parsed.data, ino };
-}
-
-/** Renames the stale lock aside; true when the inode moved is the one judged stale (else it is put back). */
-function takeOver(path: string, ino: number): boolean {
-  const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
-  try {
-    renameSync(path, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-  if (statSync(aside).ino === ino) {
-    unlinkSync(aside);
-    return true;
-  }
-  // Someone else took it over and locked it in between: give theirs back.
-  try {
-    linkSync(aside, path);
-  } catch {
-    // A third process holds the name now; the one we moved lost the race as well.
-  }
-  unlinkSync(aside);
-  return false;
-}
-
-/** Removes the lock only if it is still ours (same inode): a lock taken over from us stays. */
-function releaseLock(path: string, ino: number): void {
-  try {
-    if (statSync(path).ino !== ino) return;
-    const held = readLock(path);
-    if (held !== 'gone' && held.kind === 'valid' && !sameOwner(held.rec.owner, currentOwner())) return;
-    unlinkSync(path);
-  } catch {
-    // Already gone.
-  }
+  if (!parsed.success) return { ok: false, why: parsed.error.issues.map((i) => `${i.path.join('.') || 'record'}: ${i.message}`).join('; ') };
+  return { ok: true, rec: parsed.data };
 }
 
 export type { Owner };
