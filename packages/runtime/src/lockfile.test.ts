@@ -116,3 +116,19 @@ test(
     assert.equal(readFileSync(path, 'utf8'), 'theirs');
   }),
 );
+
+test(
+  'a chain of dead breakers deeper than three is left for the administrator, not looped on',
+  withDir(async (dir) => {
+    const path = join(dir, 'a.lock');
+    const chain = [path, `${path}.break`, `${path}.break.break`, `${path}.break.break.break`];
+    for (const p of chain) writeFileSync(p, STALE);
+    assert.deepEqual(await takeLockFile(path, { text: 'mine', judge, rounds: 2 }), { taken: false, holder: STALE });
+    for (const p of chain) assert.equal(readFileSync(p, 'utf8'), STALE, `${p} untouched`);
+    // One level less is within reach: the whole chain is broken and the lock taken.
+    rmSync(chain.at(-1)!);
+    const got = await takeLockFile(path, { text: 'mine', judge });
+    assert.equal(got.taken, true);
+    assert.deepEqual(readdirSync(dir), ['a.lock']);
+  }),
+);

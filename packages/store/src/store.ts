@@ -335,8 +335,7 @@ function judgeGcLock(text: string): LockVerdict {
     return 'invalid';
   }
   if (typeof holder !== 'object' || holder === null) return 'invalid';
-  const owner = gcLockOwner(text);
-  if (owner) return ownerState(owner) === 'dead' ? 'stale' : 'held';
+  if (isOwner(holder.owner)) return ownerState(holder.owner) === 'dead' ? 'stale' : 'held';
   if (typeof holder.host === 'string' && typeof holder.pid === 'number') return holder.host === hostname() && !processAlive(holder.pid) ? 'stale' : 'held';
   return 'invalid';
 }
